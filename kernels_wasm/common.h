@@ -1,0 +1,97 @@
+/* Shared by every kernel: types, the FMA macro that differs between the SIMD128 and relaxed-SIMD builds,
+ * and the elementary functions (no libc in a freestanding wasm module, so exp/log are ours).
+ *
+ * Calling convention of every exported kernel: pointers are byte addresses into the one imported memory,
+ * sizes are int32 element counts, scalars are float32. Kernels never allocate; scratch space is a pointer
+ * the planner reserved in the arena. */
+#pragma once
+#include <stdint.h>
+#include <wasm_simd128.h>
+
+#define KERNEL __attribute__((visibility("default")))
+#define INLINE static inline __attribute__((always_inline))
+
+#ifdef __wasm_relaxed_simd__
+/* a*b + c in one rounding when the engine fuses; results may differ from the SIMD128 build in the last bit. */
+#define VMADD(a, b, c) wasm_f32x4_relaxed_madd((a), (b), (c))
+#else
+#define VMADD(a, b, c) wasm_f32x4_add(wasm_f32x4_mul((a), (b)), (c))
+#endif
+
+#define VSPLAT(x) wasm_f32x4_splat(x)
+#define VLOAD(p) wasm_v128_load(p)
+#define VSTORE(p, v) wasm_v128_store((p), (v))
+
+INLINE int imin(int a, int b) { return a < b ? a : b; }
+INLINE int imax(int a, int b) { return a > b ? a : b; }
+
+/* exp(x) for 4 lanes: Cody-Waite range reduction x = n*ln2 + r, |r| <= ln2/2, then a degree-6 polynomial
+ * (Cephes expf coefficients, ~1 ulp) scaled by 2^n built in the exponent bits. Inputs are clamped so that
+ * 2^n stays a normal float: exp(-87.3) ~ 1e-38 stands in for underflow, exp(88.3) ~ 2e38 for overflow. */
+INLINE v128_t v_exp(v128_t x) {
+    x = wasm_f32x4_max(wasm_f32x4_min(x, VSPLAT(88.3762626647949f)), VSPLAT(-87.3365447504f));
+    v128_t n = wasm_f32x4_nearest(wasm_f32x4_mul(x, VSPLAT(1.44269504088896341f)));
+    v128_t r = wasm_f32x4_sub(x, wasm_f32x4_mul(n, VSPLAT(0.693359375f)));
+    r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, VSPLAT(-2.12194440e-4f)));
+    v128_t p = VSPLAT(1.9875691500e-4f);
+    p = VMADD(p, r, VSPLAT(1.3981999507e-3f));
+    p = VMADD(p, r, VSPLAT(8.3334519073e-3f));
+    p = VMADD(p, r, VSPLAT(4.1665795894e-2f));
+    p = VMADD(p, r, VSPLAT(1.6666665459e-1f));
+    p = VMADD(p, r, VSPLAT(5.0000001201e-1f));
+    p = VMADD(p, wasm_f32x4_mul(r, r), wasm_f32x4_add(r, VSPLAT(1.0f)));
+    v128_t scale = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
+    return wasm_f32x4_mul(p, scale);
+}
+
+INLINE float s_exp(float x) { return wasm_f32x4_extract_lane(v_exp(VSPLAT(x)), 0); }
+
+/* log(x) for positive normal x: x = m * 2^e with m in [sqrt(1/2), sqrt(2)), log(m) by the Cephes logf
+ * polynomial in (m - 1). Used by LRN's pow, so a scalar version suffices. */
+INLINE float s_log(float x) {
+    union { float f; int32_t i; } u = {x};
+    int e = ((u.i >> 23) & 0xff) - 126;
+    u.i = (u.i & 0x007fffff) | 0x3f000000; /* m in [0.5, 1) */
+    float m = u.f;
+    if (m < 0.707106781186547524f) {
+        e -= 1;
+        m = m + m - 1.0f;
+    } else {
+        m = m - 1.0f;
+    }
+    float z = m * m;
+    float y = 7.0376836292e-2f;
+    y = y * m - 1.1514610310e-1f;
+    y = y * m + 1.1676998740e-1f;
+    y = y * m - 1.2420140846e-1f;
+    y = y * m + 1.4249322787e-1f;
+    y = y * m - 1.6668057665e-1f;
+    y = y * m + 2.0000714765e-1f;
+    y = y * m - 2.4999993993e-1f;
+    y = y * m + 3.3333331174e-1f;
+    y = y * m * z;
+    float fe = (float)e;
+    y += fe * -2.12194440e-4f;
+    y += -0.5f * z;
+    return m + y + fe * 0.693359375f;
+}
+
+/* tanh: odd Taylor series below |x| = 0.5 (where 1 - 2/(e^2x + 1) would cancel), that formula above. */
+INLINE v128_t v_tanh(v128_t x) {
+    v128_t ax = wasm_f32x4_abs(x);
+    v128_t x2 = wasm_f32x4_mul(x, x);
+    v128_t p = VSPLAT(-1382.0f / 155925.0f);
+    p = VMADD(p, x2, VSPLAT(62.0f / 2835.0f));
+    p = VMADD(p, x2, VSPLAT(-17.0f / 315.0f));
+    p = VMADD(p, x2, VSPLAT(2.0f / 15.0f));
+    p = VMADD(p, x2, VSPLAT(-1.0f / 3.0f));
+    v128_t small = VMADD(wasm_f32x4_mul(p, x2), x, x);
+    v128_t e = v_exp(wasm_f32x4_add(ax, ax));
+    v128_t big = wasm_f32x4_sub(VSPLAT(1.0f), wasm_f32x4_div(VSPLAT(2.0f), wasm_f32x4_add(e, VSPLAT(1.0f))));
+    big = wasm_v128_or(big, wasm_v128_and(x, wasm_i32x4_splat((int32_t)0x80000000))); /* copy sign */
+    return wasm_v128_bitselect(small, big, wasm_f32x4_lt(ax, VSPLAT(0.5f)));
+}
+
+INLINE v128_t v_sigmoid(v128_t x) {
+    return wasm_f32x4_div(VSPLAT(1.0f), wasm_f32x4_add(VSPLAT(1.0f), v_exp(wasm_f32x4_neg(x))));
+}

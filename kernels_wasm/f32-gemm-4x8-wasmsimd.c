@@ -1,0 +1,87 @@
+/* C[M,N] = alpha * A[M,K] @ B[K,N] + beta * bias(i, j), all row-major with leading dimensions.
+ * bias(i, j) = bias[i * bias_rs + j * bias_cs]; zero strides broadcast (per-row bias for convolutions,
+ * per-column for fully connected layers, a scalar, or a full matrix). bias == 0 means no bias.
+ *
+ * Register tile: 4 rows x 8 columns = 8 accumulators; each k step loads two B vectors and splats four A
+ * values. Rows that do not fill a tile run the same loop with fewer rows; columns past the last multiple
+ * of 8 run a 4-wide then a scalar loop. */
+#include "common.h"
+
+INLINE void epilogue_row(float* c, const float* acc, int i, int j0, int cols, float alpha, const float* bias,
+                         int bias_rs, int bias_cs, float beta) {
+    if (bias) {
+        const float* b = bias + i * bias_rs + j0 * bias_cs;
+        for (int j = 0; j < cols; j++) c[j] = alpha * acc[j] + beta * b[j * bias_cs];
+    } else {
+        for (int j = 0; j < cols; j++) c[j] = alpha * acc[j];
+    }
+}
+
+/* mr rows (a compile-time constant after inlining) by 8 columns. */
+INLINE void tile_mx8(int mr, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc, int i,
+                     int j, float alpha, const float* bias, int bias_rs, int bias_cs, float beta) {
+    v128_t lo[4], hi[4];
+    for (int r = 0; r < mr; r++) lo[r] = hi[r] = wasm_f32x4_splat(0.0f);
+    const float* a = A + i * lda;
+    const float* b = B + j;
+    for (int k = 0; k < K; k++) {
+        v128_t b0 = VLOAD(b), b1 = VLOAD(b + 4);
+        b += ldb;
+        for (int r = 0; r < mr; r++) {
+            v128_t av = VSPLAT(a[r * lda + k]);
+            lo[r] = VMADD(av, b0, lo[r]);
+            hi[r] = VMADD(av, b1, hi[r]);
+        }
+    }
+    float acc[8];
+    for (int r = 0; r < mr; r++) {
+        VSTORE(acc, lo[r]);
+        VSTORE(acc + 4, hi[r]);
+        epilogue_row(C + (i + r) * ldc + j, acc, i + r, j, 8, alpha, bias, bias_rs, bias_cs, beta);
+    }
+}
+
+/* one row, columns j..N-1 (fewer than 8): 4-wide then scalar */
+INLINE void row_tail(int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc, int i, int j,
+                     int N, float alpha, const float* bias, int bias_rs, int bias_cs, float beta) {
+    const float* a = A + i * lda;
+    float acc[8];
+    int cols = N - j;
+    int j4 = 0;
+    if (cols >= 4) {
+        v128_t v = wasm_f32x4_splat(0.0f);
+        for (int k = 0; k < K; k++) v = VMADD(VSPLAT(a[k]), VLOAD(B + k * ldb + j), v);
+        VSTORE(acc, v);
+        j4 = 4;
+    }
+    for (int jj = j4; jj < cols; jj++) {
+        float s = 0.0f;
+        for (int k = 0; k < K; k++) s += a[k] * B[k * ldb + j + jj];
+        acc[jj] = s;
+    }
+    epilogue_row(C + i * ldc + j, acc, i, j, cols, alpha, bias, bias_rs, bias_cs, beta);
+}
+
+KERNEL void f32_gemm(int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc,
+                     float alpha, const float* bias, int bias_rs, int bias_cs, float beta) {
+    int n8 = N & ~7;
+    int i = 0;
+    for (; i + 4 <= M; i += 4) {
+        for (int j = 0; j < n8; j += 8) tile_mx8(4, K, A, lda, B, ldb, C, ldc, i, j, alpha, bias, bias_rs, bias_cs, beta);
+        if (n8 < N)
+            for (int r = 0; r < 4; r++) row_tail(K, A, lda, B, ldb, C, ldc, i + r, n8, N, alpha, bias, bias_rs, bias_cs, beta);
+    }
+    for (; i < M; i++) {
+        for (int j = 0; j < n8; j += 8) tile_mx8(1, K, A, lda, B, ldb, C, ldc, i, j, alpha, bias, bias_rs, bias_cs, beta);
+        if (n8 < N) row_tail(K, A, lda, B, ldb, C, ldc, i, n8, N, alpha, bias, bias_rs, bias_cs, beta);
+    }
+}
+
+/* `batch` independent products whose operands advance by fixed element strides (0 broadcasts one side),
+ * as batched MatMul needs. */
+KERNEL void f32_gemm_batched(int batch, int M, int N, int K, const float* A, int stride_a, const float* B,
+                             int stride_b, float* C) {
+    for (int b = 0; b < batch; b++)
+        f32_gemm(M, N, K, A + (long)b * stride_a, K, B + (long)b * stride_b, N, C + (long)b * M * N, N, 1.0f, 0, 0, 0,
+                 0.0f);
+}

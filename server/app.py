@@ -1,0 +1,138 @@
+"""Development server for web bundles, the JS runtime and the demos.
+
+Browsers only expose SharedArrayBuffer (needed for threaded WASM) to cross-origin-isolated pages,
+hence the COOP/COEP headers on every response.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask, Response, abort, jsonify, redirect, send_file
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Fixed table so a stripped-down system mimetypes db (common in containers) cannot turn
+# .wasm into text/plain, which breaks WebAssembly.instantiateStreaming.
+MIME_TYPES = {
+    ".wasm": "application/wasm",
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".json": "application/json",
+    ".bin": "application/octet-stream",
+    ".html": "text/html",
+    ".css": "text/css",
+    ".txt": "text/plain",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
+
+SECURITY_HEADERS = {
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def resolve_under(root: str | os.PathLike, subpath: str) -> str | None:
+    """Real path of the file `subpath` names inside `root`, or None if it is missing or escapes.
+
+    `subpath` arrives percent-decoded from the WSGI layer, so encoded traversal (`%2e%2e`, `..%2f`)
+    shows up here as plain `..` segments.
+    """
+    if "\x00" in subpath or "\\" in subpath or os.path.isabs(subpath) or ".." in subpath.split("/"):
+        return None
+    real_root = os.path.realpath(root)
+    # realpath follows symlinks, so containment is checked against where the file really lives.
+    real = os.path.realpath(os.path.join(real_root, subpath))
+    if os.path.commonpath([real_root, real]) != real_root or not os.path.isfile(real):
+        return None
+    return real
+
+
+def _send(root: str | os.PathLike, subpath: str) -> Response:
+    if "\x00" in subpath or "\\" in subpath:
+        abort(400)
+    if subpath == "" or subpath.endswith("/"):
+        subpath += "index.html"
+    real = resolve_under(root, subpath)
+    if real is None:
+        abort(404)
+    # Typed by the requested name, so a symlink serves as the extension the client asked for.
+    mimetype = MIME_TYPES.get(os.path.splitext(subpath)[1].lower(), "application/octet-stream")
+    return send_file(real, mimetype=mimetype)
+
+
+def bundle_names(models_dir: str | os.PathLike) -> list[str]:
+    """Names of servable bundles: subdirectories of models_dir holding a manifest.json."""
+    if not os.path.isdir(models_dir):
+        return []
+    return sorted(
+        entry.name
+        for entry in os.scandir(models_dir)
+        if resolve_under(models_dir, f"{entry.name}/manifest.json") is not None
+    )
+
+
+def create_app(
+    models_dir: str | os.PathLike,
+    web_dir: str | os.PathLike | None = None,
+    demos_dir: str | os.PathLike | None = None,
+) -> Flask:
+    models_dir = Path(models_dir)
+    web_dir = Path(web_dir) if web_dir is not None else REPO / "web"
+    demos_dir = Path(demos_dir) if demos_dir is not None else REPO / "demos"
+
+    # No static folder: every file goes through resolve_under's containment check.
+    app = Flask(__name__, static_folder=None)
+
+    def route(rule: str):
+        # OPTIONS is dropped so anything other than GET/HEAD gets 405.
+        return app.route(rule, methods=["GET"], provide_automatic_options=False)
+
+    @route("/")
+    def root():
+        return redirect("/demos/")
+
+    @route("/runtime/")
+    @route("/runtime/<path:subpath>")
+    def runtime(subpath: str = ""):
+        return _send(web_dir, subpath)
+
+    @route("/models/")
+    @route("/models/index.json")
+    def models_index():
+        return jsonify(bundle_names(models_dir))
+
+    @route("/models/<path:subpath>")
+    def models(subpath: str):
+        return _send(models_dir, subpath)
+
+    @route("/demos/")
+    @route("/demos/<path:subpath>")
+    def demos(subpath: str = ""):
+        return _send(demos_dir, subpath)
+
+    @app.after_request
+    def add_headers(response: Response) -> Response:
+        # after_request also runs for 404/405 and routing redirects, so no response lacks these.
+        response.headers.update(SECURITY_HEADERS)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+    return app
+
+
+def serve(
+    models_dir: str | os.PathLike,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    web_dir: str | os.PathLike | None = None,
+    demos_dir: str | os.PathLike | None = None,
+) -> None:
+    app = create_app(models_dir, web_dir=web_dir, demos_dir=demos_dir)
+    shown_host = f"[{host}]" if ":" in host else host
+    print(f"Demos at http://{shown_host}:{port}/demos/", flush=True)
+    app.run(host=host, port=port, threaded=True)

@@ -1,0 +1,148 @@
+"""Write a web bundle: manifest.json (the plan), weights.bin and one kernel module per build variant.
+
+The manifest is data, not code: every executor (the browser worker, the Python host) does the same thing:
+instantiate the module on a memory of `memory.pages`, copy weights.bin to `memory.weights_offset`, run the
+`init` steps once, then per run write inputs, call each step's kernel with its args, read outputs.
+The format is documented in web/README.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import wasmtime
+
+from .ir import Graph
+from .kernels import VARIANTS, build_module
+from .lowering import Buf, Const, Lowered, Scratch
+from .planner import ALIGN, MemoryPlan, align
+
+FORMAT = "wasm-runtime-bundle"
+FORMAT_VERSION = 1
+WASM_PAGE = 65536
+MODULE_FILES = {variant: f"kernels-{variant}.wasm" for variant in VARIANTS}
+
+
+def heap_base(module_bytes: bytes) -> int:
+    """First address the module's stack and data do not use (its exported `__heap_base`)."""
+    engine = wasmtime.Engine(_engine_config())
+    store = wasmtime.Store(engine)
+    module = wasmtime.Module(engine, module_bytes)
+    memory_type = next(i.type for i in module.imports if isinstance(i.type, wasmtime.MemoryType))
+    memory = wasmtime.Memory(store, wasmtime.MemoryType(wasmtime.Limits(memory_type.limits.min, None)))
+    instance = wasmtime.Instance(store, module, [memory])
+    return instance.exports(store)["__heap_base"].value(store)
+
+
+def _engine_config() -> wasmtime.Config:
+    config = wasmtime.Config()
+    config.wasm_simd = True
+    config.wasm_relaxed_simd = True
+    config.wasm_bulk_memory = True
+    return config
+
+
+def _number(x):
+    """JSON has no inf/nan; executors read these strings back with Number() / float()."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
+    return x
+
+
+def _tensor_entry(graph: Graph, plan: MemoryPlan, name: str, regions: dict[str, int]) -> dict:
+    v = graph.values[name]
+    region, offset = plan.relative_address(Buf(name))
+    return {
+        "name": name,
+        "dtype": v.dtype.name,
+        "shape": list(v.shape),
+        "offset": regions[region] + offset,
+        "bytes": v.nbytes,
+    }
+
+
+def write_bundle(graph: Graph, lowered: Lowered, plan: MemoryPlan, out_dir: Path, extra: dict | None = None) -> dict:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    kernels = sorted({s.kernel for s in lowered.steps} | ({"x32_fill"} if any(w.fill for w in plan.weights) else set()))
+    modules = {variant: build_module(kernels, variant) for variant in VARIANTS}
+    base = align(max(heap_base(m) for m in modules.values()), ALIGN)
+    regions = {"weights": base, "arena": align(base + plan.weights_bytes)}
+    total = regions["arena"] + plan.arena_bytes
+    pages = max(1, -(-total // WASM_PAGE))
+
+    def resolve(arg):
+        if isinstance(arg, (Buf, Const, Scratch)):
+            region, offset = plan.relative_address(arg)
+            return regions[region] + offset
+        if arg is None:
+            return 0
+        if isinstance(arg, (bool, np.bool_)):
+            return int(arg)
+        if isinstance(arg, (np.integer, int)):
+            return int(arg)
+        return _number(float(arg))
+
+    weights = bytearray(plan.weights_file_bytes)
+    init = []
+    for w in plan.weights:
+        if w.fill:
+            fill = np.ascontiguousarray(w.array.reshape(-1)[:1]).view(np.uint32)
+            init.append(
+                {
+                    "kernel": "x32_fill",
+                    "args": [base + w.offset, int(w.array.size), int(fill[0])],
+                    "node": "",
+                    "op": "fill",
+                }
+            )
+        else:
+            data = np.ascontiguousarray(w.array).tobytes()
+            weights[w.offset : w.offset + len(data)] = data
+    steps = [
+        {"kernel": s.kernel, "args": [resolve(a) for a in s.args], "node": s.node, "op": s.op} for s in lowered.steps
+    ]
+
+    files = {"weights.bin": bytes(weights)}
+    files.update({MODULE_FILES[v]: m for v, m in modules.items()})
+    for name, data in files.items():
+        (out_dir / name).write_bytes(data)
+
+    manifest = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "model": {"name": graph.name, "opset": graph.opset, "producer": graph.metadata.get("producer", "")},
+        "inputs": [_tensor_entry(graph, plan, n, regions) for n in graph.inputs],
+        "outputs": [_tensor_entry(graph, plan, n, regions) for n in graph.outputs],
+        "memory": {
+            "pages": pages,
+            "weights_offset": regions["weights"],
+            "weights_file_bytes": plan.weights_file_bytes,
+            "weights_bytes": plan.weights_bytes,
+            "arena_offset": regions["arena"],
+            "arena_bytes": plan.arena_bytes,
+        },
+        "kernels": {"exports": kernels, "modules": dict(MODULE_FILES)},
+        "init": init,
+        "steps": steps,
+        "files": {
+            name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()} for name, data in files.items()
+        },
+        "stats": {
+            "nodes": len(graph.nodes),
+            "steps": len(steps),
+            "arena_peak_bytes": plan.arena_bytes,
+            "arena_unshared_bytes": plan.unshared_bytes,
+            "weights_bytes": plan.weights_bytes,
+            "weights_file_bytes": plan.weights_file_bytes,
+            "op_counts": graph.op_counts(),
+        },
+    }
+    if extra:
+        manifest.update(extra)
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest

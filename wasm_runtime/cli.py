@@ -1,0 +1,139 @@
+"""`package-for-web`: package an ONNX model into a web bundle, verify it, or serve bundles."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .errors import BundleError, PackageError
+
+DEMO_MODEL = "mobilenetv2"
+
+
+def _parse_shapes(specs: list[str]) -> dict[str, list[int]]:
+    shapes = {}
+    for spec in specs or []:
+        name, sep, dims = spec.rpartition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            shapes[name] = [int(d) for d in dims.split(",")]
+        except ValueError:
+            raise PackageError(f"--input-shape {spec!r}: expected NAME=D1,D2,... e.g. input=1,3,224,224") from None
+    return shapes
+
+
+def _package(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="package-for-web",
+        description="Package an ONNX model into a web bundle. "
+        "Other commands: `package-for-web serve DIR`, `package-for-web demo`.",
+    )
+    p.add_argument("model", help="path to the .onnx model")
+    p.add_argument("-o", "--output", required=True, help="bundle directory to write (e.g. dist/mymodel)")
+    p.add_argument(
+        "--input-shape",
+        action="append",
+        metavar="NAME=D1,D2,...",
+        help="fix an input's shape (symbolic dims); repeatable",
+    )
+    p.add_argument("--name", help="model name recorded in the manifest (default: the graph's name)")
+    p.add_argument("--verify", action="store_true", help="run the bundle in wasmtime against onnxruntime")
+    p.add_argument("--rtol", type=float, default=None, help="--verify tolerance (max |err| / max |ref|), default 1e-4")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random --verify inputs")
+    args = p.parse_args(argv)
+    from . import onnx_io
+    from .package import package
+    from .verify import DEFAULT_RTOL, verify_bundle
+
+    t0 = time.perf_counter()
+    shapes = _parse_shapes(args.input_shape)
+    result = package(args.model, args.output, shapes, args.name)
+    m = result.manifest
+    st = m["stats"]
+    print(f"packaged {args.model} -> {result.out_dir} in {time.perf_counter() - t0:.2f} s")
+    print(f"  {st['nodes']} nodes -> {st['steps']} kernel calls; kernels: {', '.join(m['kernels']['exports'])}")
+    print(
+        f"  weights {st['weights_file_bytes'] / 1e6:.2f} MB in weights.bin "
+        f"({st['weights_bytes'] / 1e6:.2f} MB in memory); "
+        f"arena peak {st['arena_peak_bytes'] / 1e6:.2f} MB vs {st['arena_unshared_bytes'] / 1e6:.2f} MB "
+        f"with no buffer reuse"
+    )
+    for name, f in m["files"].items():
+        print(f"  {name}: {f['bytes']} bytes")
+    if not args.verify:
+        return 0
+    rtol = args.rtol if args.rtol is not None else DEFAULT_RTOL
+    model = (
+        onnx_io.fix_input_shapes(onnx_io.load_model(args.model), shapes) if shapes else onnx_io.load_model(args.model)
+    )
+    failed = False
+    for variant, errors in verify_bundle(result.out_dir, model, args.seed).items():
+        for e in errors:
+            status = "ok" if e.ok(rtol) else "FAIL"
+            failed |= not e.ok(rtol)
+            print(
+                f"  verify [{variant}] {e.name}: max abs err {e.max_abs:.3g}, max rel err {e.max_rel:.3g} "
+                f"(tolerance {rtol:g}) {status}"
+            )
+    if failed:
+        print("verification failed: the bundle's outputs differ from onnxruntime beyond tolerance", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _serve(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="package-for-web serve", description="Serve bundles, the JS runtime and the demo")
+    p.add_argument("models_dir", nargs="?", default="dist", help="directory of bundles (default: dist)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    args = p.parse_args(argv)
+    from server import serve
+
+    if not Path(args.models_dir).is_dir():
+        raise PackageError(f"{args.models_dir}: no such directory of bundles")
+    serve(args.models_dir, host=args.host, port=args.port)
+    return 0
+
+
+def _demo(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="package-for-web demo",
+        description="Build the default demo model (seeded MobileNetV2), package it, serve the demo",
+    )
+    p.add_argument("--dist", default="dist")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--no-serve", action="store_true", help="only build the bundle")
+    args = p.parse_args(argv)
+    from . import zoo
+    from .package import package
+
+    dist = Path(args.dist)
+    model = zoo.BUILDERS[DEMO_MODEL]()
+    result = package(model, dist / DEMO_MODEL, name=DEMO_MODEL)
+    print(f"demo bundle: {result.out_dir} ({result.manifest['stats']['steps']} kernel calls)")
+    if args.no_serve:
+        return 0
+    from server import serve
+
+    serve(str(dist), host=args.host, port=args.port)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"serve": _serve, "demo": _demo}
+    try:
+        if argv and argv[0] in commands:
+            return commands[argv[0]](argv[1:])
+        return _package(argv)
+    except (PackageError, BundleError) as exc:
+        print(f"package-for-web: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Evaluate at package time what does not depend on the model's inputs.
+
+Constant nodes become constants; ConstantOfShape with a known shape becomes a zero-stride view (shipped
+as a fill, not as bytes); any other node whose inputs are all constant is run once through onnx's
+reference evaluator. The browser then never sees shape arithmetic or weight preprocessing.
+
+    Constant(value=t) -> y                      =>  y: constant t
+    ConstantOfShape(shape=[64,3,7,7], 0.02) -> w =>  w: constant, one value x 9408 (zero-stride)
+    Unsqueeze(const a, axes) -> b                =>  b: constant
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import helper
+from onnx.reference import ReferenceEvaluator
+
+from .errors import PackageError
+from .ir import Graph, Node, Value, is_uniform
+
+# never evaluate ahead of time: results must differ per run
+_NONDETERMINISTIC = {
+    "RandomNormal",
+    "RandomUniform",
+    "RandomNormalLike",
+    "RandomUniformLike",
+    "Multinomial",
+    "Bernoulli",
+}
+# no point materializing a large uniform constant just to reshape it; the runtime aliases these for free
+_VIEW_OPS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"}
+_FOLD_LIMIT_ELEMENTS = 1 << 22
+
+
+def _constant_node_value(node: Node) -> np.ndarray:
+    a = node.attrs
+    if "value" in a:
+        return np.asarray(a["value"])
+    for key, dtype in (
+        ("value_float", np.float32),
+        ("value_floats", np.float32),
+        ("value_int", np.int64),
+        ("value_ints", np.int64),
+    ):
+        if key in a:
+            return np.asarray(a[key], dtype=dtype)
+    raise PackageError(f"Constant node {node.name!r}: unsupported value attribute {sorted(a)}")
+
+
+def _evaluate(graph: Graph, node: Node) -> list[np.ndarray]:
+    inputs = [graph.const(i) if i else None for i in node.inputs]
+    proto = helper.make_node(
+        node.op_type,
+        node.inputs,
+        node.outputs,
+        name=node.name,
+        domain=node.domain or None,
+        **{k: v for k, v in node.attrs.items() if v is not None},
+    )
+    feeds = {name: np.ascontiguousarray(arr) for name, arr in zip(node.inputs, inputs, strict=True) if name}
+    g = helper.make_graph(
+        [proto],
+        "fold",
+        [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape) for n, a in feeds.items()],
+        [helper.make_empty_tensor_value_info(o) for o in node.outputs if o],
+    )
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", graph.opset)])
+    try:
+        outs = ReferenceEvaluator(model).run(None, feeds)
+    except Exception as exc:
+        raise PackageError(f"node {node.name!r} ({node.op_type}) failed on its constant inputs: {exc}") from None
+    return [np.asarray(o) for o in outs]
+
+
+def fold_constants(graph: Graph) -> int:
+    """Replace constant-only nodes by their values. Returns how many nodes were folded."""
+    kept: list[Node] = []
+    folded = 0
+    for node in graph.nodes:
+        results: list[np.ndarray] | None = None
+        if node.op_type == "Constant":
+            results = [_constant_node_value(node)]
+        elif node.op_type == "ConstantOfShape" and graph.const(node.input(0)) is not None:
+            shape = tuple(int(d) for d in graph.const(node.input(0)))
+            value = node.attrs.get("value")
+            fill = np.asarray(value).reshape(-1)[:1] if value is not None else np.zeros(1, np.float32)
+            results = [np.broadcast_to(fill.reshape(()), shape)]
+        elif (
+            node.op_type not in _NONDETERMINISTIC
+            and node.domain in ("", "ai.onnx")
+            and any(node.inputs)
+            and all(graph.const(i) is not None for i in node.inputs if i)
+        ):
+            arrays = [graph.const(i) for i in node.inputs if i]
+            large_view = any(is_uniform(a) and a.size > 4096 for a in arrays)
+            too_big = sum(a.size for a in arrays) > _FOLD_LIMIT_ELEMENTS
+            if not (large_view and node.op_type in _VIEW_OPS) and not too_big:
+                results = _evaluate(graph, node)
+        if results is None:
+            kept.append(node)
+            continue
+        folded += 1
+        for name, arr in zip(node.outputs, results, strict=False):
+            if name:
+                graph.values[name] = Value(name, arr.dtype, tuple(arr.shape), arr)
+    graph.nodes = kept
+    return folded

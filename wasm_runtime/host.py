@@ -1,0 +1,132 @@
+"""Run a bundle in Python through wasmtime: the same .wasm and the same plan the browser runs."""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import wasmtime
+
+from .bundle import FORMAT, FORMAT_VERSION, _engine_config
+from .errors import BundleError
+
+
+def load_manifest(bundle_dir: str | Path, check_integrity: bool = True) -> dict:
+    bundle_dir = Path(bundle_dir)
+    path = bundle_dir / "manifest.json"
+    if not path.is_file():
+        raise BundleError(f"{bundle_dir}: no manifest.json (is this a bundle directory?)")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BundleError(f"{path}: not a {FORMAT} manifest")
+    if manifest.get("version") != FORMAT_VERSION:
+        raise BundleError(
+            f"{path}: bundle format version {manifest.get('version')} is not supported "
+            f"(this runtime reads version {FORMAT_VERSION}); re-package the model"
+        )
+    for name, meta in manifest["files"].items():
+        file = bundle_dir / name
+        if not file.is_file():
+            raise BundleError(f"{bundle_dir}: {name} is missing")
+        if check_integrity:
+            data = file.read_bytes()
+            if len(data) != meta["bytes"] or hashlib.sha256(data).hexdigest() != meta["sha256"]:
+                raise BundleError(f"{file}: contents do not match the manifest's sha256 (corrupt or stale file)")
+    return manifest
+
+
+def _to_i32(v) -> int:
+    v = int(v)
+    return v - (1 << 32) if v >= 1 << 31 else v
+
+
+def _converters(func_type: wasmtime.FuncType):
+    convert = []
+    for p in func_type.params:
+        convert.append(float if p == wasmtime.ValType.f32() else _to_i32)
+    return convert
+
+
+class HostSession:
+    """`HostSession(bundle_dir).run({"input": array})` -> {"output": array}."""
+
+    def __init__(self, bundle_dir: str | Path, variant: str = "simd", check_integrity: bool = True):
+        bundle_dir = Path(bundle_dir)
+        self.manifest = m = load_manifest(bundle_dir, check_integrity)
+        if variant not in m["kernels"]["modules"]:
+            raise BundleError(f"variant {variant!r} not in bundle (has {sorted(m['kernels']['modules'])})")
+        self.variant = variant
+        engine = wasmtime.Engine(_engine_config())
+        self._store = wasmtime.Store(engine)
+        module = wasmtime.Module(engine, (bundle_dir / m["kernels"]["modules"][variant]).read_bytes())
+        pages = m["memory"]["pages"]
+        memory = wasmtime.Memory(self._store, wasmtime.MemoryType(wasmtime.Limits(pages, pages)))
+        instance = wasmtime.Instance(self._store, module, [memory])
+        exports = instance.exports(self._store)
+        size = memory.data_len(self._store)
+        ptr = ctypes.cast(memory.data_ptr(self._store), ctypes.POINTER(ctypes.c_ubyte))
+        self._mem = np.ctypeslib.as_array(ptr, shape=(size,))  # memory never grows, so the view stays valid
+        self._memory = memory  # keeps the buffer alive
+
+        offset = m["memory"]["weights_offset"]
+        weights = (bundle_dir / "weights.bin").read_bytes()
+        self._mem[offset : offset + len(weights)] = np.frombuffer(weights, np.uint8)
+
+        def prepare(steps):
+            calls = []
+            for step in steps:
+                func = exports[step["kernel"]]
+                conv = _converters(func.type(self._store))
+                calls.append(
+                    (
+                        func,
+                        [c(float(a) if isinstance(a, str) else a) for c, a in zip(conv, step["args"], strict=True)],
+                        step,
+                    )
+                )
+            return calls
+
+        for func, args, _ in prepare(m["init"]):
+            func(self._store, *args)
+        self._calls = prepare(m["steps"])
+
+    @property
+    def inputs(self) -> list[dict]:
+        return self.manifest["inputs"]
+
+    @property
+    def outputs(self) -> list[dict]:
+        return self.manifest["outputs"]
+
+    def _view(self, entry: dict) -> np.ndarray:
+        dtype = np.dtype(entry["dtype"])
+        n = math.prod(entry["shape"])
+        return self._mem[entry["offset"] : entry["offset"] + n * dtype.itemsize].view(dtype).reshape(entry["shape"])
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        expected = {e["name"] for e in self.inputs}
+        missing, unknown = expected - set(feeds), set(feeds) - expected
+        if missing or unknown:
+            raise ValueError(
+                f"inputs must be exactly {sorted(expected)}; missing {sorted(missing)}, unknown {sorted(unknown)}"
+            )
+        for entry in self.inputs:
+            data = np.asarray(feeds[entry["name"]])
+            if list(data.shape) != entry["shape"]:
+                raise ValueError(
+                    f"input {entry['name']!r} has shape {list(data.shape)}, the bundle expects {entry['shape']}"
+                )
+            self._view(entry)[...] = data.astype(entry["dtype"], copy=False)
+        for func, args, step in self._calls:
+            try:
+                func(self._store, *args)
+            except wasmtime.Trap as exc:
+                raise RuntimeError(f"kernel {step['kernel']} trapped at node {step['node']!r}: {exc}") from None
+        return {e["name"]: self._view(e).copy() for e in self.outputs}

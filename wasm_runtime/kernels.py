@@ -1,0 +1,131 @@
+"""Compile the C kernels in `kernels_wasm/` to WebAssembly with zig's clang, and link per-bundle modules.
+
+Each source file is compiled once per build variant to an object file cached by the hash of its text,
+the shared header and the flags; a bundle's module is linked from those objects exporting only the
+kernels its plan calls (`--gc-sections` drops the rest), cached by the hash of objects and export list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+from pathlib import Path
+
+from .errors import PackageError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+KERNELS_DIR = Path(os.environ.get("WASM_RUNTIME_KERNELS", REPO_ROOT / "kernels_wasm"))
+CACHE_DIR = Path(os.environ.get("WASM_RUNTIME_CACHE", Path.home() / ".cache" / "wasm_runtime"))
+
+# Zig's stack sits at the bottom of memory; kernels keep only small locals on it.
+STACK_BYTES = 256 * 1024
+
+COMMON_FLAGS = [
+    "--target=wasm32-freestanding",
+    "-O3",
+    "-msimd128",
+    "-mbulk-memory",
+    "-fno-exceptions",
+    "-ffreestanding",
+    "-Wall",
+    "-Werror",
+]
+VARIANTS = {
+    "simd": COMMON_FLAGS,
+    "relaxed": COMMON_FLAGS + ["-mrelaxed-simd"],
+}
+LINK_FLAGS = [
+    "-nostdlib",
+    "-Wl,--no-entry",
+    "-Wl,--import-memory",
+    "-Wl,--export=__heap_base",
+    "-Wl,--gc-sections",
+    "-Wl,--strip-all",
+    f"-Wl,-z,stack-size={STACK_BYTES}",
+]
+
+_EXPORT_RE = re.compile(r"^KERNEL\s+void\s+(\w+)\s*\(|^\w+_KERNEL\(\s*(\w+)\s*,", re.M)
+
+
+def _zig(args: list[str]) -> None:
+    proc = subprocess.run([sys.executable, "-m", "ziglang", "cc", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise PackageError(f"kernel compilation failed: zig cc {' '.join(args)}\n{proc.stderr.strip()}")
+
+
+def _sources() -> list[Path]:
+    return sorted(KERNELS_DIR.glob("*.c"))
+
+
+def _headers_digest() -> str:
+    h = hashlib.sha256()
+    for p in sorted(KERNELS_DIR.glob("*.h")):
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
+@cache
+def kernel_index() -> dict[str, str]:
+    """Exported kernel name -> source file name, read from the `KERNEL void name(` and
+    `XXX_KERNEL(name, ...)` declarations."""
+    index: dict[str, str] = {}
+    for src in _sources():
+        for m in _EXPORT_RE.finditer(src.read_text()):
+            index[m.group(1) or m.group(2)] = src.name
+    return index
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _object(src: Path, variant: str, headers: str) -> Path:
+    flags = VARIANTS[variant]
+    key = hashlib.sha256("\0".join([src.read_text(), headers, *flags]).encode()).hexdigest()[:24]
+    obj = CACHE_DIR / "obj" / f"{src.stem}.{variant}.{key}.o"
+    if not obj.exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "k.o"
+            _zig([*flags, f"-I{KERNELS_DIR}", "-c", "-o", str(out), str(src)])
+            _atomic_write(obj, out.read_bytes())
+    return obj
+
+
+def build_module(exports: list[str], variant: str) -> bytes:
+    """A wasm module exporting exactly `exports` (plus `__heap_base`), for one build variant."""
+    index = kernel_index()
+    unknown = sorted(set(exports) - set(index))
+    if unknown:
+        raise PackageError(f"no kernel named {', '.join(unknown)} in {KERNELS_DIR}")
+    headers = _headers_digest()
+    # Link every object: kernels call each other across files (conv calls gemm) and gc-sections removes
+    # whatever no export reaches, so the module holds only this bundle's kernels.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        objects = list(pool.map(lambda s: _object(s, variant, headers), _sources()))
+    key = hashlib.sha256("\0".join([*(o.name for o in objects), *sorted(exports), *LINK_FLAGS]).encode())
+    out = CACHE_DIR / "wasm" / f"{variant}.{key.hexdigest()[:24]}.wasm"
+    if not out.exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            target = Path(tmp) / "m.wasm"
+            _zig(
+                [
+                    *VARIANTS[variant],
+                    *LINK_FLAGS,
+                    *(f"-Wl,--export={e}" for e in sorted(exports)),
+                    "-o",
+                    str(target),
+                    *map(str, objects),
+                ]
+            )
+            _atomic_write(out, target.read_bytes())
+    return out.read_bytes()

@@ -1,0 +1,136 @@
+"""Lowering: each IR node becomes kernel calls (steps) or a view of another tensor (alias).
+
+An op registers one function per op type in `wasm_runtime/ops/` with `@lowers("Op")`. The function reads
+shapes/attributes/constants from the graph and calls `ctx.emit(kernel, args...)`, where an argument is a
+number or a symbolic pointer that the planner resolves to an address:
+
+    Buf(name)        the storage of a tensor (activation, graph input/output or constant)
+    Const(array)     a constant derived at package time (prepacked weights, broadcast layouts...)
+    Scratch(nbytes)  workspace private to this step
+
+Kernels know nothing of ONNX; lowerings are where ONNX semantics meet kernel signatures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import PackageError
+from .ir import Graph, Node
+
+
+@dataclass(frozen=True)
+class Buf:
+    name: str
+    offset: int = 0  # bytes into the tensor (Concat writes each input into a slice of its output)
+
+
+@dataclass(frozen=True, eq=False)
+class Const:
+    array: np.ndarray
+    label: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class Scratch:
+    nbytes: int
+
+
+Arg = int | float | Buf | Const | Scratch | None
+
+
+@dataclass
+class Step:
+    kernel: str
+    args: list
+    node: str
+    op: str
+
+
+@dataclass
+class Lowered:
+    steps: list[Step] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)  # output -> the tensor whose bytes it reuses
+
+
+LOWERINGS: dict[str, Callable[[LoweringContext, Node], None]] = {}
+
+
+def lowers(*op_types: str):
+    def register(fn):
+        for op in op_types:
+            LOWERINGS[op] = fn
+        return fn
+
+    return register
+
+
+class LoweringContext:
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.out = Lowered()
+        self.node: Node | None = None
+
+    # graph queries -------------------------------------------------------------------------------------
+    def shape(self, name: str) -> tuple[int, ...]:
+        return tuple(self.graph.values[name].shape)
+
+    def dtype(self, name: str) -> np.dtype:
+        return self.graph.values[name].dtype
+
+    def const(self, name: str) -> np.ndarray | None:
+        return self.graph.const(name)
+
+    def fail(self, message: str) -> PackageError:
+        node = self.node
+        return PackageError(f"node {node.name!r} ({node.op_type}): {message}")
+
+    def need_const(self, name: str, what: str) -> np.ndarray:
+        value = self.const(name)
+        if value is None:
+            raise self.fail(f"{what} must be a constant (computed at run time here, which is not supported)")
+        return value
+
+    def require_dtype(self, *names: str, dtypes=(np.float32,)) -> None:
+        for name in names:
+            if name and self.dtype(name) not in [np.dtype(d) for d in dtypes]:
+                allowed = "/".join(np.dtype(d).name for d in dtypes)
+                raise self.fail(f"tensor {name!r} is {self.dtype(name).name}; this op supports {allowed}")
+
+    def require_unused(self, node: Node, index: int, what: str) -> None:
+        if len(node.outputs) > index and node.outputs[index]:
+            uses = self.graph.consumers().get(node.outputs[index]) or node.outputs[index] in self.graph.outputs
+            if uses:
+                raise self.fail(f"output {index} ({what}) is not supported")
+
+    # emitting ------------------------------------------------------------------------------------------
+    def emit(self, kernel: str, *args: Arg) -> None:
+        self.out.steps.append(Step(kernel, list(args), self.node.name, self.node.op_type))
+
+    def alias(self, output: str, source: str) -> None:
+        self.out.aliases[output] = source
+
+
+def lower(graph: Graph) -> Lowered:
+    ctx = LoweringContext(graph)
+    for node in graph.nodes:
+        ctx.node = node
+        fn = LOWERINGS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
+        if fn is None:
+            raise PackageError(f"node {node.name!r}: op {node.op_type} is not supported")
+        fn(ctx, node)
+    return ctx.out
+
+
+def supported_ops() -> set[str]:
+    from . import ops  # noqa: F401  (registers every lowering)
+
+    return set(LOWERINGS)
+
+
+def i32(values) -> Const:
+    """An int32 parameter block (shape/stride layouts) shipped with the weights."""
+    return Const(np.asarray(values, dtype=np.int32), "layout")

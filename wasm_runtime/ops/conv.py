@@ -1,0 +1,57 @@
+"""Conv (1-D and 2-D, NCHW): depthwise -> direct kernel, everything else -> im2col + GEMM."""
+
+from __future__ import annotations
+
+from ..ir import Node
+from ..lowering import Buf, LoweringContext, Scratch, lowers
+from .spatial import as_2d, window
+
+
+@lowers("Conv")
+def conv(ctx: LoweringContext, node: Node) -> None:
+    x, w, b, y = node.input(0), node.input(1), node.input(2), node.outputs[0]
+    ctx.require_dtype(x, w, b, y)
+    xs, ws, ys = ctx.shape(x), ctx.shape(w), ctx.shape(y)
+    spatial = len(xs) - 2
+    if spatial not in (1, 2):
+        raise ctx.fail(f"{spatial}-D convolution is not supported (1-D and 2-D are)")
+    group = int(node.attrs.get("group", 1))
+    kernel = tuple(node.attrs.get("kernel_shape") or ws[2:])
+    win = window(ctx, node, xs[2:], kernel, ys[2:])
+    N, C, M = xs[0], xs[1], ws[0]
+    H, W = as_2d(xs[2:], 1)
+    OH, OW = as_2d(ys[2:], 1)
+    KH, KW = as_2d(kernel, 1)
+    SH, SW = as_2d(win["strides"], 1)
+    DH, DW = as_2d(win["dilations"], 1)
+    PT, PL = as_2d(win["begin"], 0)
+    bias = Buf(b) if b else None
+    if group == C == M and ws[1] == 1:
+        ctx.emit("f32_dwconv2d", N, C, H, W, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW, Buf(x), Buf(w), bias, Buf(y))
+        return
+    direct = KH == KW == SH == SW == 1 and PT == PL == 0 and (OH, OW) == (H, W)
+    workspace = None if direct else Scratch((C // group) * KH * KW * OH * OW * 4)
+    ctx.emit(
+        "f32_conv2d",
+        N,
+        C,
+        H,
+        W,
+        M,
+        OH,
+        OW,
+        KH,
+        KW,
+        SH,
+        SW,
+        PT,
+        PL,
+        DH,
+        DW,
+        group,
+        Buf(x),
+        Buf(w),
+        bias,
+        Buf(y),
+        workspace,
+    )

@@ -1,0 +1,84 @@
+"""Activations and broadcasting arithmetic."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Node
+from ..lowering import Buf, LoweringContext, i32, lowers
+from .layout import broadcast_layout
+
+FLT_MAX = float(np.finfo(np.float32).max)
+
+
+def _unary(ctx: LoweringContext, node: Node, kernel: str, *params: float) -> None:
+    x, y = node.input(0), node.outputs[0]
+    ctx.require_dtype(x, y)
+    ctx.emit(kernel, Buf(x), Buf(y), int(np.prod(ctx.shape(y))), *params)
+
+
+@lowers("Relu")
+def relu(ctx, node):
+    _unary(ctx, node, "f32_relu")
+
+
+@lowers("Sigmoid")
+def sigmoid(ctx, node):
+    _unary(ctx, node, "f32_sigmoid")
+
+
+@lowers("Tanh")
+def tanh(ctx, node):
+    _unary(ctx, node, "f32_tanh")
+
+
+@lowers("HardSwish")
+def hard_swish(ctx, node):
+    _unary(ctx, node, "f32_hard_swish")
+
+
+@lowers("LeakyRelu")
+def leaky_relu(ctx, node):
+    _unary(ctx, node, "f32_leaky_relu", float(node.attrs.get("alpha", 0.01)))
+
+
+@lowers("HardSigmoid")
+def hard_sigmoid(ctx, node):
+    _unary(ctx, node, "f32_hard_sigmoid", float(node.attrs.get("alpha", 0.2)), float(node.attrs.get("beta", 0.5)))
+
+
+@lowers("Clip")
+def clip(ctx, node):
+    """Bounds are attributes before opset 11, optional constant inputs after."""
+    if ctx.graph.opset < 11:
+        lo, hi = node.attrs.get("min", -FLT_MAX), node.attrs.get("max", FLT_MAX)
+    else:
+        lo = ctx.need_const(node.input(1), "min") if node.input(1) else -np.inf
+        hi = ctx.need_const(node.input(2), "max") if node.input(2) else np.inf
+    _unary(ctx, node, "f32_clip", float(lo), float(hi))
+
+
+_BINARY = {"Add": "f32_add", "Sub": "f32_sub", "Mul": "f32_mul", "Div": "f32_div"}
+
+
+def emit_binary(ctx: LoweringContext, kernel: str, a: str, b: str, y: str) -> None:
+    ctx.require_dtype(a, b, y)
+    layout = broadcast_layout(ctx, ctx.shape(y), ctx.shape(a), ctx.shape(b))
+    ctx.emit(kernel, i32(layout), Buf(a), Buf(b), Buf(y))
+
+
+@lowers(*_BINARY)
+def binary(ctx, node):
+    emit_binary(ctx, _BINARY[node.op_type], node.input(0), node.input(1), node.outputs[0])
+
+
+@lowers("Sum")
+def sum_(ctx, node):
+    """Sum(a, b, c) -> y = a + b; y = y + c (in place: y is read at the index it is written)."""
+    inputs, y = [i for i in node.inputs if i], node.outputs[0]
+    if len(inputs) == 1:
+        ctx.alias(y, inputs[0])
+        return
+    emit_binary(ctx, "f32_add", inputs[0], inputs[1], y)
+    for other in inputs[2:]:
+        emit_binary(ctx, "f32_add", y, other, y)

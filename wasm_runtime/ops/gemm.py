@@ -1,0 +1,102 @@
+"""Gemm and MatMul on the f32 GEMM kernel. Constant operands that ONNX stores transposed are transposed
+here, once, so the kernel always reads row-major [M,K] x [K,N]."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from ..ir import Node
+from ..lowering import Buf, Const, LoweringContext, Scratch, i32, lowers
+from .layout import transpose_layout
+
+
+def transposed_constant(array: np.ndarray) -> np.ndarray:
+    """array.T, row-major; a zero-stride (uniform) array stays a view so it still ships as a fill."""
+    t = array.T
+    return t if all(s == 0 for s in t.strides) else np.ascontiguousarray(t)
+
+
+def _operand(ctx: LoweringContext, name: str, transpose: bool):
+    """A pointer to `name` as a row-major matrix, transposing a constant now or a tensor at run time."""
+    if not transpose:
+        return Buf(name)
+    const = ctx.const(name)
+    if const is not None:
+        return Const(transposed_constant(const), f"{name}.T")
+    rows, cols = ctx.shape(name)
+    scratch = Scratch(rows * cols * 4)
+    ctx.emit("x32_transpose", i32(transpose_layout(ctx, (rows, cols), (1, 0))), Buf(name), scratch)
+    return scratch
+
+
+@lowers("Gemm")
+def gemm(ctx: LoweringContext, node: Node) -> None:
+    a, b, c, y = node.input(0), node.input(1), node.input(2), node.outputs[0]
+    ctx.require_dtype(a, b, c, y)
+    M, N = ctx.shape(y)
+    K = ctx.shape(a)[0 if node.attrs.get("transA", 0) else 1]
+    A = _operand(ctx, a, bool(node.attrs.get("transA", 0)))
+    B = _operand(ctx, b, bool(node.attrs.get("transB", 0)))
+    bias, rs, cs = None, 0, 0
+    if c:
+        # C broadcasts to [M, N]: element (i, j) sits at i * rs + j * cs, a zero stride repeating it
+        rows, cols = (1,) * (2 - len(ctx.shape(c))) + tuple(ctx.shape(c))
+        cs = 1 if cols != 1 else 0
+        rs = 0 if rows == 1 else cols
+        bias = Buf(c)
+    ctx.emit(
+        "f32_gemm",
+        M,
+        N,
+        K,
+        A,
+        K,
+        B,
+        N,
+        Buf(y),
+        N,
+        float(node.attrs.get("alpha", 1.0)),
+        bias,
+        rs,
+        cs,
+        float(node.attrs.get("beta", 1.0)),
+    )
+
+
+@lowers("MatMul")
+def matmul(ctx: LoweringContext, node: Node) -> None:
+    """numpy matmul: 1-D operands gain a unit dim; batch dims broadcast. Batches whose operands advance by
+    fixed strides run as one batched call; other broadcast patterns split into one call per outer index."""
+    a, b, y = node.input(0), node.input(1), node.outputs[0]
+    ctx.require_dtype(a, b, y)
+    sa, sb = list(ctx.shape(a)), list(ctx.shape(b))
+    if len(sa) == 1:
+        sa = [1, *sa]
+    if len(sb) == 1:
+        sb = [*sb, 1]
+    M, K, N = sa[-2], sa[-1], sb[-1]
+    batch = list(np.broadcast_shapes(tuple(sa[:-2]), tuple(sb[:-2])))
+    if not batch or math.prod(sb[:-2]) == 1:
+        # B is one matrix: fold all of A's batch dims into its rows
+        rows = math.prod(sa[:-1])
+        ctx.emit("f32_gemm", rows, N, K, Buf(a), K, Buf(b), N, Buf(y), N, 1.0, None, 0, 0, 0.0)
+        return
+
+    def strides(shape, size):
+        shape = [1] * (len(batch) - len(shape)) + shape
+        out, acc = [], size
+        for d in reversed(shape):
+            out.append(0 if d == 1 else acc)
+            acc *= d
+        return out[::-1]
+
+    st_a, st_b = strides(sa[:-2], M * K), strides(sb[:-2], K * N)
+    last = batch[-1]
+    for outer in itertools.product(*(range(d) for d in batch[:-1])):
+        oa = sum(i * s for i, s in zip(outer, st_a, strict=False))
+        ob = sum(i * s for i, s in zip(outer, st_b, strict=False))
+        oy = (sum(i * math.prod(batch[k + 1 :]) for k, i in enumerate(outer))) * M * N
+        ctx.emit("f32_gemm_batched", last, M, N, K, Buf(a, oa * 4), st_a[-1], Buf(b, ob * 4), st_b[-1], Buf(y, oy * 4))

@@ -1,0 +1,68 @@
+"""MaxPool, AveragePool (1-D/2-D, ceil_mode, auto_pad, count_include_pad) and GlobalAveragePool."""
+
+from __future__ import annotations
+
+import math
+
+from ..ir import Node
+from ..lowering import Buf, LoweringContext, lowers
+from .spatial import as_2d, window
+
+
+def _geometry(ctx: LoweringContext, node: Node):
+    x, y = node.input(0), node.outputs[0]
+    ctx.require_dtype(x, y)
+    xs, ys = ctx.shape(x), ctx.shape(y)
+    if len(xs) not in (3, 4):
+        raise ctx.fail(f"{len(xs) - 2}-D pooling is not supported (1-D and 2-D are)")
+    kernel = tuple(node.attrs["kernel_shape"])
+    win = window(ctx, node, xs[2:], kernel, ys[2:])
+    planes = xs[0] * xs[1]
+    return x, y, planes, as_2d(xs[2:], 1), as_2d(ys[2:], 1), as_2d(kernel, 1), win
+
+
+@lowers("MaxPool")
+def max_pool(ctx: LoweringContext, node: Node) -> None:
+    ctx.require_unused(node, 1, "Indices")
+    x, y, planes, (H, W), (OH, OW), (KH, KW), win = _geometry(ctx, node)
+    SH, SW = as_2d(win["strides"], 1)
+    DH, DW = as_2d(win["dilations"], 1)
+    PT, PL = as_2d(win["begin"], 0)
+    ctx.emit("f32_maxpool2d", planes, H, W, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW, Buf(x), Buf(y))
+
+
+@lowers("AveragePool")
+def average_pool(ctx: LoweringContext, node: Node) -> None:
+    x, y, planes, (H, W), (OH, OW), (KH, KW), win = _geometry(ctx, node)
+    if any(d != 1 for d in win["dilations"]):
+        raise ctx.fail("AveragePool with dilations is not supported")
+    SH, SW = as_2d(win["strides"], 1)
+    PT, PL = as_2d(win["begin"], 0)
+    PB, PR = as_2d(win["end"], 0)
+    ctx.emit(
+        "f32_avgpool2d",
+        planes,
+        H,
+        W,
+        OH,
+        OW,
+        KH,
+        KW,
+        SH,
+        SW,
+        PT,
+        PL,
+        PB,
+        PR,
+        int(node.attrs.get("count_include_pad", 0)),
+        Buf(x),
+        Buf(y),
+    )
+
+
+@lowers("GlobalAveragePool")
+def global_average_pool(ctx: LoweringContext, node: Node) -> None:
+    x, y = node.input(0), node.outputs[0]
+    ctx.require_dtype(x, y)
+    xs = ctx.shape(x)
+    ctx.emit("f32_global_avgpool", xs[0] * xs[1], math.prod(xs[2:]), Buf(x), Buf(y))

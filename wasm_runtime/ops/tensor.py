@@ -1,0 +1,75 @@
+"""Shape and data movement: views (Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout), Concat,
+Transpose, and ConstantOfShape when its shape is only known at run time."""
+
+from __future__ import annotations
+
+import math
+
+from ..ir import Node
+from ..lowering import Buf, LoweringContext, i32, lowers
+from .layout import transpose_layout
+
+
+@lowers("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity")
+def view(ctx: LoweringContext, node: Node) -> None:
+    """Same bytes, new shape: the output shares the input's storage and costs nothing at run time."""
+    ctx.alias(node.outputs[0], node.input(0))
+
+
+@lowers("Dropout")
+def dropout(ctx: LoweringContext, node: Node) -> None:
+    ctx.require_unused(node, 1, "mask")
+    ratio = ctx.const(node.input(1)) if node.input(1) else None
+    training = ctx.const(node.input(2)) if node.input(2) else None
+    if node.input(2) and (training is None or bool(training)) and (ratio is None or float(ratio) != 0.0):
+        raise ctx.fail("training_mode Dropout is not supported (inference only)")
+    ctx.alias(node.outputs[0], node.input(0))
+
+
+@lowers("Concat")
+def concat(ctx: LoweringContext, node: Node) -> None:
+    y = node.outputs[0]
+    shape = ctx.shape(y)
+    axis = int(node.attrs["axis"])
+    axis += len(shape) if axis < 0 else 0
+    size = ctx.dtype(y).itemsize
+    outer, row = math.prod(shape[:axis]), math.prod(shape[axis:]) * size
+    offset = 0
+    for name in node.inputs:
+        if not name:
+            continue
+        chunk = math.prod(ctx.shape(name)[axis:]) * size
+        if chunk:
+            ctx.emit("x_copy2d", outer, chunk, Buf(name), chunk, Buf(y, offset), row)
+        offset += chunk
+
+
+_TRANSPOSE = {1: "x8_transpose", 2: "x16_transpose", 4: "x32_transpose", 8: "x64_transpose"}
+
+
+@lowers("Transpose")
+def transpose(ctx: LoweringContext, node: Node) -> None:
+    x, y = node.input(0), node.outputs[0]
+    shape = ctx.shape(x)
+    perm = node.attrs.get("perm") or list(range(len(shape)))[::-1]
+    layout = transpose_layout(ctx, shape, perm)
+    if layout is None:
+        ctx.alias(y, x)
+        return
+    kernel = _TRANSPOSE.get(ctx.dtype(x).itemsize)
+    if kernel is None:
+        raise ctx.fail(f"Transpose of {ctx.dtype(x).name} is not supported")
+    ctx.emit(kernel, i32(layout), Buf(x), Buf(y))
+
+
+@lowers("ConstantOfShape")
+def constant_of_shape(ctx: LoweringContext, node: Node) -> None:
+    raise ctx.fail(
+        "its shape input is computed at run time; only constant shapes are supported "
+        "(fix the model's input shapes with --input-shape so it folds at package time)"
+    )
+
+
+@lowers("Constant")
+def constant(ctx: LoweringContext, node: Node) -> None:
+    raise AssertionError("Constant nodes are folded before lowering")

@@ -1,0 +1,149 @@
+"""Memory plan: where every tensor lives in the one wasm memory.
+
+    [0, base)                  zig's stack and the kernels' static data
+    [weights_offset, +W)       constants: the bytes of weights.bin, then constants filled at load time
+    [arena_offset, +A)         activations, graph inputs/outputs and per-step scratch, reused by lifetime
+
+Aliased tensors (Reshape, Flatten, ...) share their source's storage. Each arena tensor lives from the
+first step that touches it to the last; graph inputs from before the first step, graph outputs past the
+last. Offsets come from greedy-by-size placement: largest first, each at the lowest offset that does not
+overlap a placed tensor with an intersecting lifetime (the strategy TFLite's arena planner uses).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .ir import Graph, is_uniform
+from .lowering import Buf, Const, Lowered, Scratch
+
+ALIGN = 64
+# uniform constants at least this large are filled by a kernel at load time instead of shipped as bytes
+FILL_MIN_BYTES = 4096
+
+
+def align(n: int, a: int = ALIGN) -> int:
+    return (n + a - 1) // a * a
+
+
+@dataclass
+class WeightItem:
+    key: object
+    array: np.ndarray
+    offset: int = 0
+    fill: bool = False  # uniform: filled at load time, not stored in weights.bin
+
+
+@dataclass
+class ArenaItem:
+    key: object
+    nbytes: int
+    first: int
+    last: int
+    offset: int = 0
+
+
+@dataclass
+class MemoryPlan:
+    weights: list[WeightItem]
+    weights_file_bytes: int
+    weights_bytes: int
+    arena: list[ArenaItem]
+    arena_bytes: int
+    unshared_bytes: int  # sum of every arena tensor and scratch buffer
+    root: dict[str, str]  # tensor name -> the tensor that owns its storage
+    weight_of: dict[object, WeightItem]
+    arena_of: dict[object, ArenaItem]
+
+    def relative_address(self, arg) -> tuple[str, int]:
+        """(region, offset within region) of a pointer argument."""
+        if isinstance(arg, Buf):
+            key = self.root[arg.name]
+            if key in self.weight_of:
+                return "weights", self.weight_of[key].offset + arg.offset
+            return "arena", self.arena_of[key].offset + arg.offset
+        if isinstance(arg, Const):
+            return "weights", self.weight_of[id(arg)].offset
+        if isinstance(arg, Scratch):
+            return "arena", self.arena_of[id(arg)].offset
+        raise TypeError(arg)
+
+
+def _root(aliases: dict[str, str], name: str) -> str:
+    while name in aliases:
+        name = aliases[name]
+    return name
+
+
+def _place(items: list[ArenaItem]) -> int:
+    placed: list[ArenaItem] = []
+    top = 0
+    for item in sorted(items, key=lambda it: (-it.nbytes, it.first)):
+        live = sorted((p for p in placed if p.first <= item.last and item.first <= p.last), key=lambda p: p.offset)
+        offset = 0
+        for p in live:
+            if offset + item.nbytes <= p.offset:
+                break
+            offset = max(offset, align(p.offset + p.nbytes))
+        item.offset = offset
+        placed.append(item)
+        top = max(top, offset + item.nbytes)
+    return align(top)
+
+
+def plan_memory(graph: Graph, lowered: Lowered) -> MemoryPlan:
+    names = set(graph.inputs) | set(graph.outputs) | set(lowered.aliases)
+    for step in lowered.steps:
+        names.update(a.name for a in step.args if isinstance(a, Buf))
+    root = {n: _root(lowered.aliases, n) for n in names}
+
+    weights: dict[object, WeightItem] = {}
+    arena: dict[object, ArenaItem] = {}
+    end = len(lowered.steps)
+
+    def touch(key, nbytes, at):
+        item = arena.get(key)
+        if item is None:
+            arena[key] = ArenaItem(key, nbytes, at, at)
+        else:
+            item.first, item.last = min(item.first, at), max(item.last, at)
+
+    def tensor(name, at):
+        key = root[name]
+        data = graph.const(key)
+        if data is not None:
+            if key not in weights:
+                weights[key] = WeightItem(key, data)
+        else:
+            touch(key, graph.values[key].nbytes, at)
+
+    for name in graph.inputs:
+        tensor(name, -1)
+    for i, step in enumerate(lowered.steps):
+        for a in step.args:
+            if isinstance(a, Buf):
+                tensor(a.name, i)
+            elif isinstance(a, Const) and id(a) not in weights:
+                weights[id(a)] = WeightItem(id(a), a.array)
+            elif isinstance(a, Scratch):
+                touch(id(a), a.nbytes, i)
+    for name in graph.outputs:
+        tensor(name, end)
+
+    for w in weights.values():
+        w.fill = w.array.nbytes >= FILL_MIN_BYTES and w.array.dtype.itemsize == 4 and is_uniform(w.array)
+    # bytes in the file first, fills after, so weights.bin is one contiguous prefix of the region
+    items = sorted(weights.values(), key=lambda w: w.fill)
+    offset = 0
+    file_bytes = 0
+    for w in items:
+        w.offset = offset
+        offset = align(offset + w.array.nbytes)
+        if not w.fill:
+            file_bytes = offset
+    arena_items = list(arena.values())
+    arena_bytes = _place(arena_items)
+    unshared = sum(it.nbytes for it in arena_items)  # what the arena would need without any reuse
+    return MemoryPlan(items, file_bytes, offset, arena_items, arena_bytes, unshared, root, weights, arena)
