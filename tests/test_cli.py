@@ -1,0 +1,108 @@
+"""The `package-for-web` command: exit codes and messages a user sees."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+
+from wasm_runtime import zoo
+from wasm_runtime.cli import main
+from wasm_runtime.errors import BundleError
+from wasm_runtime.host import HostSession
+
+
+@pytest.fixture(scope="module")
+def squeezenet_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("models") / "sq.onnx"
+    zoo.save(zoo.squeezenet1_1(image_size=64, num_classes=10), path)
+    return path
+
+
+def test_package_and_verify(squeezenet_path, tmp_path, capsys):
+    assert main([str(squeezenet_path), "-o", str(tmp_path / "b"), "--verify"]) == 0
+    out = capsys.readouterr().out
+    assert "verify [simd] logits: max abs err" in out and "verify [relaxed]" in out and "FAIL" not in out
+    assert "arena peak" in out
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert set(manifest["files"]) == {"weights.bin", "kernels-simd.wasm", "kernels-relaxed.wasm"}
+    # only the kernels this model calls are exported
+    assert manifest["kernels"]["exports"] == sorted({s["kernel"] for s in manifest["steps"]})
+    assert "f32_gemm" not in manifest["kernels"]["exports"] and "f32_softmax" not in manifest["kernels"]["exports"]
+
+
+def test_verify_fails_beyond_tolerance(squeezenet_path, tmp_path, capsys):
+    assert main([str(squeezenet_path), "-o", str(tmp_path / "b"), "--verify", "--rtol", "1e-12"]) == 1
+    captured = capsys.readouterr()
+    assert "FAIL" in captured.out and "verification failed" in captured.err
+
+
+def test_unsupported_op_exits_nonzero_naming_op_and_node(tmp_path, capsys):
+    nodes = [helper.make_node("Erf", ["x"], ["y"], name="the_erf"), helper.make_node("Relu", ["y"], ["z"], name="r")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, [2])])
+    path = tmp_path / "erf.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString())
+    assert main([str(path), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "Erf (first used by node 'the_erf')" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_malformed_model_is_an_error_not_a_traceback(tmp_path):
+    path = tmp_path / "junk.onnx"
+    path.write_bytes(b"\x00garbage" * 10)
+    proc = subprocess.run([sys.executable, "-m", "wasm_runtime.cli", str(path), "-o", str(tmp_path / "o")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "not a valid ONNX model" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_bad_input_shape_flag(squeezenet_path, tmp_path, capsys):
+    assert main([str(squeezenet_path), "-o", str(tmp_path / "b"), "--input-shape", "input:1,3"]) == 2
+    assert "expected NAME=D1,D2" in capsys.readouterr().err
+
+
+def test_input_shape_flag_fixes_symbolic_batch(tmp_path):
+    model = zoo.squeezenet1_1(image_size=64, num_classes=10)
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+    model.graph.output[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+    path = tmp_path / "dyn.onnx"
+    zoo.save(model, path)
+    assert main([str(path), "-o", str(tmp_path / "b1")]) == 2
+    assert main([str(path), "-o", str(tmp_path / "b3"), "--input-shape", "input=3,3,64,64", "--verify"]) == 0
+    assert HostSession(tmp_path / "b3").inputs[0]["shape"] == [3, 3, 64, 64]
+
+
+def test_corrupt_bundle_is_detected(squeezenet_path, tmp_path):
+    assert main([str(squeezenet_path), "-o", str(tmp_path / "b")]) == 0
+    weights = tmp_path / "b" / "weights.bin"
+    data = bytearray(weights.read_bytes())
+    data[100] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="sha256"):
+        HostSession(tmp_path / "b")
+    shutil.copy(tmp_path / "b" / "manifest.json", tmp_path / "m.json")
+    manifest = json.loads((tmp_path / "m.json").read_text())
+    manifest["version"] = 99
+    (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="version 99 is not supported"):
+        HostSession(tmp_path / "b", check_integrity=False)
+
+
+def test_demo_builds_default_bundle(tmp_path):
+    assert main(["demo", "--no-serve", "--dist", str(tmp_path)]) == 0
+    session = HostSession(tmp_path / "mobilenetv2")
+    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    assert session.run({"input": x})["logits"].shape == (1, 1000)
+
+
+def test_serve_refuses_missing_directory(tmp_path, capsys):
+    assert main(["serve", str(tmp_path / "nothing")]) == 2
+    assert "no such directory" in capsys.readouterr().err

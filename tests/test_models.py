@@ -1,0 +1,77 @@
+"""Whole models: the bundle run in wasmtime matches onnxruntime on the original model, both kernel builds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from wasm_runtime import zoo
+from wasm_runtime.host import HostSession
+from wasm_runtime.package import package
+from wasm_runtime.verify import compare, random_inputs, reference_outputs, verify_bundle
+
+LIGHT_DIR = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
+LIGHT_MODELS = sorted(p.stem for p in LIGHT_DIR.glob("*.onnx"))
+RTOL = 1e-4
+
+
+def test_all_nine_light_models_are_present():
+    assert len(LIGHT_MODELS) == 9, LIGHT_MODELS
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", LIGHT_MODELS)
+def test_light_model(name, tmp_path):
+    model = onnx.load(str(LIGHT_DIR / f"{name}.onnx"))
+    result = package(model, tmp_path / name)
+    for variant, errors in verify_bundle(result.out_dir, model).items():
+        for e in errors:
+            assert e.ok(RTOL), f"{name} [{variant}] {e}"
+    # and against the reference output shipped next to the model (computed by the model's authors)
+    ref = onnx.numpy_helper.to_array(onnx.load_tensor(str(LIGHT_DIR / f"{name}_output_0.pb")))
+    session = HostSession(result.out_dir)
+    out = session.run(random_inputs(session.inputs))
+    (got,) = out.values()
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(zoo.BUILDERS))
+def test_cnn(name, tmp_path):
+    model = zoo.BUILDERS[name]()
+    result = package(model, tmp_path / name)
+    for variant, errors in verify_bundle(result.out_dir, model, seed=1).items():
+        for e in errors:
+            assert e.ok(RTOL), f"{name} [{variant}] {e}"
+            # the seeded weights give real, input-dependent logits, so this comparison means something
+            assert e.max_abs > 0
+
+
+def test_batch_and_resolution_variants(tmp_path):
+    model = zoo.mobilenet_v2(batch=2, image_size=96, num_classes=7)
+    result = package(model, tmp_path / "mb")
+    session = HostSession(result.out_dir)
+    feeds = random_inputs(session.inputs, seed=3)
+    (err,) = compare(session.run(feeds), reference_outputs(model, feeds))
+    assert err.ok(RTOL), err
+
+
+def test_host_rejects_bad_feeds(tmp_path):
+    result = package(zoo.squeezenet1_1(image_size=64, num_classes=5), tmp_path / "sq")
+    session = HostSession(result.out_dir)
+    with pytest.raises(ValueError, match="missing"):
+        session.run({})
+    with pytest.raises(ValueError, match=r"shape \[1, 3, 32, 32\].*\[1, 3, 64, 64\]"):
+        session.run({"input": np.zeros((1, 3, 32, 32), np.float32)})
+
+
+def test_repeated_runs_are_independent(tmp_path):
+    model = zoo.resnet18(image_size=64, num_classes=10)
+    session = HostSession(package(model, tmp_path / "rn").out_dir)
+    a, b = (random_inputs(session.inputs, seed=s) for s in (1, 2))
+    first = session.run(a)["logits"]
+    session.run(b)
+    np.testing.assert_array_equal(session.run(a)["logits"], first)
