@@ -1,0 +1,234 @@
+// Browser runtime for wasm-runtime web bundles (see README.md in this directory).
+//
+//   import { InferenceSession, Tensor } from "/runtime/index.js";
+//   const session = await InferenceSession.create("/models/mobilenetv2/");
+//   const { logits } = await session.run({ input: new Tensor("float32", data, [1, 3, 224, 224]) });
+//
+// This module only validates and routes messages; the model is fetched, compiled and run in a module
+// worker (worker.js), off the main thread. No dependencies, no build step.
+
+const TYPED_ARRAYS = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
+  bool: Uint8Array,
+};
+
+const fmtDims = (dims) => `[${dims.join(", ")}]`;
+
+export class Tensor {
+  /** new Tensor(type, data, dims): data is the typed array of `type` (or a plain array, converted). */
+  constructor(type, data, dims) {
+    const Ctor = TYPED_ARRAYS[type];
+    if (!Ctor) {
+      throw new TypeError(`Tensor: unsupported type '${type}' (supported: ${Object.keys(TYPED_ARRAYS).join(", ")})`);
+    }
+    if (Array.isArray(data)) {
+      if (type === "bool") data = Uint8Array.from(data, (v) => (v ? 1 : 0));
+      else if (Ctor === BigInt64Array || Ctor === BigUint64Array) data = Ctor.from(data, (v) => BigInt(v));
+      else data = Ctor.from(data);
+    } else if (!(data instanceof Ctor)) {
+      const given = data?.constructor?.name ?? typeof data;
+      throw new TypeError(`Tensor: type '${type}' needs a ${Ctor.name} (or a plain array), got ${given}`);
+    }
+    dims = dims === undefined ? [data.length] : Array.from(dims);
+    if (!dims.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw new TypeError(`Tensor: dims must be non-negative integers, got ${fmtDims(dims)}`);
+    }
+    const size = dims.reduce((a, b) => a * b, 1);
+    if (size !== data.length) {
+      throw new RangeError(`Tensor: dims ${fmtDims(dims)} hold ${size} elements but data has ${data.length}`);
+    }
+    this.type = type;
+    this.data = data;
+    this.dims = dims;
+    this.size = size;
+  }
+}
+
+// Smallest modules using a SIMD128 / relaxed-SIMD instruction (as in wasm-feature-detect).
+const SIMD_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11,
+]);
+const RELAXED_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 15, 1, 13, 0, 65, 1, 253, 15, 65, 2, 253, 15,
+  253, 128, 2, 11,
+]);
+
+function validates(bytes) {
+  try {
+    return typeof WebAssembly === "object" && WebAssembly.validate(bytes);
+  } catch {
+    return false;
+  }
+}
+
+function chooseVariant(requested = "auto") {
+  if (!["auto", "simd", "relaxed"].includes(requested)) {
+    throw new Error(`wasmVariant '${requested}' is not one of "auto", "simd", "relaxed"`);
+  }
+  if (!validates(SIMD_PROBE)) {
+    throw new Error(
+      "this browser does not support WebAssembly SIMD (needs Chrome 91+, Firefox 89+, Safari 16.4+); " +
+        "update the browser or enable WebAssembly SIMD",
+    );
+  }
+  const relaxed = validates(RELAXED_PROBE);
+  if (requested === "relaxed" && !relaxed) {
+    throw new Error(
+      'this browser does not support WebAssembly relaxed SIMD (needs Chrome 114+); use wasmVariant: "auto" or "simd"',
+    );
+  }
+  return requested === "auto" ? (relaxed ? "relaxed" : "simd") : requested;
+}
+
+function bundleUrl(url) {
+  const base = globalThis.document?.baseURI ?? globalThis.location?.href;
+  const resolved = new URL(String(url), base);
+  if (!resolved.pathname.endsWith("/")) resolved.pathname += "/";
+  return resolved.href;
+}
+
+export class InferenceSession {
+  /**
+   * Load the bundle directory at `url` in a new worker.
+   * options: {backend: "wasm" | "auto", wasmVariant: "auto" | "simd" | "relaxed", integrity: true}
+   */
+  static async create(url, options = {}) {
+    const t0 = performance.now();
+    const { backend = "wasm", wasmVariant = "auto", integrity = true } = options;
+    if (backend !== "wasm" && backend !== "auto") {
+      throw new Error(`backend '${backend}' is not available in this build (available: "wasm")`);
+    }
+    const variant = chooseVariant(wasmVariant);
+    const session = new InferenceSession(variant);
+    try {
+      const info = await session._call({ op: "load", url: bundleUrl(url), variant, integrity: integrity !== false });
+      session._init(info, performance.now() - t0);
+    } catch (err) {
+      session._worker?.terminate();
+      throw err;
+    }
+    return session;
+  }
+
+  constructor(variant) {
+    // Use InferenceSession.create(); the constructor only wires the worker.
+    this.backend = "wasm";
+    this.variant = variant;
+    this.threads = 1;
+    this.crossOriginIsolated = globalThis.crossOriginIsolated === true;
+    this._pending = new Map();
+    this._nextId = 1;
+    this._queue = Promise.resolve();
+    this._dead = null; // set to an Error once the worker is gone
+    this._worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "wasm-runtime" });
+    this._worker.onmessage = (event) => {
+      const { id, error, result } = event.data;
+      const call = this._pending.get(id);
+      if (!call) return;
+      this._pending.delete(id);
+      if (error !== undefined) call.reject(new Error(error));
+      else call.resolve(result);
+    };
+    this._worker.onerror = (event) => {
+      event.preventDefault();
+      const detail = event.message || "the worker script failed to load or threw (see the console)";
+      this._fail(new Error(`wasm-runtime worker failed: ${detail} (${new URL("./worker.js", import.meta.url)})`));
+    };
+    this._worker.onmessageerror = () => this._fail(new Error("wasm-runtime worker sent a message that could not be read"));
+  }
+
+  _init(info, createMs) {
+    this.model = info.model;
+    this.files = info.files;
+    this.inputMetadata = info.inputs.map(({ name, dtype, shape }) => ({ name, dtype, shape }));
+    this.outputMetadata = info.outputs.map(({ name, dtype, shape }) => ({ name, dtype, shape }));
+    this.inputNames = this.inputMetadata.map((m) => m.name);
+    this.outputNames = this.outputMetadata.map((m) => m.name);
+    this.timings = { ...info.timings, createMs };
+  }
+
+  _fail(err) {
+    this._dead = err;
+    this._worker.terminate();
+    for (const call of this._pending.values()) call.reject(err);
+    this._pending.clear();
+  }
+
+  _call(message) {
+    if (this._dead) return Promise.reject(this._dead);
+    return new Promise((resolve, reject) => {
+      const id = this._nextId++;
+      this._pending.set(id, { resolve, reject });
+      this._worker.postMessage({ ...message, id });
+    });
+  }
+
+  _checkFeeds(feeds) {
+    if (feeds === null || typeof feeds !== "object") {
+      throw new TypeError(`run() takes an object {inputName: Tensor}; the model's inputs are ${fmtDims(this.inputNames)}`);
+    }
+    for (const name of Object.keys(feeds)) {
+      if (!this.inputNames.includes(name)) {
+        throw new Error(`unknown input '${name}'; the model's inputs are ${fmtDims(this.inputNames)}`);
+      }
+    }
+    const out = {};
+    for (const { name, dtype, shape } of this.inputMetadata) {
+      const t = feeds[name];
+      if (t === undefined) throw new Error(`input '${name}' is missing; the model's inputs are ${fmtDims(this.inputNames)}`);
+      if (!t || !Array.isArray(t.dims) || !ArrayBuffer.isView(t.data)) {
+        throw new TypeError(`input '${name}' must be a Tensor`);
+      }
+      if (t.type !== dtype) throw new Error(`input '${name}' has dtype ${t.type}, the model expects ${dtype}`);
+      if (t.dims.length !== shape.length || t.dims.some((d, i) => d !== shape[i])) {
+        throw new Error(`input '${name}' has shape ${fmtDims(t.dims)}, the model expects ${fmtDims(shape)}`);
+      }
+      const size = shape.reduce((a, b) => a * b, 1);
+      if (!(t.data instanceof TYPED_ARRAYS[dtype]) || t.data.length !== size) {
+        throw new Error(`input '${name}': data must be a ${TYPED_ARRAYS[dtype].name} of ${size} elements`);
+      }
+      out[name] = t.data; // structured clone copies it: the caller's tensor stays usable
+    }
+    return out;
+  }
+
+  /** run({name: Tensor}) -> Promise<{name: Tensor}>. Runs of one session execute one at a time, in order. */
+  run(feeds) {
+    if (this._released) return Promise.reject(new Error("session released"));
+    let data;
+    try {
+      data = this._checkFeeds(feeds);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const result = this._queue.then(async () => {
+      if (this._released) throw new Error("session released");
+      const buffers = await this._call({ op: "run", feeds: data });
+      const outputs = {};
+      for (const { name, dtype, shape } of this.outputMetadata) {
+        outputs[name] = new Tensor(dtype, new TYPED_ARRAYS[dtype](buffers[name]), shape);
+      }
+      return outputs;
+    });
+    this._queue = result.catch(() => {});
+    return result;
+  }
+
+  /** Terminate the worker and free its memory; later run() calls reject. */
+  async release() {
+    if (this._released) return;
+    this._released = true;
+    this._fail(new Error("session released"));
+  }
+}
+
+export default { InferenceSession, Tensor };
