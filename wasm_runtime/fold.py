@@ -7,6 +7,7 @@ reference evaluator. The browser then never sees shape arithmetic or weight prep
     Constant(value=t) -> y                      =>  y: constant t
     ConstantOfShape(shape=[64,3,7,7], 0.02) -> w =>  w: constant, one value x 9408 (zero-stride)
     Unsqueeze(const a, axes) -> b                =>  b: constant
+    Shape(x) with x's shape known statically    =>  constant (so shape arithmetic folds away)
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def _evaluate(graph: Graph, node: Node) -> list[np.ndarray]:
         domain=node.domain or None,
         **{k: v for k, v in node.attrs.items() if v is not None},
     )
-    feeds = {name: np.ascontiguousarray(arr) for name, arr in zip(node.inputs, inputs, strict=True) if name}
+    # np.array, not np.ascontiguousarray: the latter turns 0-d scalars into shape (1,)
+    feeds = {name: np.array(arr, order="C") for name, arr in zip(node.inputs, inputs, strict=True) if name}
     g = helper.make_graph(
         [proto],
         "fold",
@@ -70,6 +72,13 @@ def _evaluate(graph: Graph, node: Node) -> list[np.ndarray]:
     except Exception as exc:
         raise PackageError(f"node {node.name!r} ({node.op_type}) failed on its constant inputs: {exc}") from None
     return [np.asarray(o) for o in outs]
+
+
+def _static_shape(graph: Graph, name: str) -> tuple[int, ...] | None:
+    v = graph.values.get(name)
+    if v is None or v.shape is None or not all(isinstance(d, int) and d >= 0 for d in v.shape):
+        return None
+    return tuple(v.shape)
 
 
 def fold_constants(graph: Graph) -> int:
@@ -85,6 +94,13 @@ def fold_constants(graph: Graph) -> int:
             value = node.attrs.get("value")
             fill = np.asarray(value).reshape(-1)[:1] if value is not None else np.zeros(1, np.float32)
             results = [np.broadcast_to(fill.reshape(()), shape)]
+        elif node.op_type in ("Shape", "Size") and _static_shape(graph, node.input(0)) is not None:
+            shape = _static_shape(graph, node.input(0))
+            if node.op_type == "Size":
+                results = [np.array(int(np.prod(shape, dtype=np.int64)), np.int64)]
+            else:
+                start, end = node.attrs.get("start", 0), node.attrs.get("end")
+                results = [np.array(shape[start:end] if end is not None else shape[start:], np.int64)]
         elif (
             node.op_type not in _NONDETERMINISTIC
             and node.domain in ("", "ai.onnx")

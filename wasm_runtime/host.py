@@ -32,6 +32,8 @@ def load_manifest(bundle_dir: str | Path, check_integrity: bool = True) -> dict:
             f"(this runtime reads version {FORMAT_VERSION}); re-package the model"
         )
     for name, meta in manifest["files"].items():
+        if "/" in name or "\\" in name or name in ("", ".", ".."):
+            raise BundleError(f"{path}: file name {name!r} points outside the bundle")
         file = bundle_dir / name
         if not file.is_file():
             raise BundleError(f"{bundle_dir}: {name} is missing")
@@ -82,15 +84,19 @@ class HostSession:
         def prepare(steps):
             calls = []
             for step in steps:
-                func = exports[step["kernel"]]
+                where = f"kernel {step['kernel']!r} (node {step['node']!r})"
+                try:
+                    func = exports[step["kernel"]]
+                except KeyError:
+                    raise BundleError(f"{where} is not exported by the module; re-package the model") from None
                 conv = _converters(func.type(self._store))
-                calls.append(
-                    (
-                        func,
-                        [c(float(a) if isinstance(a, str) else a) for c, a in zip(conv, step["args"], strict=True)],
-                        step,
+                if len(conv) != len(step["args"]):
+                    raise BundleError(
+                        f"{where} takes {len(conv)} arguments, the plan passes {len(step['args'])}; "
+                        "re-package the model"
                     )
-                )
+                args = [c(float(a) if isinstance(a, str) else a) for c, a in zip(conv, step["args"], strict=True)]
+                calls.append((func, args, step))
             return calls
 
         for func, args, _ in prepare(m["init"]):
@@ -119,11 +125,13 @@ class HostSession:
             )
         for entry in self.inputs:
             data = np.asarray(feeds[entry["name"]])
+            if data.dtype != np.dtype(entry["dtype"]):
+                raise ValueError(f"input {entry['name']!r} has dtype {data.dtype}, the bundle expects {entry['dtype']}")
             if list(data.shape) != entry["shape"]:
                 raise ValueError(
                     f"input {entry['name']!r} has shape {list(data.shape)}, the bundle expects {entry['shape']}"
                 )
-            self._view(entry)[...] = data.astype(entry["dtype"], copy=False)
+            self._view(entry)[...] = data
         for func, args, step in self._calls:
             try:
                 func(self._store, *args)

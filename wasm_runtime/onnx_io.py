@@ -151,7 +151,7 @@ def to_onnx(graph: Graph, shapes_only: bool = False) -> onnx.ModelProto:
                 helper.make_tensor_value_info(v.name, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
             )
         else:
-            initializers.append(numpy_helper.from_array(np.ascontiguousarray(v.data), v.name))
+            initializers.append(numpy_helper.from_array(np.array(v.data, order="C"), v.name))
 
     def info(name):
         v = graph.values.get(name)
