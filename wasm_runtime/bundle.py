@@ -65,7 +65,8 @@ def _tensor_entry(graph: Graph, plan: MemoryPlan, name: str, regions: dict[str, 
     }
 
 
-def write_bundle(graph: Graph, lowered: Lowered, plan: MemoryPlan, out_dir: Path, extra: dict | None = None) -> dict:
+def write_bundle(graph: Graph, lowered: Lowered, plan: MemoryPlan, out_dir: Path, extra: dict | None = None,
+                 extra_files: dict[str, bytes] | None = None) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     kernels = sorted({s.kernel for s in lowered.steps} | ({"x32_fill"} if any(w.fill for w in plan.weights) else set()))
@@ -109,6 +110,7 @@ def write_bundle(graph: Graph, lowered: Lowered, plan: MemoryPlan, out_dir: Path
 
     files = {"weights.bin": bytes(weights)}
     files.update({MODULE_FILES[v]: m for v, m in modules.items()})
+    files.update(extra_files or {})
     for name, data in files.items():
         (out_dir / name).write_bytes(data)
 

@@ -40,18 +40,26 @@ def _package(argv: list[str]) -> int:
         help="fix an input's shape (symbolic dims); repeatable",
     )
     p.add_argument("--name", help="model name recorded in the manifest (default: the graph's name)")
+    p.add_argument("--opt-level", type=int, choices=[0, 1, 2], default=None,
+                   help="0: fold constants only, 1: + exact cleanups, 2: + fusions (default: 2, the highest exact "
+                   "in float32)")
+    p.add_argument("--report", action="store_true", help="print the optimizer's per-pass report")
     p.add_argument("--verify", action="store_true", help="run the bundle in wasmtime against onnxruntime")
     p.add_argument("--rtol", type=float, default=None, help="--verify tolerance (max |err| / max |ref|), default 1e-4")
     p.add_argument("--seed", type=int, default=0, help="seed of the random --verify inputs")
     args = p.parse_args(argv)
     from . import onnx_io
     from .package import package
+    from .passes import DEFAULT_LEVEL
     from .verify import DEFAULT_RTOL, verify_bundle
 
     t0 = time.perf_counter()
     shapes = _parse_shapes(args.input_shape)
-    result = package(args.model, args.output, shapes, args.name)
+    level = DEFAULT_LEVEL if args.opt_level is None else args.opt_level
+    result = package(args.model, args.output, shapes, args.name, opt_level=level)
     m = result.manifest
+    if args.report:
+        print(result.report.format())
     st = m["stats"]
     print(f"packaged {args.model} -> {result.out_dir} in {time.perf_counter() - t0:.2f} s")
     print(f"  {st['nodes']} nodes -> {st['steps']} kernel calls; kernels: {', '.join(m['kernels']['exports'])}")

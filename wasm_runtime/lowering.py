@@ -118,7 +118,8 @@ def lower(graph: Graph) -> Lowered:
     ctx = LoweringContext(graph)
     for node in graph.nodes:
         ctx.node = node
-        fn = LOWERINGS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
+        # standard ops, and the fused ops the optimizer creates in its own domain
+        fn = LOWERINGS.get(node.op_type) if node.domain in ("", "ai.onnx", "wasm_runtime") else None
         if fn is None:
             raise PackageError(f"node {node.name!r}: op {node.op_type} is not supported")
         fn(ctx, node)

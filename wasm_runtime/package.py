@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ from .errors import PackageError
 from .fold import fold_constants
 from .ir import Graph
 from .lowering import lower, supported_ops
+from .passes import DEFAULT_LEVEL, Report, optimize
+from .planner import plan_memory
 
 
 @dataclass
@@ -21,26 +24,51 @@ class PackageResult:
     out_dir: Path
     manifest: dict
     graph: Graph
+    report: Report
 
 
-def check_supported(model: onnx.ModelProto) -> None:
-    """One error listing every op type the runtime lacks, each with the first node that uses it."""
+def _unsupported_listing(ops: list[tuple[str, str]]) -> str:
     supported = supported_ops()
     missing: dict[str, str] = {}
-    for i, node in enumerate(model.graph.node):
-        op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+    for op, name in ops:
         if op not in supported and op not in missing:
-            missing[op] = node.name or f"#{i}"
-    if missing:
-        listing = ", ".join(f"{op} (first used by node {name!r})" for op, name in sorted(missing.items()))
-        raise PackageError(f"the model uses {len(missing)} op type(s) this runtime does not support: {listing}")
+            missing[op] = name
+    if not missing:
+        return ""
+    listing = ", ".join(f"{op} (first used by node {name!r})" for op, name in sorted(missing.items()))
+    return f"the model uses {len(missing)} op type(s) this runtime does not support: {listing}"
+
+
+def check_supported(graph: Graph) -> None:
+    """One error listing every op type left after optimization that no lowering handles, each with the
+    first node using it. (Ops the optimizer folded or removed, e.g. shape arithmetic, do not count.)"""
+    message = _unsupported_listing(
+        [
+            (n.op_type if n.domain in ("", "ai.onnx", "wasm_runtime") else f"{n.domain}.{n.op_type}", n.name)
+            for n in graph.nodes
+        ]
+    )
+    if message:
+        raise PackageError(message)
+
+
+def _check_domains(model: onnx.ModelProto) -> None:
+    """Ops of other domains cannot even be shape-inferred: report them before trying."""
+    foreign = [
+        (f"{n.domain}.{n.op_type}", n.name or f"#{i}")
+        for i, n in enumerate(model.graph.node)
+        if n.domain not in ("", "ai.onnx")
+    ]
+    message = _unsupported_listing(foreign)
+    if message:
+        raise PackageError(message)
 
 
 def import_model(source, input_shapes: dict[str, list[int]] | None = None) -> tuple[onnx.ModelProto, Graph]:
     """Load, validate and convert; returns the (shape-fixed) ONNX model and its IR with static shapes."""
     model = onnx_io.load_model(source)
     onnx_io.check_model(model)
-    check_supported(model)
+    _check_domains(model)
     if input_shapes:
         model = onnx_io.fix_input_shapes(model, input_shapes)
     graph = onnx_io.to_graph(model)
@@ -51,13 +79,19 @@ def import_model(source, input_shapes: dict[str, list[int]] | None = None) -> tu
 
 
 def package(
-    source, out_dir: str | Path, input_shapes: dict[str, list[int]] | None = None, name: str | None = None
+    source,
+    out_dir: str | Path,
+    input_shapes: dict[str, list[int]] | None = None,
+    name: str | None = None,
+    opt_level: int = DEFAULT_LEVEL,
 ) -> PackageResult:
-    from .planner import plan_memory
-
+    """Package a model. The optimizer's report (per pass: nodes, op counts, parameter bytes, FLOPs and
+    planned arena bytes before and after) is returned and written to the bundle as optimization.json."""
     _, graph = import_model(source, input_shapes)
     if name:
         graph.name = name
+    report = optimize(graph, opt_level)
+    check_supported(graph)
     lowered = lower(graph)
     plan = plan_memory(graph, lowered)
     out_dir = Path(out_dir)
@@ -65,5 +99,15 @@ def package(
         if not (out_dir / "manifest.json").exists() and any(out_dir.iterdir()):
             raise PackageError(f"{out_dir} exists and is not a bundle; refusing to overwrite it")
         shutil.rmtree(out_dir)
-    manifest = write_bundle(graph, lowered, plan, out_dir)
-    return PackageResult(out_dir, manifest, graph)
+    extra_files = {"optimization.json": (json.dumps(report.to_json(), indent=1) + "\n").encode()}
+    manifest = write_bundle(
+        graph,
+        lowered,
+        plan,
+        out_dir,
+        extra_files=extra_files,
+        extra={
+            "optimization": {"level": opt_level, "nodes_before": report.before.nodes, "nodes_after": report.after.nodes}
+        },
+    )
+    return PackageResult(out_dir, manifest, graph, report)
