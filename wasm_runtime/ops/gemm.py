@@ -27,8 +27,11 @@ def _operand(ctx: LoweringContext, name: str, transpose: bool):
     if const is not None:
         return Const(transposed_constant(const), f"{name}.T")
     rows, cols = ctx.shape(name)
+    layout = transpose_layout(ctx, (rows, cols), (1, 0))
+    if layout is None:  # a [1, n] or [n, 1] matrix: its transpose has the same bytes
+        return Buf(name)
     scratch = Scratch(rows * cols * 4)
-    ctx.emit("x32_transpose", i32(transpose_layout(ctx, (rows, cols), (1, 0))), Buf(name), scratch)
+    ctx.emit("x32_transpose", i32(layout), Buf(name), scratch)
     return scratch
 
 

@@ -17,6 +17,15 @@ def _geometry(ctx: LoweringContext, node: Node):
         raise ctx.fail(f"{len(xs) - 2}-D pooling is not supported (1-D and 2-D are)")
     kernel = tuple(node.attrs["kernel_shape"])
     win = window(ctx, node, xs[2:], kernel, ys[2:])
+    # The spec (and onnxruntime) drop a ceil_mode window that would start in the right padding, but onnx's
+    # shape inference still counts it: the output would be one larger than the reference's, its last row or
+    # column all -inf (max) / 0 (average). Refuse rather than compute a wrong shape.
+    for size, out, stride, begin in zip(xs[2:], ys[2:], win["strides"], win["begin"], strict=True):
+        if out > 1 and (out - 1) * stride - begin >= size:
+            raise ctx.fail(
+                f"output size {out} (from shape inference) includes a window that starts in the right padding, "
+                f"which ONNX drops (ceil_mode); the output would have {out - 1} there"
+            )
     planes = xs[0] * xs[1]
     return x, y, planes, as_2d(xs[2:], 1), as_2d(ys[2:], 1), as_2d(kernel, 1), win
 

@@ -70,7 +70,11 @@ class Report:
     passes: list[PassRun] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        return asdict(self)
+        """Everything but wall-clock times, so packaging the same model twice gives identical bundles."""
+        data = asdict(self)
+        for run in data["passes"]:
+            del run["seconds"]
+        return data
 
     def format(self) -> str:
         def counts(s: Snapshot) -> str:
