@@ -95,3 +95,50 @@ INLINE v128_t v_tanh(v128_t x) {
 INLINE v128_t v_sigmoid(v128_t x) {
     return wasm_f32x4_div(VSPLAT(1.0f), wasm_f32x4_add(VSPLAT(1.0f), v_exp(wasm_f32x4_neg(x))));
 }
+
+/* Activations, by the codes the plan passes (wasm_runtime/ops/activation.py holds the same table).
+ * The standalone activation kernels and the GEMM/convolution epilogues both go through v_activate, so a
+ * fused activation rounds exactly like the unfused one. */
+enum {
+    ACT_NONE = 0,
+    ACT_RELU = 1,
+    ACT_CLIP = 2,        /* p0 = min, p1 = max */
+    ACT_LEAKY_RELU = 3,  /* p0 = alpha */
+    ACT_SIGMOID = 4,
+    ACT_HARD_SIGMOID = 5, /* p0 = alpha, p1 = beta */
+    ACT_HARD_SWISH = 6,
+    ACT_TANH = 7,
+    ACT_SILU = 8,
+};
+
+INLINE v128_t v_hard_sigmoid(v128_t v, v128_t alpha, v128_t beta) {
+    return wasm_f32x4_min(wasm_f32x4_max(VMADD(v, alpha, beta), VSPLAT(0.0f)), VSPLAT(1.0f));
+}
+
+INLINE v128_t v_activate(v128_t v, int act, float p0, float p1) {
+    switch (act) {
+    case ACT_RELU: return wasm_f32x4_max(v, VSPLAT(0.0f));
+    case ACT_CLIP: return wasm_f32x4_min(wasm_f32x4_max(v, VSPLAT(p0)), VSPLAT(p1));
+    case ACT_LEAKY_RELU: return wasm_v128_bitselect(v, wasm_f32x4_mul(v, VSPLAT(p0)), wasm_f32x4_ge(v, VSPLAT(0.0f)));
+    case ACT_SIGMOID: return v_sigmoid(v);
+    case ACT_HARD_SIGMOID: return v_hard_sigmoid(v, VSPLAT(p0), VSPLAT(p1));
+    case ACT_HARD_SWISH: return wasm_f32x4_mul(v, v_hard_sigmoid(v, VSPLAT(1.0f / 6.0f), VSPLAT(0.5f)));
+    case ACT_TANH: return v_tanh(v);
+    case ACT_SILU: return wasm_f32x4_mul(v, v_sigmoid(v));
+    default: return v;
+    }
+}
+
+/* y[i] = act(x[i] + (res ? res[i] : 0)) for n contiguous elements; x == y allowed. */
+INLINE void activate_row(const float* x, float* y, const float* res, int n, int act, float p0, float p1) {
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        v128_t v = VLOAD(x + i);
+        if (res) v = wasm_f32x4_add(v, VLOAD(res + i));
+        VSTORE(y + i, v_activate(v, act, p0, p1));
+    }
+    for (; i < n; i++) {
+        float v = x[i] + (res ? res[i] : 0.0f);
+        y[i] = wasm_f32x4_extract_lane(v_activate(VSPLAT(v), act, p0, p1), 0);
+    }
+}

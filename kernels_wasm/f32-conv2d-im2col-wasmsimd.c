@@ -2,11 +2,13 @@
  * Weights are OIHW, which is already the [Cout, Cin/group * KH * KW] GEMM A operand.
  * pad_top/pad_left position the window; bottom/right padding is implied by the output size.
  * A 1x1 kernel with stride 1 and no padding multiplies the input directly (no copy).
- * workspace: (Cin/group * KH * KW) * (OH * OW) floats, unused for the 1x1 case. */
+ * workspace: (Cin/group * KH * KW) * (OH * OW) floats, unused for the 1x1 case.
+ * Epilogue (in the GEMM): + bias, + residual (a tensor shaped like y, or 0), then activation act/p0/p1. */
 #include "common.h"
 
 void f32_gemm(int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc,
-              float alpha, const float* bias, int bias_rs, int bias_cs, float beta);
+              float alpha, const float* bias, int bias_rs, int bias_cs, float beta, int act, float p0, float p1,
+              const float* residual, int res_ld);
 
 static void im2col(const float* x, int C, int H, int W, int OH, int OW, int KH, int KW, int SH, int SW, int PT,
                    int PL, int DH, int DW, float* col) {
@@ -41,7 +43,7 @@ static void im2col(const float* x, int C, int H, int W, int OH, int OW, int KH, 
 
 KERNEL void f32_conv2d(int N, int C, int H, int W, int M, int OH, int OW, int KH, int KW, int SH, int SW, int PT,
                        int PL, int DH, int DW, int group, const float* x, const float* w, const float* bias, float* y,
-                       float* workspace) {
+                       float* workspace, int act, float p0, float p1, const float* residual) {
     int cg = C / group, mg = M / group;
     int K = cg * KH * KW, P = OH * OW;
     int direct = KH == 1 && KW == 1 && SH == 1 && SW == 1 && PT == 0 && PL == 0 && OH == H && OW == W;
@@ -53,8 +55,9 @@ KERNEL void f32_conv2d(int N, int C, int H, int W, int M, int OH, int OW, int KH
                 im2col(xg, cg, H, W, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW, workspace);
                 b = workspace;
             }
-            f32_gemm(mg, P, K, w + (long)g * mg * K, K, b, direct ? H * W : P, y + ((long)n * M + g * mg) * P, P,
-                     1.0f, bias ? bias + g * mg : 0, 1, 0, 1.0f);
+            long out = ((long)n * M + g * mg) * P;
+            f32_gemm(mg, P, K, w + (long)g * mg * K, K, b, direct ? H * W : P, y + out, P, 1.0f, bias ? bias + g * mg : 0,
+                     1, 0, 1.0f, act, p0, p1, residual ? residual + out : 0, P);
         }
     }
 }

@@ -1,11 +1,13 @@
 /* Depthwise 2-D convolution (group == C == M), NCHW, weights [C, 1, KH, KW], any stride/dilation/padding.
  * Direct: each output row accumulates KH*KW shifted input rows scaled by one weight; the range of output
  * columns whose input lies inside the image is computed once per kernel column, so the inner loop has no
- * bounds checks and runs 4-wide when the stride is 1. */
+ * bounds checks and runs 4-wide when the stride is 1. Each finished row gets the epilogue: + residual
+ * (a tensor shaped like y, or 0), then activation act/p0/p1. */
 #include "common.h"
 
 KERNEL void f32_dwconv2d(int N, int C, int H, int W, int OH, int OW, int KH, int KW, int SH, int SW, int PT, int PL,
-                         int DH, int DW, const float* x, const float* w, const float* bias, float* y) {
+                         int DH, int DW, const float* x, const float* w, const float* bias, float* y, int act, float p0,
+                         float p1, const float* residual) {
     for (int n = 0; n < N; n++) {
         for (int c = 0; c < C; c++) {
             const float* xc = x + ((long)n * C + c) * H * W;
@@ -35,6 +37,8 @@ KERNEL void f32_dwconv2d(int N, int C, int H, int W, int OH, int OW, int KH, int
                         for (; ow < ow1; ow++) out[ow] += wv * in[ow * SW];
                     }
                 }
+                if (act != ACT_NONE || residual)
+                    activate_row(out, out, residual ? residual + (out - y) : 0, OW, act, p0, p1);
             }
         }
     }

@@ -1,25 +1,35 @@
-/* C[M,N] = alpha * A[M,K] @ B[K,N] + beta * bias(i, j), all row-major with leading dimensions.
- * bias(i, j) = bias[i * bias_rs + j * bias_cs]; zero strides broadcast (per-row bias for convolutions,
- * per-column for fully connected layers, a scalar, or a full matrix). bias == 0 means no bias.
+/* C[M,N] = act(alpha * A[M,K] @ B[K,N] + beta * bias(i, j) + residual[i * res_ld + j]), all row-major with
+ * leading dimensions. bias(i, j) = bias[i * bias_rs + j * bias_cs]; zero strides broadcast (per-row bias for
+ * convolutions, per-column for fully connected layers, a scalar, or a full matrix). bias == 0 means no bias,
+ * residual == 0 no residual; act/p0/p1 is an activation code of common.h, applied last (fused epilogue).
  *
  * Register tile: 4 rows x 8 columns = 8 accumulators; each k step loads two B vectors and splats four A
  * values. Rows that do not fill a tile run the same loop with fewer rows; columns past the last multiple
  * of 8 run a 4-wide then a scalar loop. */
 #include "common.h"
 
-INLINE void epilogue_row(float* c, const float* acc, int i, int j0, int cols, float alpha, const float* bias,
-                         int bias_rs, int bias_cs, float beta) {
-    if (bias) {
-        const float* b = bias + i * bias_rs + j0 * bias_cs;
-        for (int j = 0; j < cols; j++) c[j] = alpha * acc[j] + beta * b[j * bias_cs];
-    } else {
-        for (int j = 0; j < cols; j++) c[j] = alpha * acc[j];
+typedef struct {
+    float alpha, beta;
+    const float* bias;
+    int bias_rs, bias_cs;
+    const float* residual;
+    int res_ld, act;
+    float p0, p1;
+} Epilogue;
+
+INLINE void epilogue_row(float* c, float* acc, int i, int j0, int cols, const Epilogue* e) {
+    if (e->bias) {
+        const float* b = e->bias + i * e->bias_rs + j0 * e->bias_cs;
+        for (int j = 0; j < cols; j++) acc[j] = e->alpha * acc[j] + e->beta * b[j * e->bias_cs];
+    } else if (e->alpha != 1.0f) {
+        for (int j = 0; j < cols; j++) acc[j] *= e->alpha;
     }
+    activate_row(acc, c, e->residual ? e->residual + i * e->res_ld + j0 : 0, cols, e->act, e->p0, e->p1);
 }
 
 /* mr rows (a compile-time constant after inlining) by 8 columns. */
 INLINE void tile_mx8(int mr, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc, int i,
-                     int j, float alpha, const float* bias, int bias_rs, int bias_cs, float beta) {
+                     int j, const Epilogue* e) {
     v128_t lo[4], hi[4];
     for (int r = 0; r < mr; r++) lo[r] = hi[r] = wasm_f32x4_splat(0.0f);
     const float* a = A + i * lda;
@@ -37,13 +47,13 @@ INLINE void tile_mx8(int mr, int K, const float* A, int lda, const float* B, int
     for (int r = 0; r < mr; r++) {
         VSTORE(acc, lo[r]);
         VSTORE(acc + 4, hi[r]);
-        epilogue_row(C + (i + r) * ldc + j, acc, i + r, j, 8, alpha, bias, bias_rs, bias_cs, beta);
+        epilogue_row(C + (i + r) * ldc + j, acc, i + r, j, 8, e);
     }
 }
 
 /* one row, columns j..N-1 (fewer than 8): 4-wide then scalar */
 INLINE void row_tail(int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc, int i, int j,
-                     int N, float alpha, const float* bias, int bias_rs, int bias_cs, float beta) {
+                     int N, const Epilogue* e) {
     const float* a = A + i * lda;
     float acc[8];
     int cols = N - j;
@@ -59,21 +69,24 @@ INLINE void row_tail(int K, const float* A, int lda, const float* B, int ldb, fl
         for (int k = 0; k < K; k++) s += a[k] * B[k * ldb + j + jj];
         acc[jj] = s;
     }
-    epilogue_row(C + i * ldc + j, acc, i, j, cols, alpha, bias, bias_rs, bias_cs, beta);
+    epilogue_row(C + i * ldc + j, acc, i, j, cols, e);
 }
 
 KERNEL void f32_gemm(int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc,
-                     float alpha, const float* bias, int bias_rs, int bias_cs, float beta) {
+                     float alpha, const float* bias, int bias_rs, int bias_cs, float beta, int act, float p0, float p1,
+                     const float* residual, int res_ld) {
+    const Epilogue ep = {alpha, beta, bias, bias_rs, bias_cs, residual, res_ld, act, p0, p1};
+    const Epilogue* e = &ep;
     int n8 = N & ~7;
     int i = 0;
     for (; i + 4 <= M; i += 4) {
-        for (int j = 0; j < n8; j += 8) tile_mx8(4, K, A, lda, B, ldb, C, ldc, i, j, alpha, bias, bias_rs, bias_cs, beta);
+        for (int j = 0; j < n8; j += 8) tile_mx8(4, K, A, lda, B, ldb, C, ldc, i, j, e);
         if (n8 < N)
-            for (int r = 0; r < 4; r++) row_tail(K, A, lda, B, ldb, C, ldc, i + r, n8, N, alpha, bias, bias_rs, bias_cs, beta);
+            for (int r = 0; r < 4; r++) row_tail(K, A, lda, B, ldb, C, ldc, i + r, n8, N, e);
     }
     for (; i < M; i++) {
-        for (int j = 0; j < n8; j += 8) tile_mx8(1, K, A, lda, B, ldb, C, ldc, i, j, alpha, bias, bias_rs, bias_cs, beta);
-        if (n8 < N) row_tail(K, A, lda, B, ldb, C, ldc, i, n8, N, alpha, bias, bias_rs, bias_cs, beta);
+        for (int j = 0; j < n8; j += 8) tile_mx8(1, K, A, lda, B, ldb, C, ldc, i, j, e);
+        if (n8 < N) row_tail(K, A, lda, B, ldb, C, ldc, i, n8, N, e);
     }
 }
 
@@ -83,5 +96,5 @@ KERNEL void f32_gemm_batched(int batch, int M, int N, int K, const float* A, int
                              int stride_b, float* C) {
     for (int b = 0; b < batch; b++)
         f32_gemm(M, N, K, A + (long)b * stride_a, K, B + (long)b * stride_b, N, C + (long)b * M * N, N, 1.0f, 0, 0, 0,
-                 0.0f);
+                 0.0f, ACT_NONE, 0, 0, 0, 0);
 }

@@ -81,7 +81,7 @@ def _gemm_case(k: KernelModule, rng, M, N, K, bias_mode, alpha, beta, pad=(3, 5,
         bias = k.put(vec)
         i, j = np.meshgrid(np.arange(M), np.arange(N), indexing="ij")
         full = vec.astype(np.float64)[i * rs + j * cs]
-    k.call("f32_gemm", M, N, K, a, lda, b, ldb, c, ldc, alpha, bias, rs, cs, beta)
+    k.call("f32_gemm", M, N, K, a, lda, b, ldb, c, ldc, alpha, bias, rs, cs, beta, 0, 0.0, 0.0, 0, 0)
     out = k.get(c, (M, ldc))
     A64, B64 = A.astype(np.float64), B.astype(np.float64)
     ref = alpha * (A64 @ B64) + (beta * full if bias_mode is not None else 0.0)
@@ -117,6 +117,41 @@ def test_gemm_no_padding_and_lda_only(k):
     for pad in [(0, 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 1)]:
         for M, N, K in [(5, 9, 7), (8, 16, 4), (17, 33, 5)]:
             _gemm_case(k, rng, M, N, K, (0, 1), 1.0, 1.0, pad)
+
+
+def _activation_ref(x, code, p0, p1):
+    sig = 1 / (1 + np.exp(-x))
+    return {
+        1: np.maximum(x, 0),
+        2: np.clip(x, p0, p1),
+        3: np.where(x >= 0, x, p0 * x),
+        4: sig,
+        5: np.clip(p0 * x + p1, 0, 1),
+        6: x * np.clip(x / 6 + 0.5, 0, 1),
+        7: np.tanh(x),
+        8: x * sig,
+    }[code]
+
+
+@pytest.mark.parametrize("with_residual", [False, True])
+@pytest.mark.parametrize(
+    ("code", "p0", "p1"),
+    [(1, 0, 0), (2, -0.5, 0.75), (3, 0.1, 0), (4, 0, 0), (5, 0.2, 0.5), (6, 0, 0), (7, 0, 0), (8, 0, 0)],
+)
+def test_gemm_fused_epilogue(k, code, p0, p1, with_residual):
+    """act(A @ B + bias[row] + residual) in the kernel's epilogue, on full tiles and both column tails."""
+    rng = np.random.default_rng(code)
+    for M, N, K in [(4, 8, 5), (5, 13, 9), (1, 3, 2), (9, 17, 16)]:
+        k.reset()
+        A, B = (rng.standard_normal(s).astype(np.float32) for s in ((M, K), (K, N)))
+        bias = rng.standard_normal(M).astype(np.float32)
+        R = rng.standard_normal((M, N)).astype(np.float32)
+        c = k.alloc(M * N * 4)
+        res = k.put(R) if with_residual else 0
+        k.call("f32_gemm", M, N, K, k.put(A), K, k.put(B), N, c, N, 1.0, k.put(bias), 1, 0, 1.0, code, p0, p1, res, N)
+        pre = A.astype(np.float64) @ B.astype(np.float64) + bias[:, None] + (R if with_residual else 0)
+        ref = _activation_ref(pre, code, p0, p1)
+        np.testing.assert_allclose(k.get(c, (M, N)), ref, rtol=2e-5, atol=2e-5 * (np.abs(ref).max() + 1))
 
 
 @pytest.mark.parametrize(("share_a", "share_b"), [(False, False), (True, False), (False, True)])

@@ -1,16 +1,18 @@
-"""Conv (1-D and 2-D, NCHW): depthwise -> direct kernel, everything else -> im2col + GEMM."""
+"""Conv and FusedConv (1-D and 2-D, NCHW): depthwise -> direct kernel, everything else -> im2col + GEMM;
+the fused activation and residual run in the kernels' epilogue."""
 
 from __future__ import annotations
 
 from ..ir import Node
 from ..lowering import Buf, LoweringContext, Scratch, lowers
+from .activation import epilogue_args, residual_input
 from .spatial import as_2d, window
 
 
 @lowers("Conv")
 def conv(ctx: LoweringContext, node: Node) -> None:
     x, w, b, y = node.input(0), node.input(1), node.input(2), node.outputs[0]
-    ctx.require_dtype(x, w, b, y)
+    ctx.require_dtype(x, w, b, y, residual_input(node))
     xs, ws, ys = ctx.shape(x), ctx.shape(w), ctx.shape(y)
     spatial = len(xs) - 2
     if spatial not in (1, 2):
@@ -26,8 +28,35 @@ def conv(ctx: LoweringContext, node: Node) -> None:
     DH, DW = as_2d(win["dilations"], 1)
     PT, PL = as_2d(win["begin"], 0)
     bias = Buf(b) if b else None
+    act, p0, p1 = epilogue_args(node)
+    r = residual_input(node)
+    residual = Buf(r) if r else None
     if group == C == M and ws[1] == 1:
-        ctx.emit("f32_dwconv2d", N, C, H, W, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW, Buf(x), Buf(w), bias, Buf(y))
+        ctx.emit(
+            "f32_dwconv2d",
+            N,
+            C,
+            H,
+            W,
+            OH,
+            OW,
+            KH,
+            KW,
+            SH,
+            SW,
+            PT,
+            PL,
+            DH,
+            DW,
+            Buf(x),
+            Buf(w),
+            bias,
+            Buf(y),
+            act,
+            p0,
+            p1,
+            residual,
+        )
         return
     direct = KH == KW == SH == SW == 1 and PT == PL == 0 and (OH, OW) == (H, W)
     workspace = None if direct else Scratch((C // group) * KH * KW * OH * OW * 4)
@@ -54,4 +83,8 @@ def conv(ctx: LoweringContext, node: Node) -> None:
         bias,
         Buf(y),
         workspace,
+        act,
+        p0,
+        p1,
+        residual,
     )

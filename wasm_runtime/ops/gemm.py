@@ -10,6 +10,7 @@ import numpy as np
 
 from ..ir import Node
 from ..lowering import Buf, Const, LoweringContext, Scratch, i32, lowers
+from .activation import epilogue_args
 from .layout import transpose_layout
 
 
@@ -50,23 +51,9 @@ def gemm(ctx: LoweringContext, node: Node) -> None:
         cs = 1 if cols != 1 else 0
         rs = 0 if rows == 1 else cols
         bias = Buf(c)
-    ctx.emit(
-        "f32_gemm",
-        M,
-        N,
-        K,
-        A,
-        K,
-        B,
-        N,
-        Buf(y),
-        N,
-        float(node.attrs.get("alpha", 1.0)),
-        bias,
-        rs,
-        cs,
-        float(node.attrs.get("beta", 1.0)),
-    )
+    alpha, beta = float(node.attrs.get("alpha", 1.0)), float(node.attrs.get("beta", 1.0))
+    act, p0, p1 = epilogue_args(node)
+    ctx.emit("f32_gemm", M, N, K, A, K, B, N, Buf(y), N, alpha, bias, rs, cs, beta, act, p0, p1, None, 0)
 
 
 @lowers("MatMul")
@@ -85,7 +72,7 @@ def matmul(ctx: LoweringContext, node: Node) -> None:
     if not batch or math.prod(sb[:-2]) == 1:
         # B is one matrix: fold all of A's batch dims into its rows
         rows = math.prod(sa[:-1])
-        ctx.emit("f32_gemm", rows, N, K, Buf(a), K, Buf(b), N, Buf(y), N, 1.0, None, 0, 0, 0.0)
+        ctx.emit("f32_gemm", rows, N, K, Buf(a), K, Buf(b), N, Buf(y), N, 1.0, None, 0, 0, 0.0, 0, 0.0, 0.0, None, 0)
         return
 
     def strides(shape, size):
