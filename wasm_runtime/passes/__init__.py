@@ -87,18 +87,15 @@ class Report:
         out = [f"optimization level {self.level}", f"  before: {line(self.before)}", f"          {counts(self.before)}"]
         for run in self.passes:
             b, a = run.before, run.after
-            removed = sum(max(0, b.op_counts.get(op, 0) - a.op_counts.get(op, 0)) for op in b.op_counts)
-            added = sum(max(0, a.op_counts.get(op, 0) - b.op_counts.get(op, 0)) for op in a.op_counts)
             changes = ", ".join(
                 f"{op} {b.op_counts.get(op, 0)}->{a.op_counts.get(op, 0)}"
                 for op in sorted(set(b.op_counts) | set(a.op_counts))
                 if b.op_counts.get(op, 0) != a.op_counts.get(op, 0)
             )
             out.append(
-                f"  {run.name}: {run.rewrites} rewrites, nodes -{removed} +{added}; {changes}; "
+                f"  {run.name}: {run.rewrites} rewrites, nodes {b.nodes}->{a.nodes} ({changes or 'same op types'}); "
                 f"params {b.param_bytes / 1e6:.2f}->{a.param_bytes / 1e6:.2f} MB, "
-                f"{b.flops / 1e9:.3f}->{a.flops / 1e9:.3f} GFLOP, arena "
-                f"{_mb(b.arena_bytes)}->{_mb(a.arena_bytes)} MB"
+                f"{b.flops / 1e9:.3f}->{a.flops / 1e9:.3f} GFLOP, arena {_mb(b.arena_bytes)}->{_mb(a.arena_bytes)} MB"
             )
         if self.after:
             out += [f"  after:  {line(self.after)}", f"          {counts(self.after)}"]
