@@ -3,24 +3,41 @@
  * ceil_mode rounded the output size up; those positions never count. */
 #include "common.h"
 
+/* Row-wise: each output row is the max over the window's input rows and columns; per (ky, kx) the range of
+ * output columns whose input is inside the image is computed once, and that range runs 4-wide for strides
+ * 1 and 2 (stride 2 splits even/odd columns with a shuffle). */
 KERNEL void f32_maxpool2d(int planes, int H, int W, int OH, int OW, int KH, int KW, int SH, int SW, int PT, int PL,
                           int DH, int DW, const float* x, float* y) {
     for (int p = 0; p < planes; p++) {
         const float* xp = x + (long)p * H * W;
-        for (int oh = 0; oh < OH; oh++) {
-            for (int ow = 0; ow < OW; ow++) {
-                float m = -__builtin_inff();
-                for (int ky = 0; ky < KH; ky++) {
-                    int ih = oh * SH - PT + ky * DH;
-                    if (ih < 0 || ih >= H) continue;
-                    for (int kx = 0; kx < KW; kx++) {
-                        int iw = ow * SW - PL + kx * DW;
-                        if (iw < 0 || iw >= W) continue;
-                        float v = xp[ih * W + iw];
-                        m = v > m ? v : m;
+        for (int oh = 0; oh < OH; oh++, y += OW) {
+            for (int ow = 0; ow < OW; ow++) y[ow] = -__builtin_inff();
+            for (int ky = 0; ky < KH; ky++) {
+                int ih = oh * SH - PT + ky * DH;
+                if (ih < 0 || ih >= H) continue;
+                const float* row = xp + ih * W;
+                for (int kx = 0; kx < KW; kx++) {
+                    int off = kx * DW - PL;
+                    int ow0 = off >= 0 ? 0 : (-off + SW - 1) / SW;
+                    int ow1 = (W - off + SW - 1) / SW;
+                    ow0 = imin(ow0, OW);
+                    ow1 = imax(ow0, imin(ow1, OW));
+                    const float* in = row + off;
+                    int ow = ow0;
+                    if (SW == 1) {
+                        for (; ow + 4 <= ow1; ow += 4) VSTORE(y + ow, wasm_f32x4_pmax(VLOAD(y + ow), VLOAD(in + ow)));
+                    } else if (SW == 2) {
+                        /* the pair load reads in[2ow .. 2ow + 7]: stay inside the row */
+                        for (; ow + 4 <= ow1 && off + 2 * ow + 8 <= W; ow += 4) {
+                            v128_t v = wasm_i32x4_shuffle(VLOAD(in + 2 * ow), VLOAD(in + 2 * ow + 4), 0, 2, 4, 6);
+                            VSTORE(y + ow, wasm_f32x4_pmax(VLOAD(y + ow), v));
+                        }
+                    }
+                    for (; ow < ow1; ow++) {
+                        float v = in[ow * SW];
+                        y[ow] = v > y[ow] ? v : y[ow];
                     }
                 }
-                *y++ = m;
             }
         }
     }
