@@ -193,11 +193,13 @@ def package_kwargs(opt_level: int | None) -> dict:
 def run_bundle(
     model: onnx.ModelProto, out_dir: Path, feeds: dict[str, np.ndarray], variants=VARIANTS, opt_level: int | None = None
 ):
-    """package + run in every variant; returns (manifest, {variant: outputs})."""
+    """package + run in every variant, and the simd variant again with its plan split for 3 threads (the
+    chunks the browser's worker pool would run at once); returns (manifest, {variant: outputs})."""
     result = package(model, out_dir, **package_kwargs(opt_level))
     outs = {}
     for variant in variants:
         outs[variant] = HostSession(out_dir, variant).run(feeds)
+    outs["simd, 3 threads"] = HostSession(out_dir, "simd", threads=3).run(feeds)
     return result.manifest, outs
 
 

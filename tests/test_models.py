@@ -75,3 +75,14 @@ def test_repeated_runs_are_independent(tmp_path):
     first = session.run(a)["logits"]
     session.run(b)
     np.testing.assert_array_equal(session.run(a)["logits"], first)
+
+
+@pytest.mark.parametrize("threads", [2, 3, 5])
+def test_split_plans_match_one_thread(threads, tmp_path):
+    """Every split step cut into chunks, as the worker pool runs them, computes exactly the same values."""
+    model = zoo.mobilenet_v2(image_size=96, num_classes=10)
+    out = package(model, tmp_path / "mb").out_dir
+    single = HostSession(out)
+    feeds = random_inputs(single.inputs, seed=4)
+    assert any("split" in s for s in single.manifest["steps"])
+    np.testing.assert_array_equal(HostSession(out, threads=threads).run(feeds)["logits"], single.run(feeds)["logits"])

@@ -73,7 +73,8 @@ def conv_case(x_shape, w_shape, bias=True, check=None, **attrs) -> Callable[[], 
 
 def _direct_conv(manifest):
     (step,) = manifest["steps"]
-    assert step["kernel"] == "f32_conv2d" and step["args"][-1] == 0, "1x1 conv should multiply x directly"
+    # argument 20 is the im2col workspace pointer (kernels_wasm/f32-conv2d-im2col-wasmsimd.c)
+    assert step["kernel"] == "f32_conv2d" and step["args"][20] == 0, "1x1 conv should multiply x directly"
 
 
 DW = uses("f32_dwconv2d", absent=("f32_conv2d",))

@@ -25,17 +25,49 @@ FORMAT = "wasm-runtime-bundle"
 FORMAT_VERSION = 1
 WASM_PAGE = 65536
 MODULE_FILES = {variant: f"kernels-{variant}.wasm" for variant in VARIANTS}
+MAX_THREADS = 8
+THREAD_STACK_BYTES = 64 * 1024
+CONTROL_BYTES = 64
+
+
+def _uleb(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, pos
 
 
 def heap_base(module_bytes: bytes) -> int:
-    """First address the module's stack and data do not use (its exported `__heap_base`)."""
-    engine = wasmtime.Engine(_engine_config())
-    store = wasmtime.Store(engine)
-    module = wasmtime.Module(engine, module_bytes)
-    memory_type = next(i.type for i in module.imports if isinstance(i.type, wasmtime.MemoryType))
-    memory = wasmtime.Memory(store, wasmtime.MemoryType(wasmtime.Limits(memory_type.limits.min, None)))
-    instance = wasmtime.Instance(store, module, [memory])
-    return instance.exports(store)["__heap_base"].value(store)
+    """First address the module's stack and data do not use: the init value of its exported `__heap_base`
+    global, read from the binary (instantiating a shared-memory module needs a shared memory)."""
+    pos, inits, exported = 8, [], None
+    while pos < len(module_bytes):
+        section, pos = module_bytes[pos], pos + 1
+        size, pos = _uleb(module_bytes, pos)
+        body, pos = module_bytes[pos : pos + size], pos + size
+        if section == 6:  # globals: valtype, mutability, init expr (i32.const n; end)
+            count, q = _uleb(body, 0)
+            for _ in range(count):
+                q += 2
+                assert body[q] == 0x41, "global init is not i32.const"
+                value, q = _uleb(body, q + 1)  # __heap_base is a positive address: unsigned reads it right
+                inits.append(value)
+                q += 1  # end
+        elif section == 7:  # exports: name, kind, index
+            count, q = _uleb(body, 0)
+            for _ in range(count):
+                n, q = _uleb(body, q)
+                name = body[q : q + n].decode()
+                kind, (index, q) = body[q + n], _uleb(body, q + n + 1)
+                if name == "__heap_base" and kind == 3:
+                    exported = index
+    if exported is None:
+        raise ValueError("module does not export __heap_base")
+    return inits[exported]  # no imported globals in these modules, so export index = section index
 
 
 def _engine_config() -> wasmtime.Config:
@@ -53,6 +85,14 @@ def _number(x):
     return x
 
 
+def _step_json(step, resolve) -> dict:
+    out = {"kernel": step.kernel, "args": [resolve(a) for a in step.args], "node": step.node, "op": step.op}
+    if step.split is not None:
+        sp = step.split
+        out["split"] = {"units": sp.units, "count": sp.count, "align": sp.align, "deltas": [list(d) for d in sp.deltas]}
+    return out
+
+
 def _tensor_entry(graph: Graph, plan: MemoryPlan, name: str, regions: dict[str, int]) -> dict:
     v = graph.values[name]
     region, offset = plan.relative_address(Buf(name))
@@ -65,15 +105,25 @@ def _tensor_entry(graph: Graph, plan: MemoryPlan, name: str, regions: dict[str, 
     }
 
 
-def write_bundle(graph: Graph, lowered: Lowered, plan: MemoryPlan, out_dir: Path, extra: dict | None = None,
-                 extra_files: dict[str, bytes] | None = None) -> dict:
+def write_bundle(
+    graph: Graph,
+    lowered: Lowered,
+    plan: MemoryPlan,
+    out_dir: Path,
+    extra: dict | None = None,
+    extra_files: dict[str, bytes] | None = None,
+) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     kernels = sorted({s.kernel for s in lowered.steps} | ({"x32_fill"} if any(w.fill for w in plan.weights) else set()))
     modules = {variant: build_module(kernels, variant) for variant in VARIANTS}
     base = align(max(heap_base(m) for m in modules.values()), ALIGN)
     regions = {"weights": base, "arena": align(base + plan.weights_bytes)}
-    total = regions["arena"] + plan.arena_bytes
+    # threads: a control block (4 int32 words the workers synchronize on) and a stack per helper worker;
+    # the session's own worker keeps the module's stack at the bottom of memory
+    control = align(regions["arena"] + plan.arena_bytes)
+    stacks = align(control + CONTROL_BYTES)
+    total = stacks + (MAX_THREADS - 1) * THREAD_STACK_BYTES
     pages = max(1, -(-total // WASM_PAGE))
 
     def resolve(arg):
@@ -104,9 +154,7 @@ def write_bundle(graph: Graph, lowered: Lowered, plan: MemoryPlan, out_dir: Path
         else:
             data = np.ascontiguousarray(w.array).tobytes()
             weights[w.offset : w.offset + len(data)] = data
-    steps = [
-        {"kernel": s.kernel, "args": [resolve(a) for a in s.args], "node": s.node, "op": s.op} for s in lowered.steps
-    ]
+    steps = [_step_json(s, resolve) for s in lowered.steps]
 
     files = {"weights.bin": bytes(weights)}
     files.update({MODULE_FILES[v]: m for v, m in modules.items()})
@@ -127,6 +175,12 @@ def write_bundle(graph: Graph, lowered: Lowered, plan: MemoryPlan, out_dir: Path
             "weights_bytes": plan.weights_bytes,
             "arena_offset": regions["arena"],
             "arena_bytes": plan.arena_bytes,
+        },
+        "threads": {
+            "max": MAX_THREADS,
+            "control_offset": control,
+            "stacks_offset": stacks,
+            "stack_bytes": THREAD_STACK_BYTES,
         },
         "kernels": {"exports": kernels, "modules": dict(MODULE_FILES)},
         "init": init,

@@ -44,6 +44,22 @@ def load_manifest(bundle_dir: str | Path, check_integrity: bool = True) -> dict:
     return manifest
 
 
+def chunks(units: int, align: int, threads: int) -> list[tuple[int, int]]:
+    """The [u0, u1) unit ranges of a split step for `threads` workers (web/worker.js cuts the same way):
+    equal chunks rounded up to `align`, the last one shorter, empty ones dropped."""
+    size = -(-units // threads)
+    size = -(-size // align) * align
+    return [(u0, min(units, u0 + size)) for u0 in range(0, units, size)]
+
+
+def split_args(args: list, split: dict, u0: int, u1: int) -> list:
+    out = list(args)
+    out[split["count"]] = u1 - u0
+    for index, delta in split["deltas"]:
+        out[index] += u0 * delta
+    return out
+
+
 def _to_i32(v) -> int:
     v = int(v)
     return v - (1 << 32) if v >= 1 << 31 else v
@@ -59,9 +75,13 @@ def _converters(func_type: wasmtime.FuncType):
 class HostSession:
     """`HostSession(bundle_dir).run({"input": array})` -> {"output": array}."""
 
-    def __init__(self, bundle_dir: str | Path, variant: str = "simd", check_integrity: bool = True):
+    def __init__(self, bundle_dir: str | Path, variant: str = "simd", check_integrity: bool = True, threads: int = 1):
+        """`threads` > 1 runs every split step as that many chunks, one after another: the same work
+        division the browser's worker pool runs at once (wasmtime-py cannot share memories yet)."""
         bundle_dir = Path(bundle_dir)
         self.manifest = m = load_manifest(bundle_dir, check_integrity)
+        if variant.endswith("-mt"):
+            raise BundleError("the host runs the single-memory builds; use threads=N to run the split plan")
         if variant not in m["kernels"]["modules"]:
             raise BundleError(f"variant {variant!r} not in bundle (has {sorted(m['kernels']['modules'])})")
         self.variant = variant
@@ -95,8 +115,16 @@ class HostSession:
                         f"{where} takes {len(conv)} arguments, the plan passes {len(step['args'])}; "
                         "re-package the model"
                     )
-                args = [c(float(a) if isinstance(a, str) else a) for c, a in zip(conv, step["args"], strict=True)]
-                calls.append((func, args, step))
+                split = step.get("split")
+                parts = [step["args"]]
+                if split and threads > 1:
+                    parts = [
+                        split_args(step["args"], split, u0, u1)
+                        for u0, u1 in chunks(split["units"], split["align"], threads)
+                    ]
+                for part in parts:
+                    args = [c(float(a) if isinstance(a, str) else a) for c, a in zip(conv, part, strict=True)]
+                    calls.append((func, args, step))
             return calls
 
         for func, args, _ in prepare(m["init"]):

@@ -36,9 +36,13 @@ COMMON_FLAGS = [
     "-Wall",
     "-Werror",
 ]
+# "-mt" builds import a shared memory so several workers can run one plan (threads over SharedArrayBuffer);
+# each worker's instance then moves its own __stack_pointer to a stack of its own.
 VARIANTS = {
     "simd": COMMON_FLAGS,
     "relaxed": COMMON_FLAGS + ["-mrelaxed-simd"],
+    "simd-mt": COMMON_FLAGS + ["-matomics"],
+    "relaxed-mt": COMMON_FLAGS + ["-mrelaxed-simd", "-matomics"],
 }
 LINK_FLAGS = [
     "-nostdlib",
@@ -49,6 +53,13 @@ LINK_FLAGS = [
     "-Wl,--strip-all",
     f"-Wl,-z,stack-size={STACK_BYTES}",
 ]
+# 65535 pages is the largest maximum wasm-ld accepts; the runtime creates the memory with the bundle's size
+SHARED_LINK_FLAGS = ["-Wl,--shared-memory", "-Wl,--max-memory=4294901760", "-Wl,--export=__stack_pointer"]
+
+
+def is_threaded(variant: str) -> bool:
+    return variant.endswith("-mt")
+
 
 _EXPORT_RE = re.compile(r"^KERNEL\s+void\s+(\w+)\s*\(|^\w+_KERNEL\(\s*(\w+)\s*,", re.M)
 
@@ -112,7 +123,8 @@ def build_module(exports: list[str], variant: str) -> bytes:
     # whatever no export reaches, so the module holds only this bundle's kernels.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         objects = list(pool.map(lambda s: _object(s, variant, headers), _sources()))
-    key = hashlib.sha256("\0".join([*(o.name for o in objects), *sorted(exports), *LINK_FLAGS]).encode())
+    link = LINK_FLAGS + (SHARED_LINK_FLAGS if is_threaded(variant) else [])
+    key = hashlib.sha256("\0".join([*(o.name for o in objects), *sorted(exports), *link]).encode())
     out = CACHE_DIR / "wasm" / f"{variant}.{key.hexdigest()[:24]}.wasm"
     if not out.exists():
         with tempfile.TemporaryDirectory() as tmp:
@@ -120,7 +132,7 @@ def build_module(exports: list[str], variant: str) -> bytes:
             _zig(
                 [
                     *VARIANTS[variant],
-                    *LINK_FLAGS,
+                    *link,
                     *(f"-Wl,--export={e}" for e in sorted(exports)),
                     "-o",
                     str(target),

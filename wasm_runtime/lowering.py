@@ -42,12 +42,26 @@ class Scratch:
 Arg = int | float | Buf | Const | Scratch | None
 
 
+@dataclass(frozen=True)
+class Split:
+    """How one kernel call divides into independent chunks for threads: the call covers `units` units of
+    work (output rows, channels, columns...); a chunk [u0, u1) is the same call with args[count] = u1 - u0
+    and args[i] += u0 * delta for each (i, delta). Executors pick the chunks (a multiple of `align` units
+    each) for however many threads they run, and run them in any order or at once."""
+
+    units: int
+    count: int
+    deltas: tuple[tuple[int, int], ...]
+    align: int = 1
+
+
 @dataclass
 class Step:
     kernel: str
     args: list
     node: str
     op: str
+    split: Split | None = None
 
 
 @dataclass
@@ -107,8 +121,17 @@ class LoweringContext:
                 raise self.fail(f"output {index} ({what}) is not supported")
 
     # emitting ------------------------------------------------------------------------------------------
-    def emit(self, kernel: str, *args: Arg) -> None:
-        self.out.steps.append(Step(kernel, list(args), self.node.name, self.node.op_type))
+    def emit(self, kernel: str, *args: Arg, split: tuple | None = None) -> None:
+        """split = (units, count_index, {arg_index: delta per unit}[, align]); deltas on omitted (None)
+        pointer arguments are dropped, since a null pointer must stay null."""
+        spec = None
+        if split is not None:
+            units, count, deltas, *align = split
+            if args[count] != units:
+                raise AssertionError(f"{kernel}: split count arg {count} is {args[count]}, not {units}")
+            kept = tuple((i, int(d)) for i, d in sorted(deltas.items()) if args[i] is not None and d)
+            spec = Split(int(units), count, kept, *align)
+        self.out.steps.append(Step(kernel, list(args), self.node.name, self.node.op_type, spec))
 
     def alias(self, output: str, source: str) -> None:
         self.out.aliases[output] = source

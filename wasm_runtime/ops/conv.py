@@ -32,6 +32,9 @@ def conv(ctx: LoweringContext, node: Node) -> None:
     r = residual_input(node)
     residual = Buf(r) if r else None
     if group == C == M and ws[1] == 1:
+        # threads split the channels (one plane each); with a batch the planes interleave, so no split
+        plane_in, plane_out = H * W * 4, OH * OW * 4
+        split = (C, 1, {14: plane_in, 15: KH * KW * 4, 16: 4, 17: plane_out, 21: plane_out}) if N == 1 else None
         ctx.emit(
             "f32_dwconv2d",
             N,
@@ -56,10 +59,16 @@ def conv(ctx: LoweringContext, node: Node) -> None:
             p0,
             p1,
             residual,
+            split=split,
         )
         return
-    direct = KH == KW == SH == SW == 1 and PT == PL == 0 and (OH, OW) == (H, W)
-    workspace = None if direct else Scratch((C // group) * KH * KW * OH * OW * 4)
+    direct = KH == KW == SH == SW == 1 and PT == PL == 0
+    K = (C // group) * KH * KW
+    workspace = None if direct else Scratch(K * OH * OW * 4)
+    # threads split output rows into bands: y/residual move to the band; the direct 1x1 path reads the
+    # band's input rows, im2col instead shifts the window origin (PT) and fills its own part of the workspace
+    row = OW * 4
+    deltas = {19: row, 24: row, **({16: W * 4} if direct else {11: -SH, 20: K * row})}
     ctx.emit(
         "f32_conv2d",
         N,
@@ -87,4 +96,7 @@ def conv(ctx: LoweringContext, node: Node) -> None:
         p0,
         p1,
         residual,
+        H * W,
+        OH * OW,
+        split=(OH, 5, deltas),
     )

@@ -14,7 +14,8 @@ FLT_MAX = float(np.finfo(np.float32).max)
 def _unary(ctx: LoweringContext, node: Node, kernel: str, *params: float) -> None:
     x, y = node.input(0), node.outputs[0]
     ctx.require_dtype(x, y)
-    ctx.emit(kernel, Buf(x), Buf(y), int(np.prod(ctx.shape(y))), *params)
+    n = int(np.prod(ctx.shape(y)))
+    ctx.emit(kernel, Buf(x), Buf(y), n, *params, split=(n, 2, {0: 4, 1: 4}, 4))
 
 
 @lowers("Relu")

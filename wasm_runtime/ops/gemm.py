@@ -36,6 +36,12 @@ def _operand(ctx: LoweringContext, name: str, transpose: bool):
     return scratch
 
 
+def gemm_columns_split(n: int, bias_cs: int) -> tuple:
+    """Threads take column blocks (multiples of the kernel's 8-wide tile): B, C, the bias (when it varies
+    along columns) and the residual move to the block."""
+    return (n, 1, {5: 4, 7: 4, 10: bias_cs * 4, 17: 4}, 8)
+
+
 @lowers("Gemm")
 def gemm(ctx: LoweringContext, node: Node) -> None:
     a, b, c, y = node.input(0), node.input(1), node.input(2), node.outputs[0]
@@ -53,7 +59,29 @@ def gemm(ctx: LoweringContext, node: Node) -> None:
         bias = Buf(c)
     alpha, beta = float(node.attrs.get("alpha", 1.0)), float(node.attrs.get("beta", 1.0))
     act, p0, p1 = epilogue_args(node)
-    ctx.emit("f32_gemm", M, N, K, A, K, B, N, Buf(y), N, alpha, bias, rs, cs, beta, act, p0, p1, None, 0)
+    ctx.emit(
+        "f32_gemm",
+        M,
+        N,
+        K,
+        A,
+        K,
+        B,
+        N,
+        Buf(y),
+        N,
+        alpha,
+        bias,
+        rs,
+        cs,
+        beta,
+        act,
+        p0,
+        p1,
+        None,
+        0,
+        split=gemm_columns_split(N, cs),
+    )
 
 
 @lowers("MatMul")
@@ -72,7 +100,29 @@ def matmul(ctx: LoweringContext, node: Node) -> None:
     if not batch or math.prod(sb[:-2]) == 1:
         # B is one matrix: fold all of A's batch dims into its rows
         rows = math.prod(sa[:-1])
-        ctx.emit("f32_gemm", rows, N, K, Buf(a), K, Buf(b), N, Buf(y), N, 1.0, None, 0, 0, 0.0, 0, 0.0, 0.0, None, 0)
+        ctx.emit(
+            "f32_gemm",
+            rows,
+            N,
+            K,
+            Buf(a),
+            K,
+            Buf(b),
+            N,
+            Buf(y),
+            N,
+            1.0,
+            None,
+            0,
+            0,
+            0.0,
+            0,
+            0.0,
+            0.0,
+            None,
+            0,
+            split=gemm_columns_split(N, 0),
+        )
         return
 
     def strides(shape, size):

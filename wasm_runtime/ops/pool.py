@@ -37,7 +37,25 @@ def max_pool(ctx: LoweringContext, node: Node) -> None:
     SH, SW = as_2d(win["strides"], 1)
     DH, DW = as_2d(win["dilations"], 1)
     PT, PL = as_2d(win["begin"], 0)
-    ctx.emit("f32_maxpool2d", planes, H, W, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW, Buf(x), Buf(y))
+    ctx.emit(
+        "f32_maxpool2d",
+        planes,
+        H,
+        W,
+        OH,
+        OW,
+        KH,
+        KW,
+        SH,
+        SW,
+        PT,
+        PL,
+        DH,
+        DW,
+        Buf(x),
+        Buf(y),
+        split=(planes, 0, {13: H * W * 4, 14: OH * OW * 4}),
+    )
 
 
 @lowers("AveragePool")
@@ -48,6 +66,7 @@ def average_pool(ctx: LoweringContext, node: Node) -> None:
     SH, SW = as_2d(win["strides"], 1)
     PT, PL = as_2d(win["begin"], 0)
     PB, PR = as_2d(win["end"], 0)
+    cip = int(node.attrs.get("count_include_pad", 0))
     ctx.emit(
         "f32_avgpool2d",
         planes,
@@ -63,9 +82,10 @@ def average_pool(ctx: LoweringContext, node: Node) -> None:
         PL,
         PB,
         PR,
-        int(node.attrs.get("count_include_pad", 0)),
+        cip,
         Buf(x),
         Buf(y),
+        split=(planes, 0, {14: H * W * 4, 15: OH * OW * 4}),
     )
 
 
@@ -74,4 +94,5 @@ def global_average_pool(ctx: LoweringContext, node: Node) -> None:
     x, y = node.input(0), node.outputs[0]
     ctx.require_dtype(x, y)
     xs = ctx.shape(x)
-    ctx.emit("f32_global_avgpool", xs[0] * xs[1], math.prod(xs[2:]), Buf(x), Buf(y))
+    planes, size = xs[0] * xs[1], math.prod(xs[2:])
+    ctx.emit("f32_global_avgpool", planes, size, Buf(x), Buf(y), split=(planes, 0, {2: size * 4, 3: 4}))
