@@ -26,9 +26,9 @@ IMAGE_SHAPE = [1, 3, 224, 224]
 
 # Create a session, run it once on base64 float32 bytes, return the output as base64 plus session facts.
 RUN_JS = """
-async ({ url, variant, input, dims }) => {
+async ({ url, variant, input, dims, threads = 1 }) => {
   const { InferenceSession, Tensor } = await import("/runtime/index.js");
-  const session = await InferenceSession.create(url, { wasmVariant: variant });
+  const session = await InferenceSession.create(url, { wasmVariant: variant, numThreads: threads });
   const bytes = Uint8Array.from(atob(input), (c) => c.charCodeAt(0));
   const outputs = await session.run({ input: new Tensor("float32", new Float32Array(bytes.buffer), dims) });
   const out = outputs[session.outputNames[0]];
@@ -38,6 +38,7 @@ async ({ url, variant, input, dims }) => {
   const facts = {
     output: btoa(bin), type: out.type, dims: out.dims, outputKeys: Object.keys(outputs),
     backend: session.backend, variant: session.variant, threads: session.threads,
+    threadsReason: session.threadsReason,
     crossOriginIsolated: session.crossOriginIsolated, inputNames: session.inputNames,
     outputNames: session.outputNames, inputMetadata: session.inputMetadata,
     outputMetadata: session.outputMetadata, timings: session.timings,
@@ -91,11 +92,14 @@ def rt_page(page, live_server):
     return page
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("variant", ["simd", "relaxed"])
 @pytest.mark.parametrize("model", ["squeezenet1.1", "mobilenetv2"])
-def test_matches_onnxruntime(rt_page, references, seeded_input, model, variant):
+def test_matches_onnxruntime(rt_page, references, seeded_input, model, variant, threads):
     facts = rt_page.evaluate(
-        RUN_JS, {"url": f"/models/{model}", "variant": variant, "input": b64(seeded_input), "dims": IMAGE_SHAPE}
+        RUN_JS,
+        {"url": f"/models/{model}", "variant": variant, "input": b64(seeded_input), "dims": IMAGE_SHAPE,
+         "threads": threads},
     )
     ref = references(model)["logits"]
     ours = np.frombuffer(base64.b64decode(facts["output"]), np.float32).reshape(facts["dims"])
@@ -105,7 +109,7 @@ def test_matches_onnxruntime(rt_page, references, seeded_input, model, variant):
 
     assert facts["variant"] == variant
     assert facts["backend"] == "wasm"
-    assert facts["threads"] == 1
+    assert facts["threads"] == threads and facts["threadsReason"] == ""
     assert facts["crossOriginIsolated"] is True
     assert facts["type"] == "float32"
     assert facts["inputNames"] == ["input"] and facts["outputNames"] == ["logits"] == facts["outputKeys"]
@@ -114,6 +118,26 @@ def test_matches_onnxruntime(rt_page, references, seeded_input, model, variant):
     timings = facts["timings"]
     assert set(timings) == {"fetchMs", "compileMs", "initMs", "createMs"}
     assert all(v >= 0 for v in timings.values()) and timings["createMs"] > 0
+
+
+def test_not_cross_origin_isolated_runs_one_thread_and_says_why(page, live_server, references, seeded_input):
+    # the runtime decides from crossOriginIsolated; pretend the page lacks the COOP/COEP headers
+    page.add_init_script("Object.defineProperty(globalThis, 'crossOriginIsolated', { value: false })")
+    page.goto(f"{live_server}/demos/?model=")
+    page.wait_for_selector("body[data-state=idle]")
+    warnings = []
+    page.on("console", lambda msg: warnings.append(msg.text) if msg.type == "warning" else None)
+    facts = page.evaluate(
+        RUN_JS,
+        {"url": "/models/squeezenet1.1", "variant": "simd", "input": b64(seeded_input), "dims": IMAGE_SHAPE,
+         "threads": 2},
+    )
+    assert facts["threads"] == 1
+    assert "not cross-origin isolated" in facts["threadsReason"]
+    assert any("running on 1 thread" in w and "Cross-Origin-Opener-Policy" in w for w in warnings), warnings
+    ours = np.frombuffer(base64.b64decode(facts["output"]), np.float32).reshape(facts["dims"])
+    ref = references("squeezenet1.1")["logits"]
+    assert np.abs(ours - ref).max() / np.abs(ref).max() <= RTOL
 
 
 def test_auto_variant_and_session_semantics(rt_page):

@@ -89,6 +89,25 @@ function chooseVariant(requested = "auto") {
   return requested === "auto" ? (relaxed ? "relaxed" : "simd") : requested;
 }
 
+function chooseThreads(requested) {
+  const cores = globalThis.navigator?.hardwareConcurrency || 1;
+  if (requested !== undefined && !(Number.isSafeInteger(requested) && requested >= 1)) {
+    throw new Error(`numThreads must be a positive integer, got ${requested}`);
+  }
+  const wanted = requested ?? Math.min(cores, 4);
+  if (wanted === 1) return { threads: 1, reason: "" };
+  if (globalThis.crossOriginIsolated !== true || typeof SharedArrayBuffer !== "function") {
+    return {
+      threads: 1,
+      reason:
+        `${wanted} threads were wanted but the page is not cross-origin isolated, so SharedArrayBuffer is ` +
+        "unavailable; serve it with Cross-Origin-Opener-Policy: same-origin and " +
+        "Cross-Origin-Embedder-Policy: require-corp (package-for-web serve does)",
+    };
+  }
+  return { threads: wanted, reason: "" };
+}
+
 function bundleUrl(url) {
   const base = globalThis.document?.baseURI ?? globalThis.location?.href;
   const resolved = new URL(String(url), base);
@@ -99,7 +118,10 @@ function bundleUrl(url) {
 export class InferenceSession {
   /**
    * Load the bundle directory at `url` in a new worker.
-   * options: {backend: "wasm" | "auto", wasmVariant: "auto" | "simd" | "relaxed", integrity: true}
+   * options: {backend: "wasm" | "auto", wasmVariant: "auto" | "simd" | "relaxed", integrity: true,
+   *           numThreads: N (default: the cores the browser reports, at most 4)}
+   * Threads need a cross-origin isolated page (COOP/COEP headers, as `package-for-web serve` sends); without
+   * it the session runs on one thread and says why in `session.threadsReason` and the console.
    */
   static async create(url, options = {}) {
     const t0 = performance.now();
@@ -108,10 +130,20 @@ export class InferenceSession {
       throw new Error(`backend '${backend}' is not available in this build (available: "wasm")`);
     }
     const variant = chooseVariant(wasmVariant);
+    const { threads, reason } = chooseThreads(options.numThreads);
     const session = new InferenceSession(variant);
     try {
-      const info = await session._call({ op: "load", url: bundleUrl(url), variant, integrity: integrity !== false });
+      const info = await session._call({
+        op: "load",
+        url: bundleUrl(url),
+        variant,
+        integrity: integrity !== false,
+        threads,
+      });
       session._init(info, performance.now() - t0);
+      session.threads = info.threads;
+      session.threadsReason = info.threadsReason || reason;
+      if (session.threadsReason) console.warn(`wasm-runtime: running on ${session.threads} thread(s): ${session.threadsReason}`);
     } catch (err) {
       session._worker?.terminate();
       throw err;
@@ -124,6 +156,7 @@ export class InferenceSession {
     this.backend = "wasm";
     this.variant = variant;
     this.threads = 1;
+    this.threadsReason = "";
     this.crossOriginIsolated = globalThis.crossOriginIsolated === true;
     this._pending = new Map();
     this._nextId = 1;
