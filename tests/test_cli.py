@@ -30,7 +30,11 @@ def test_package_and_verify(squeezenet_path, tmp_path, capsys):
     assert "verify [simd] logits: max abs err" in out and "verify [relaxed]" in out and "FAIL" not in out
     assert "arena peak" in out
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
-    assert set(manifest["files"]) == {"weights.bin", "kernels-simd.wasm", "kernels-relaxed.wasm", "optimization.json"}
+    assert set(manifest["files"]) == {
+        "weights.bin",
+        "optimization.json",
+        *(f"kernels-{v}.wasm" for v in ("simd", "relaxed", "simd-mt", "relaxed-mt")),
+    }
     # only the kernels this model calls are exported
     assert manifest["kernels"]["exports"] == sorted({s["kernel"] for s in manifest["steps"]})
     assert "f32_gemm" not in manifest["kernels"]["exports"] and "f32_softmax" not in manifest["kernels"]["exports"]

@@ -40,10 +40,19 @@ def _package(argv: list[str]) -> int:
         help="fix an input's shape (symbolic dims); repeatable",
     )
     p.add_argument("--name", help="model name recorded in the manifest (default: the graph's name)")
-    p.add_argument("--opt-level", type=int, choices=[0, 1, 2], default=None,
-                   help="0: fold constants only, 1: + exact cleanups, 2: + fusions (default: 2, the highest exact "
-                   "in float32)")
+    p.add_argument(
+        "--opt-level",
+        type=int,
+        choices=[0, 1, 2],
+        default=None,
+        help="0: fold constants only, 1: + exact cleanups, 2: + fusions (default: 2, the highest exact in float32)",
+    )
     p.add_argument("--report", action="store_true", help="print the optimizer's per-pass report")
+    p.add_argument(
+        "--tune",
+        action="store_true",
+        help="time each layer's candidate kernels (e.g. im2col vs Winograd) in wasmtime and plan the fastest",
+    )
     p.add_argument("--verify", action="store_true", help="run the bundle in wasmtime against onnxruntime")
     p.add_argument("--rtol", type=float, default=None, help="--verify tolerance (max |err| / max |ref|), default 1e-4")
     p.add_argument("--seed", type=int, default=0, help="seed of the random --verify inputs")
@@ -56,10 +65,14 @@ def _package(argv: list[str]) -> int:
     t0 = time.perf_counter()
     shapes = _parse_shapes(args.input_shape)
     level = DEFAULT_LEVEL if args.opt_level is None else args.opt_level
-    result = package(args.model, args.output, shapes, args.name, opt_level=level)
+    result = package(args.model, args.output, shapes, args.name, opt_level=level, tune=args.tune)
     m = result.manifest
     if args.report:
         print(result.report.format())
+    for node, a in m["algorithms"]["nodes"].items():
+        if args.tune or args.report:
+            timing = ", ".join(f"{k} {v:.3f} ms" for k, v in a.get("ms", {}).items())
+            print(f"  {node}: {a['choice']} (of {', '.join(a['candidates'])}){'; ' + timing if timing else ''}")
     st = m["stats"]
     print(f"packaged {args.model} -> {result.out_dir} in {time.perf_counter() - t0:.2f} s")
     print(f"  {st['nodes']} nodes -> {st['steps']} kernel calls; kernels: {', '.join(m['kernels']['exports'])}")

@@ -68,6 +68,8 @@ class Step:
 class Lowered:
     steps: list[Step] = field(default_factory=list)
     aliases: dict[str, str] = field(default_factory=dict)  # output -> the tensor whose bytes it reuses
+    # node -> (algorithm used, candidates it had), for nodes with more than one way to run
+    algorithms: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
 
 
 LOWERINGS: dict[str, Callable[[LoweringContext, Node], None]] = {}
@@ -83,10 +85,11 @@ def lowers(*op_types: str):
 
 
 class LoweringContext:
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, choices: dict[str, str] | None = None):
         self.graph = graph
         self.out = Lowered()
         self.node: Node | None = None
+        self.choices = choices or {}
 
     # graph queries -------------------------------------------------------------------------------------
     def shape(self, name: str) -> tuple[int, ...]:
@@ -120,6 +123,16 @@ class LoweringContext:
             if uses:
                 raise self.fail(f"output {index} ({what}) is not supported")
 
+    def algorithm(self, candidates: list[str], default: str) -> str:
+        """Which of several equivalent kernels runs this node: the tuner's choice when it timed them
+        (package-for-web --tune), else `default`, the lowering's heuristic."""
+        choice = self.choices.get(self.node.name, default)
+        if choice not in candidates:
+            raise AssertionError(f"{self.node.name}: {choice!r} is not one of {candidates}")
+        if len(candidates) > 1:
+            self.out.algorithms[self.node.name] = (choice, list(candidates))
+        return choice
+
     # emitting ------------------------------------------------------------------------------------------
     def emit(self, kernel: str, *args: Arg, split: tuple | None = None) -> None:
         """split = (units, count_index, {arg_index: delta per unit}[, align]); deltas on omitted (None)
@@ -137,8 +150,8 @@ class LoweringContext:
         self.out.aliases[output] = source
 
 
-def lower(graph: Graph) -> Lowered:
-    ctx = LoweringContext(graph)
+def lower(graph: Graph, choices: dict[str, str] | None = None) -> Lowered:
+    ctx = LoweringContext(graph, choices)
     for node in graph.nodes:
         ctx.node = node
         # standard ops, and the fused ops the optimizer creates in its own domain

@@ -10,6 +10,7 @@ from pathlib import Path
 import onnx
 
 from . import onnx_io
+from . import tune as tuning
 from .bundle import write_bundle
 from .errors import PackageError
 from .fold import fold_constants
@@ -84,15 +85,24 @@ def package(
     input_shapes: dict[str, list[int]] | None = None,
     name: str | None = None,
     opt_level: int = DEFAULT_LEVEL,
+    tune: bool = False,
 ) -> PackageResult:
     """Package a model. The optimizer's report (per pass: nodes, op counts, parameter bytes, FLOPs and
-    planned arena bytes before and after) is returned and written to the bundle as optimization.json."""
+    planned arena bytes before and after) is returned and written to the bundle as optimization.json.
+    With `tune`, nodes that can run more than one way are timed per candidate (wasm_runtime/tune.py) and
+    the fastest is planned; the manifest's `algorithms` lists every such choice (and its timings)."""
     _, graph = import_model(source, input_shapes)
     if name:
         graph.name = name
     report = optimize(graph, opt_level)
     check_supported(graph)
-    lowered = lower(graph)
+    timings = tuning.tune(graph) if tune else []
+    lowered = lower(graph, tuning.choices(timings))
+    measured = tuning.as_json(timings)
+    algorithms = {
+        node: {"choice": choice, "candidates": options, **({"ms": measured[node]["ms"]} if node in measured else {})}
+        for node, (choice, options) in lowered.algorithms.items()
+    }
     plan = plan_memory(graph, lowered)
     out_dir = Path(out_dir)
     if out_dir.exists():
@@ -107,7 +117,12 @@ def package(
         out_dir,
         extra_files=extra_files,
         extra={
-            "optimization": {"level": opt_level, "nodes_before": report.before.nodes, "nodes_after": report.after.nodes}
+            "optimization": {
+                "level": opt_level,
+                "nodes_before": report.before.nodes,
+                "nodes_after": report.after.nodes,
+            },
+            "algorithms": {"tuned": tune, "nodes": algorithms},
         },
     )
     return PackageResult(out_dir, manifest, graph, report)
