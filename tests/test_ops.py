@@ -78,7 +78,13 @@ def _direct_conv(manifest):
 
 
 DW = uses("f32_dwconv2d", absent=("f32_conv2d",))
-GENERIC = uses("f32_conv2d", absent=("f32_dwconv2d",))
+
+
+def GENERIC(manifest):
+    """a dense (non-depthwise) convolution kernel: im2col + GEMM, or Winograd for 3x3 stride 1"""
+    called = kernels_of(manifest)
+    assert {"f32_conv2d", "f32_conv2d_winograd_f23"} & set(called), called
+    assert "f32_dwconv2d" not in called, called
 
 case("conv_1x1_direct", conv_case([1, 8, 5, 6], [4, 8, 1, 1], check=_direct_conv))
 case("conv_1x1_direct_batch2_nobias", conv_case([2, 5, 3, 7], [6, 5, 1, 1], bias=False, check=_direct_conv))

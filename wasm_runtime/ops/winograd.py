@@ -1,0 +1,183 @@
+"""Winograd F(2x2, 3x3) convolution: 3x3, stride 1, dilation 1, groups 1, 2-D NCHW float32.
+
+The weights are transformed here, at package time (U = G g G^T per output/input channel pair, packed for the
+kernel's register tile); the browser runs `f32_conv2d_winograd_f23` (kernels_wasm/f32-conv2d-winograd-f23-wasmsimd.c),
+which transforms the input tiles, runs 16 GEMMs per block of tiles and transforms back with the fused epilogue
+(y = act(conv + bias + residual)). U holds 16 floats per (m, c) pair where the OIHW weights hold 9: a layer's
+shipped weights grow by 7/9.
+
+conv.py decides: `if winograd.applicable(x_shape, w_shape, node.attrs) and ctx.const(w) is not None:
+winograd.emit(ctx, node)` (emit needs the weights constant, applicable only sees shapes).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Node
+from ..lowering import Buf, Const, LoweringContext, Scratch
+from .activation import epilogue_args, residual_input
+from .spatial import window
+
+KERNEL = "f32_conv2d_winograd_f23"
+
+# Mirrors of the kernel's constants (MR, TB_MAX and tile_block() in the C file): keep them in sync.
+MR = 4  # output channels per GEMM register tile; U rows are zero-padded to a multiple of MR
+NR = 8  # tiles per GEMM register tile; blocks hold a multiple of NR tiles
+TB_MAX = 256  # most tiles per block
+TB_BUDGET = 8192  # C * TB floats per transform position, ~32 KB
+
+# F(2x2, 3x3) transforms (Lavin & Gray): y = A^T [(G g G^T) (.) (B^T d B)] A
+G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+BT = np.array([[1.0, 0.0, -1.0, 0.0], [0.0, 1.0, 1.0, 0.0], [0.0, -1.0, 1.0, 0.0], [0.0, 1.0, 0.0, -1.0]])
+AT = np.array([[1.0, 1.0, 1.0, 0.0], [0.0, 1.0, -1.0, -1.0]])
+
+# Where it pays, measured against im2col + GEMM in wasmtime (benchmarks/winograd_bench.py --sweep, both variants):
+# 2.1-4.9x with C, M >= 4 and outputs from 3x3 up (3.8-4.4x on ResNet-18's layers), 1.7-1.9x for RGB inputs (C = 3);
+# only 1.1x with C = 1, 1.5x with M = 1 (the GEMM pads M to MR = 4) and 1.05-1.5x for a 2x2 output (one tile: the
+# 16/9 bigger weights dominate). Outside these bounds it is not worth 7/9 more weight bytes.
+MIN_IN_CHANNELS = 3
+MIN_OUT_CHANNELS = 4
+MIN_OUTPUT_SIDE = 2
+MIN_OUTPUT_AREA = 9
+
+
+def padded_rows(M: int) -> int:
+    return -(-M // MR) * MR
+
+
+def transform_weights(w: np.ndarray) -> np.ndarray:
+    """w [M, C, 3, 3] -> U, float32 [16, Mp / MR, C, MR] (Mp = M rounded up to MR, zero rows past M):
+    U[p, m // MR, c, m % MR] = (G w[m, c] G^T)[p // 4, p % 4], computed in float64."""
+    w = np.asarray(w, dtype=np.float64)
+    if w.ndim != 4 or w.shape[2:] != (3, 3):
+        raise ValueError(f"expected weights [M, C, 3, 3], got {w.shape}")
+    M, C = w.shape[:2]
+    gw = np.tensordot(G, w, axes=([1], [2]))  # [i][m][c][l] = sum_k G[i][k] w[m][c][k][l]
+    u = np.tensordot(gw, G, axes=([3], [1])).transpose(0, 3, 1, 2).reshape(16, M, C)  # [i * 4 + j][m][c]
+    Mp = padded_rows(M)
+    packed = np.zeros((16, Mp, C))
+    packed[:, :M] = u
+    return np.ascontiguousarray(packed.reshape(16, Mp // MR, MR, C).transpose(0, 1, 3, 2), dtype=np.float32)
+
+
+def tile_block(C: int, tiles: int) -> int:
+    """Tiles per block for `tiles` tiles of C channels, as the kernel's tile_block() picks them (a multiple of NR)."""
+    tb = max(NR, min(TB_MAX, TB_BUDGET // max(C, 1)) // NR * NR)
+    return min(tb, -(-tiles // NR) * NR)
+
+
+def kernel_workspace_floats(C: int, M: int, OH: int, OW: int) -> int:
+    """What one call on an OH x OW output uses: the zero-padded input C x (2 TH + 2) x (2 TW + 2) (TH, TW = OH, OW
+    halved up), the V block 16 x (C * TB + 16) and the M' block Mp x 16 x TB, TB = tile_block(C, TH * TW)."""
+    TH, TW = -(-OH // 2), -(-OW // 2)
+    TB = tile_block(C, TH * TW)
+    return C * (2 * TH + 2) * (2 * TW + 2) + 16 * (C * TB + 16) + padded_rows(M) * 16 * TB
+
+
+def row_workspace_bytes(C: int, M: int, OW: int) -> int:
+    """Workspace share of one output row (a multiple of 16 bytes): half of what a band of one tile row (2 output rows)
+    uses. A band of k tile rows never needs more than k of those, so rows [r0, r1) (r0 even) can run at once, each
+    band at workspace + r0 * row_workspace_bytes."""
+    return -(-kernel_workspace_floats(C, M, 2, OW) * 4 // 32) * 16
+
+
+def workspace_bytes(C: int, M: int, OH: int, OW: int) -> int:
+    """Scratch for one call: ceil(OH / 2) tile rows' shares, enough for the whole output at once
+    (>= kernel_workspace_floats(C, M, OH, OW) * 4) or for any split into even row bands."""
+    return -(-OH // 2) * 2 * row_workspace_bytes(C, M, OW)
+
+
+def _output_size(size: int, begin: int, end: int, auto_pad: str) -> int:
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        return size
+    if auto_pad == "VALID":
+        return size - 2
+    return size + begin + end - 2
+
+
+def supported(x_shape, w_shape, attrs: dict) -> bool:
+    """The kernel computes it: a 2-D 3x3 convolution with stride 1, dilation 1 and one group, any padding."""
+    if len(x_shape) != 4 or len(w_shape) != 4:
+        return False
+    M, Cg, KH, KW = w_shape
+    if tuple(attrs.get("kernel_shape") or (KH, KW)) != (3, 3) or (KH, KW) != (3, 3):
+        return False
+    if int(attrs.get("group", 1)) != 1 or Cg != x_shape[1]:
+        return False
+    if any(int(s) != 1 for s in attrs.get("strides") or (1, 1)):
+        return False
+    return all(int(d) == 1 for d in attrs.get("dilations") or (1, 1))
+
+
+def applicable(x_shape, w_shape, attrs: dict) -> bool:
+    """supported() and big enough to gain: C >= MIN_IN_CHANNELS, M >= MIN_OUT_CHANNELS, an output at least
+    MIN_OUTPUT_SIDE wide and high with MIN_OUTPUT_AREA elements. Any padding (pads or auto_pad). The caller also needs
+    the weights constant (emit transforms them)."""
+    if not supported(x_shape, w_shape, attrs):
+        return False
+    pads = list(attrs.get("pads") or (0, 0, 0, 0))
+    auto_pad = attrs.get("auto_pad", "NOTSET") or "NOTSET"
+    OH = _output_size(x_shape[2], pads[0], pads[2], auto_pad)
+    OW = _output_size(x_shape[3], pads[1], pads[3], auto_pad)
+    channels = x_shape[1] >= MIN_IN_CHANNELS and w_shape[0] >= MIN_OUT_CHANNELS
+    return channels and min(OH, OW) >= MIN_OUTPUT_SIDE and OH * OW >= MIN_OUTPUT_AREA
+
+
+_TRANSFORMED: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _transformed(weights: np.ndarray) -> np.ndarray:
+    """transform_weights, once per weight array: a packaging run lowers the graph many times (the optimizer's
+    report plans memory after each pass), and the transform of a large layer takes tens of milliseconds. The
+    cache holds the array itself, so its id cannot be reused while the entry lives."""
+    hit = _TRANSFORMED.get(id(weights))
+    if hit is None or hit[0] is not weights:
+        if len(_TRANSFORMED) > 512:
+            _TRANSFORMED.clear()
+        hit = _TRANSFORMED[id(weights)] = (weights, transform_weights(weights))
+    return hit[1]
+
+
+def emit(ctx: LoweringContext, node: Node) -> None:
+    """Emit the Winograd kernel for a Conv/FusedConv node (normally one `applicable` accepted; any `supported` one
+    works) with constant weights. Everything comes from the node: shapes, pads/auto_pad, fused activation, residual."""
+    x, w, b, y = node.input(0), node.input(1), node.input(2), node.outputs[0]
+    ctx.require_dtype(x, w, b, y, residual_input(node))
+    xs, ws, ys = ctx.shape(x), ctx.shape(w), ctx.shape(y)
+    if not supported(xs, ws, node.attrs):
+        raise ctx.fail("not a 2-D 3x3 stride-1 dilation-1 single-group convolution (the Winograd kernel's case)")
+    weights = ctx.need_const(w, "Winograd convolution weights")
+    win = window(ctx, node, xs[2:], (3, 3), ys[2:])
+    N, C, H, W = xs
+    M = ws[0]
+    OH, OW = ys[2:]
+    PT, PL = win["begin"]
+    act, p0, p1 = epilogue_args(node)
+    r = residual_input(node)
+    # threads split the output rows into bands of whole tile rows (even starts): y and the residual move to the
+    # band, the window origin moves up (PT - r0; the kernel pads rows above/below the image itself), and each band
+    # works in its own share of the workspace
+    ctx.emit(
+        KERNEL,
+        N,
+        C,
+        H,
+        W,
+        M,
+        OH,
+        OW,
+        PT,
+        PL,
+        Buf(x),
+        Const(_transformed(weights), "winograd"),
+        Buf(b) if b else None,
+        Buf(y),
+        Scratch(workspace_bytes(C, M, OH, OW)),
+        act,
+        p0,
+        p1,
+        Buf(r) if r else None,
+        OH * OW,
+        split=(OH, 5, {7: -1, 12: OW * 4, 13: row_workspace_bytes(C, M, OW), 17: OW * 4}, 2),
+    )
