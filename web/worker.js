@@ -277,9 +277,11 @@ function helperMain({ module, memory, steps, t, threads, control_offset, stack_t
     self.postMessage({ error: err.message });
     return;
   }
-  self.postMessage({ ready: true });
+  // read the generation BEFORE saying ready: once the session hears "ready" it may start a step at once,
+  // and a helper that read the bumped value as its baseline would sleep through that step (a deadlock)
   const ctrl = new Int32Array(memory.buffer, control_offset, 4);
   let generation = Atomics.load(ctrl, 0);
+  self.postMessage({ ready: true });
   for (;;) {
     Atomics.wait(ctrl, 0, generation);
     generation = Atomics.load(ctrl, 0);
