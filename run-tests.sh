@@ -13,5 +13,13 @@ if [ ! -x /usr/bin/chromium ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 
+# onnxruntime-web for the browser benchmark (benchmarks/run.py, tests/test_benchmarks.py): an npm dev-only
+# dependency, installed from benchmarks/package-lock.json unless the pinned version is already there
+ort_web() { node -p "try { require('./benchmarks/$1').$2 } catch { '' }"; }
+if [ "$(ort_web node_modules/onnxruntime-web/package.json version)" != \
+     "$(ort_web package.json "devDependencies['onnxruntime-web']")" ]; then
+  npm ci --prefix benchmarks --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null
+fi
+
 ruff check wasm_runtime server tests benchmarks
 exec python -m pytest "$@"

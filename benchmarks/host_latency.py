@@ -4,18 +4,18 @@ measured in the same run on the same seeded models, interleaved so machine noise
     python benchmarks/host_latency.py [--runs 20] [--models mobilenetv2,resnet18,squeezenet1.1] [--write]
 
 This is the wasm-vs-native ratio of issue 2's kernels; the browser side-by-side against onnxruntime-web
-is a separate harness.
+is benchmarks/run.py. `--write` replaces this script's section of RESULTS.md (between its markers).
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+import benchlib
 import numpy as np
 import onnxruntime as ort
 
@@ -23,7 +23,7 @@ from wasm_runtime import zoo
 from wasm_runtime.host import HostSession
 from wasm_runtime.package import package
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
+RESULTS = benchlib.RESULTS
 
 
 def _time(fn) -> float:
@@ -72,17 +72,16 @@ def main() -> None:
                 rows.append(f"| {name} | {k} | {med:.1f} | {mn:.1f} | {ratio:.2f}x |")
                 print(f"{name:14s} {k:24s} median {med:8.1f} ms  min {mn:8.1f} ms  ours/native {ratio:5.2f}x")
     if args.write:
-        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                    if line.startswith("model name")), platform.processor())
-        RESULTS.write_text(
-            "# Benchmark results\n\n"
+        benchlib.write_section(
+            "host-latency",
             "## Host latency: bundle in wasmtime vs native onnxruntime (1 thread), same run\n\n"
             f"Command: `python benchmarks/host_latency.py --runs {args.runs} --write`  \n"
-            f"Machine: {cpu}, {platform.system()} {platform.release()}, Python {platform.python_version()}, "
-            f"onnxruntime {ort.__version__}; seeded models, 1x3x224x224, median/min of {args.runs} interleaved runs "
-            "after 2 warm-ups.\n\n"
-            "| model | contender | median ms | min ms | / native |\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
-            "The browser comparison against onnxruntime-web (the peer the product must beat) is not measured yet.\n")
+            f"Tree: {benchlib.tree_state()}  \n"
+            f"Machine: {benchlib.machine_line()}, onnxruntime {ort.__version__}; seeded models, 1x3x224x224, "
+            f"median/min of {args.runs} interleaved runs after 2 warm-ups.\n\n"
+            "| model | contender | median ms | min ms | / native |\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n",
+            RESULTS,
+        )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ hence the COOP/COEP headers on every response.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from flask import Flask, Response, abort, jsonify, redirect, send_file
@@ -34,6 +35,11 @@ SECURITY_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
 }
+
+
+# URL prefixes of create_app's extra roots: one plain path segment, not one the app already routes.
+EXTRA_PREFIX_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+RESERVED_PREFIXES = frozenset({"runtime", "models", "demos"})
 
 
 def resolve_under(root: str | os.PathLike, subpath: str) -> str | None:
@@ -80,7 +86,17 @@ def create_app(
     models_dir: str | os.PathLike,
     web_dir: str | os.PathLike | None = None,
     demos_dir: str | os.PathLike | None = None,
+    extra_roots: dict[str, str | os.PathLike] | None = None,
 ) -> Flask:
+    """The app. `extra_roots` maps more URL prefixes to directories (e.g. {"bench": "benchmarks/page"} serves
+    /bench/<file>), with the same containment checks, MIME types and headers as the built-in roots."""
+    extra_roots = dict(extra_roots or {})
+    for prefix in extra_roots:
+        if not isinstance(prefix, str) or not EXTRA_PREFIX_RE.fullmatch(prefix) or prefix in RESERVED_PREFIXES:
+            raise ValueError(
+                f"extra root prefix {prefix!r} must be one URL segment of letters, digits, '_', '-' or '.' "
+                f"(not starting with '.') and not one of {sorted(RESERVED_PREFIXES)}"
+            )
     models_dir = Path(models_dir)
     web_dir = Path(web_dir) if web_dir is not None else REPO / "web"
     demos_dir = Path(demos_dir) if demos_dir is not None else REPO / "demos"
@@ -114,6 +130,16 @@ def create_app(
     @route("/demos/<path:subpath>")
     def demos(subpath: str = ""):
         return _send(demos_dir, subpath)
+
+    for prefix, directory in extra_roots.items():
+        # Bind the directory per prefix; each prefix gets its own endpoint name.
+        def extra(subpath: str = "", _root: Path = Path(directory)):
+            return _send(_root, subpath)
+
+        app.add_url_rule(f"/{prefix}/", f"extra:{prefix}", extra, methods=["GET"], provide_automatic_options=False)
+        app.add_url_rule(
+            f"/{prefix}/<path:subpath>", f"extra:{prefix}", extra, methods=["GET"], provide_automatic_options=False
+        )
 
     @app.after_request
     def add_headers(response: Response) -> Response:

@@ -46,12 +46,23 @@ def roots(tmp_path):
     (demos / "index.html").write_text("<h1>demos</h1>")
     (demos / "mnist" / "index.html").write_text("<h1>mnist</h1>")
     (demos / "empty").mkdir()
+
+    extra = tmp_path / "extra"
+    (extra / "sub").mkdir(parents=True)
+    (extra / "index.html").write_text("<h1>extra</h1>")
+    (extra / "ort.min.mjs").write_text("export default {};\n")
+    (extra / "sub" / "ort-wasm.wasm").write_bytes(b"\0asm\1\0\0\0")
+    (extra / "model.onnx").write_bytes(b"\x08\x08")
+    (extra / "escape.js").symlink_to(tmp_path / "secret.txt")
+    (extra / "escape_dir").symlink_to(outside, target_is_directory=True)
     return tmp_path
 
 
 @pytest.fixture
 def client(roots):
-    app = create_app(roots / "models", web_dir=roots / "web", demos_dir=roots / "demos")
+    app = create_app(
+        roots / "models", web_dir=roots / "web", demos_dir=roots / "demos", extra_roots={"extra": roots / "extra"}
+    )
     return app.test_client()
 
 
@@ -71,6 +82,8 @@ def assert_security_headers(response):
         ("/models/tiny/manifest.json", 200),
         ("/models/", 200),
         ("/demos/", 200),
+        ("/extra/ort.min.mjs", 200),
+        ("/extra/missing.js", 404),
         ("/runtime/missing.js", 404),
         ("/nowhere", 404),
         ("/", 302),
@@ -102,6 +115,10 @@ def test_root_redirects_to_demos(client):
         ("/models/tiny/kernels.wasm", "application/wasm"),
         ("/demos/mnist/index.html", "text/html"),
         ("/demos/mnist/", "text/html"),
+        ("/extra/ort.min.mjs", "text/javascript"),
+        ("/extra/sub/ort-wasm.wasm", "application/wasm"),
+        ("/extra/model.onnx", "application/octet-stream"),
+        ("/extra/", "text/html"),
     ],
 )
 def test_mime_types(client, url, mimetype):
@@ -147,7 +164,7 @@ def test_directory_index(client):
     assert client.get("/demos/mnist").status_code == 404
 
 
-@pytest.mark.parametrize("prefix", ["/runtime", "/models", "/demos"])
+@pytest.mark.parametrize("prefix", ["/runtime", "/models", "/demos", "/extra"])
 @pytest.mark.parametrize(
     "attack",
     [
@@ -172,7 +189,7 @@ def test_traversal_is_refused(client, prefix, attack):
     assert_security_headers(response)
 
 
-@pytest.mark.parametrize("prefix", ["/runtime", "/models", "/demos"])
+@pytest.mark.parametrize("prefix", ["/runtime", "/models", "/demos", "/extra"])
 def test_absolute_paths_are_refused(client, roots, prefix):
     secret = (roots / "secret.txt").as_posix()
     for url in (f"{prefix}/{secret}", f"{prefix}/%2F{secret.lstrip('/')}", f"{prefix}{secret}"):
@@ -203,7 +220,8 @@ def test_nul_and_backslash_are_bad_requests(client):
 
 
 def test_symlink_escaping_root_is_refused(client):
-    for url in ("/runtime/escape.js", "/runtime/escape_dir/secret.txt"):
+    urls = ["/runtime/escape.js", "/runtime/escape_dir/secret.txt", "/extra/escape.js", "/extra/escape_dir/secret.txt"]
+    for url in urls:
         response = client.get(url)
         assert response.status_code == 404, url
         assert SECRET not in response.data
@@ -224,11 +242,52 @@ def test_escaping_bundle_symlink_is_not_listed(client, roots):
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
-def test_only_get_and_head_allowed(client, method):
-    response = client.open("/runtime/runtime.js", method=method)
+@pytest.mark.parametrize("url", ["/runtime/runtime.js", "/extra/ort.min.mjs"])
+def test_only_get_and_head_allowed(client, method, url):
+    response = client.open(url, method=method)
     assert response.status_code == 405
     assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD"}
     assert_security_headers(response)
+
+
+def test_extra_roots_serve_files_with_headers(client):
+    response = client.get("/extra/sub/ort-wasm.wasm")
+    assert response.status_code == 200
+    assert response.data == b"\0asm\1\0\0\0"
+    assert response.headers["Cache-Control"] == "no-cache"
+    assert_security_headers(response)
+    assert client.get("/extra/").data == b"<h1>extra</h1>"
+    assert client.get("/extra/sub/").status_code == 404  # no index.html there
+    # The built-in roots are unchanged by an extra root.
+    assert client.get("/runtime/runtime.js").data == b"export const x = 1;\n"
+
+
+def test_several_extra_roots_are_independent(roots):
+    app = create_app(
+        roots / "models",
+        web_dir=roots / "web",
+        demos_dir=roots / "demos",
+        extra_roots={"bench": roots / "demos", "ort": roots / "extra", "work.1": roots / "web"},
+    )
+    client = app.test_client()
+    assert client.get("/bench/mnist/").data == b"<h1>mnist</h1>"
+    assert client.get("/ort/ort.min.mjs").status_code == 200
+    assert client.get("/work.1/runtime.js").data == b"export const x = 1;\n"
+    assert client.get("/ort/runtime.js").status_code == 404
+    assert client.get("/bench/../web/runtime.js").status_code in (400, 404)
+
+
+def test_no_extra_roots_means_no_extra_routes(roots):
+    client = create_app(roots / "models", web_dir=roots / "web", demos_dir=roots / "demos").test_client()
+    assert client.get("/extra/ort.min.mjs").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "prefix", ["", "runtime", "models", "demos", "a/b", "..", ".hidden", "sp ace", "%2e%2e", "x\\y", "<p>", 3]
+)
+def test_bad_extra_root_prefixes_are_rejected(roots, prefix):
+    with pytest.raises(ValueError, match="extra root prefix"):
+        create_app(roots / "models", web_dir=roots / "web", demos_dir=roots / "demos", extra_roots={prefix: roots})
 
 
 def test_default_host_is_loopback():
@@ -250,7 +309,9 @@ def test_cli_passes_arguments(monkeypatch, roots):
 
 
 def test_live_server(roots):
-    app = create_app(roots / "models", web_dir=roots / "web", demos_dir=roots / "demos")
+    app = create_app(
+        roots / "models", web_dir=roots / "web", demos_dir=roots / "demos", extra_roots={"extra": roots / "extra"}
+    )
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -267,7 +328,13 @@ def test_live_server(roots):
             assert response.headers["Cache-Control"] == "no-cache"
 
         # Raw request line: urllib and the test client could normalise these before sending.
-        for raw in ("/runtime/../secret.txt", "/runtime/%2e%2e/secret.txt", "/runtime/..%2fsecret.txt"):
+        with urllib.request.urlopen(f"{base}/extra/sub/ort-wasm.wasm") as response:
+            assert response.read() == b"\0asm\1\0\0\0"
+            assert response.headers.get_content_type() == "application/wasm"
+            assert response.headers["Cross-Origin-Embedder-Policy"] == "require-corp"
+
+        raws = ["/runtime/../secret.txt", "/runtime/%2e%2e/secret.txt", "/runtime/..%2fsecret.txt"]
+        for raw in [*raws, "/extra/../secret.txt", "/extra/%2e%2e/secret.txt", "/extra/..%2fsecret.txt"]:
             conn = http.client.HTTPConnection("127.0.0.1", httpd.server_port, timeout=5)
             conn.request("GET", raw)
             response = conn.getresponse()

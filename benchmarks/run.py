@@ -1,0 +1,614 @@
+"""Browser benchmark: our runtime vs onnxruntime-web vs native onnxruntime, one command, one run.
+
+    python benchmarks/run.py [--runs 20] [--warmup 3] [--rounds 3] [--models mobilenetv2,resnet18,squeezenet1.1]
+                             [--write] [--quick]
+
+Builds the seeded zoo models (224x224) and our bundles under benchmarks/work, serves them with server.app, and
+in one headless Chromium measures, for every round, model and contender (ours-1t, ours-2t, ort-wasm-1t,
+ort-wasm-2t, native-1t, native-2t; shuffled per round by a seeded RNG, so machine noise hits everyone alike):
+
+* latency of `--runs` timed runs after `--warmup` runs (median, min), same seeded input for everyone;
+* session-ready time: create() until the session can run;
+* navigation start (performance.timeOrigin) to the first result, in a fresh browser context (cold cache), and
+  both again on a revisit of the page in the same context (files in the HTTP cache);
+* bytes of runtime JS + wasm the page downloaded (raw and gzip -9), model files excluded;
+* the first output against native onnxruntime (max abs and max |err| / max |ref|).
+
+Browser contenders each get a fresh page in a fresh context: ORT-web fixes env.wasm.numThreads at its first
+session, and a warm HTTP cache would hide download time. Rounds aggregate as median of medians and min of
+mins; "spread" is the range of the per-round medians relative to their median. The thread count in the tables
+is the one each runtime reports it used (session.threads / ort.env.wasm.numThreads), not the one asked for.
+A page that throws or does not finish within --page-timeout is reported (table column "pages ok" and a
+"Failed pages" list) instead of ending the run. Then the GEMM micro-benchmark (gemm_bench.py) runs, and
+`--write` replaces the browser section of RESULTS.md (--results elsewhere; every raw number goes to --json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import gzip
+import json
+import random
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlencode, urlparse
+
+import benchlib
+import gemm_bench
+import numpy as np
+import onnx
+import onnxruntime
+
+from wasm_runtime import zoo
+from wasm_runtime.package import package
+
+ALL_MODELS = ("mobilenetv2", "resnet18", "squeezenet1.1")
+IMAGE_SHAPE = (1, 3, 224, 224)
+BROWSER = {"ours-1t": ("ours", 1), "ours-2t": ("ours", 2), "ort-wasm-1t": ("ort", 1), "ort-wasm-2t": ("ort", 2)}
+NATIVE = {"native-1t": 1, "native-2t": 2}
+CONTENDERS = [*BROWSER, *NATIVE]
+
+
+class PageFailure(RuntimeError):
+    """A browser measurement that did not finish: its page threw, or never produced a result."""
+
+# --------------------------------------------------------------------------------------------------------------
+# preparation
+
+
+def prepare(models: list[str], work: Path) -> dict:
+    """Seeded ONNX models, our bundles and the shared input under `work`; returns {name: {"onnx", "bundle"}}."""
+    (work / "onnx").mkdir(parents=True, exist_ok=True)
+    (work / "models").mkdir(parents=True, exist_ok=True)
+    x = np.random.default_rng(0).standard_normal(IMAGE_SHAPE).astype(np.float32)
+    (work / "input.bin").write_bytes(x.tobytes())
+    out = {}
+    for name in models:
+        t0 = time.perf_counter()
+        model = zoo.BUILDERS[name]()
+        onnx_path = work / "onnx" / f"{name}.onnx"
+        onnx.save(model, onnx_path)
+        package(model, work / "models" / name, name=name)
+        out[name] = {"onnx": onnx_path, "bundle": work / "models" / name}
+        mib = onnx_path.stat().st_size / 2**20
+        print(f"built {name}: {mib:.1f} MiB onnx + bundle ({time.perf_counter() - t0:.1f}s)")
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# downloads: which responses are "the runtime" (JS + wasm), and their sizes
+
+
+def runtime_file_kind(path: str) -> str | None:
+    """'js' / 'wasm' for runtime files of either contender, None for the page, the input and the model
+    (bundle manifest and weights, .onnx), which are not the runtime."""
+    if path.startswith("/runtime/") or path.startswith("/ort/"):
+        if path.endswith((".js", ".mjs")):
+            return "js"
+        if path.endswith(".wasm"):
+            return "wasm"
+    if path.startswith("/models/") and path.endswith(".wasm"):
+        return "wasm"  # our kernels: part of every bundle, but they are the runtime's compute code
+    return None
+
+
+_SIZE_CACHE: dict[str, tuple[int, int]] = {}  # path -> (raw, gzip); files do not change during a run
+
+
+def downloads(responses) -> dict:
+    files = {}
+    for r in responses:
+        path = urlparse(r.url).path
+        kind = runtime_file_kind(path)
+        if kind is None or path in files or r.status != 200:
+            continue
+        if path not in _SIZE_CACHE:
+            body = r.body()
+            _SIZE_CACHE[path] = (len(body), len(gzip.compress(body, 9)))
+        files[path] = (kind, *_SIZE_CACHE[path])
+    total = {f"{k}_{m}": sum(f[1 + i] for f in files.values() if f[0] == k) for k in ("js", "wasm") for i, m in
+             enumerate(("raw", "gzip"))}
+    return {**total, "files": sorted(files)}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# measurements
+
+
+def _page_result(page, what: str, console: list[str], timeout_s: float) -> dict:
+    """The page's result; PageFailure (saying where the page was) when it threw or timed out."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    try:
+        result = page.evaluate(
+            """(ms) => Promise.race([window.__benchDone, new Promise((_, reject) =>
+                 setTimeout(() => reject(new Error(`no result after ${ms / 1000} s`)), ms))])""",
+            timeout_s * 1e3,
+        )
+    except PlaywrightError as err:
+        try:
+            where = page.evaluate("window.__benchProgress")
+            where = f"at {where['phase']} ({where['at'] / 1e3:.1f} s after navigation)"
+        except PlaywrightError:
+            where = "at an unknown point"
+        message = str(err.message).splitlines()[0].removeprefix("Error: ")
+        raise PageFailure(f"{what}: {message}, {where}; console: {console[-5:]}") from None
+    if "error" in result:
+        raise PageFailure(f"{what}: {result['error'].splitlines()[0]}; console: {console[-5:]}")
+    return result
+
+
+def measure_browser(
+    browser, base_url: str, model: str, runtime: str, threads: int, warmup: int, runs: int, timeout_s: float
+) -> dict:
+    """One fresh context: the measured visit (cold HTTP cache), then a revisit of the same page in the same
+    context (files in the HTTP cache, revalidated) that only creates the session and runs once."""
+    query = {
+        "runtime": runtime,
+        "url": f"/models/{model}/" if runtime == "ours" else f"/work/onnx/{model}.onnx",
+        "input": "/work/input.bin",
+        "dims": ",".join(map(str, IMAGE_SHAPE)),
+        "threads": threads,
+        "warmup": warmup,
+        "runs": runs,
+    }
+    what = f"{runtime} {model} {threads}t"
+    context = browser.new_context()  # fresh: cold HTTP cache, no ORT-web state from an earlier page
+    responses, console = [], []
+    context.on("response", lambda r: responses.append(r))
+    try:
+        page = context.new_page()
+        page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+        page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+        page.goto(f"{base_url}/bench/bench.html?{urlencode(query)}")
+        result = _page_result(page, what, console, timeout_s)
+        result["workers"] = len(page.workers)
+        result["downloads"] = downloads(responses)
+        page.close()
+        page = context.new_page()
+        page.goto(f"{base_url}/bench/bench.html?{urlencode({**query, 'warmup': 1, 'runs': 0})}")
+        try:
+            revisit = _page_result(page, f"{what} (revisit)", console, timeout_s)
+            result["revisit"] = {k: revisit[k] for k in ("sessionReadyMs", "navToFirstResultMs")}
+        except PageFailure as err:  # the measured visit stands; the revisit's failure is reported
+            result["revisit"], result["revisit_error"] = {}, str(err)
+    finally:
+        context.close()
+    result["output"] = np.frombuffer(base64.b64decode(result["output"]), np.float32)
+    result["console"] = [line for line in console if not line.startswith(("debug", "log"))][:20]
+    return result
+
+
+def measure_native(model_bytes: bytes, x: np.ndarray, threads: int, warmup: int, runs: int) -> dict:
+    opts = onnxruntime.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    t0 = time.perf_counter()
+    session = onnxruntime.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
+    ready = (time.perf_counter() - t0) * 1e3
+    feeds = {session.get_inputs()[0].name: x}
+    first = session.run(None, feeds)[0]
+    for _ in range(warmup - 1):
+        session.run(None, feeds)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        session.run(None, feeds)
+        times.append((time.perf_counter() - t) * 1e3)
+    return {"threads": threads, "requestedThreads": threads, "sessionReadyMs": ready, "navToFirstResultMs": None,
+            "runsMs": times, "output": first.reshape(-1)}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# aggregation and tables
+
+
+def _median_or_none(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def _div(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b == 0 else a / b
+
+
+EMPTY = {  # what a contender whose every page failed reports
+    "median_ms": None, "min_ms": None, "round_medians_ms": [], "spread": None, "session_ready_ms": None,
+    "nav_to_first_result_ms": None, "revisit_session_ready_ms": None, "revisit_nav_to_first_result_ms": None,
+    "threads_used": [], "cross_origin_isolated": [], "variant": None, "runtime_timings": None, "workers": [],
+    "max_abs_err": None, "max_rel_err": None, "downloads": None, "console": [], "runs_per_round": 0, "rounds": 0,
+}
+
+
+def aggregate(samples: list[dict], ref: np.ndarray, failures: list[str], requested: int) -> dict:
+    pages = {"failures": failures, "ok": f"{len(samples)}/{len(samples) + len(failures)}",
+             "threads_requested": requested}
+    failures = failures + [s["revisit_error"] for s in samples if "revisit_error" in s]
+    pages["failures"] = failures
+    if not samples:
+        return {**EMPTY, **pages}
+    medians = [statistics.median(s["runsMs"]) for s in samples]
+    med = statistics.median(medians)
+    errs = [benchlib.errors(s["output"], ref) for s in samples]
+    nav = [s["navToFirstResultMs"] for s in samples if s["navToFirstResultMs"] is not None]
+    return {
+        "median_ms": med,
+        "min_ms": min(min(s["runsMs"]) for s in samples),
+        "round_medians_ms": medians,
+        "spread": (max(medians) - min(medians)) / med if med else 0.0,
+        "session_ready_ms": statistics.median(s["sessionReadyMs"] for s in samples),
+        "nav_to_first_result_ms": statistics.median(nav) if nav else None,
+        "revisit_session_ready_ms": _median_or_none(s.get("revisit", {}).get("sessionReadyMs") for s in samples),
+        "revisit_nav_to_first_result_ms": _median_or_none(
+            s.get("revisit", {}).get("navToFirstResultMs") for s in samples
+        ),
+        "threads_used": sorted({s["threads"] for s in samples}),
+        "cross_origin_isolated": sorted({s.get("crossOriginIsolated") for s in samples if "crossOriginIsolated" in s}),
+        "variant": samples[0].get("variant"),
+        "runtime_timings": {  # our runtime's own split of create(), median over rounds
+            key: statistics.median(s["runtimeTimings"][key] for s in samples)
+            for key in ("fetchMs", "compileMs", "initMs")
+        }
+        if all(s.get("runtimeTimings") for s in samples)
+        else None,
+        "workers": sorted({s["workers"] for s in samples if "workers" in s}),
+        "max_abs_err": max(e[0] for e in errs),
+        "max_rel_err": max(e[1] for e in errs),
+        "downloads": samples[0].get("downloads"),
+        "console": samples[0].get("console", []),
+        "runs_per_round": len(samples[0]["runsMs"]),
+        "rounds": len(samples),
+        **pages,
+    }
+
+
+def _f(v, fmt="{:.1f}") -> str:
+    return "—" if v is None else fmt.format(v)
+
+
+def _kb(n: int) -> str:
+    return f"{n / 1024:,.1f} KiB" if n < 2**20 else f"{n / 2**20:,.2f} MiB"
+
+
+def ratios(res: dict) -> dict:
+    """Per model: the ratios the issue asks for (below 1 means ours is faster / smaller); None where a
+    contender has no measurement (all its pages failed)."""
+    out = {}
+    for model, r in res.items():
+        med = {k: v["median_ms"] for k, v in r.items()}
+        gz = {k: r[k]["downloads"] and r[k]["downloads"]["js_gzip"] + r[k]["downloads"]["wasm_gzip"] for k in BROWSER}
+
+        def startup(key, k1="ours-1t", k2="ort-wasm-1t", r=r):
+            return _div(r[k1][key], r[k2][key])
+
+        out[model] = {
+            "ours/ort-web 1t": _div(med["ours-1t"], med["ort-wasm-1t"]),
+            "ours/ort-web 2t": _div(med["ours-2t"], med["ort-wasm-2t"]),
+            "ours/native 1t": _div(med["ours-1t"], med["native-1t"]),
+            "ours/native 2t": _div(med["ours-2t"], med["native-2t"]),
+            "ours 2t speedup": _div(med["ours-1t"], med["ours-2t"]),
+            "ort-web 2t speedup": _div(med["ort-wasm-1t"], med["ort-wasm-2t"]),
+            "native 2t speedup": _div(med["native-1t"], med["native-2t"]),
+            "session-ready ours/ort-web 1t": startup("session_ready_ms"),
+            "session-ready ours/ort-web 2t": startup("session_ready_ms", "ours-2t", "ort-wasm-2t"),
+            "session-ready ours/ort-web 1t revisit": startup("revisit_session_ready_ms"),
+            "nav-to-first ours/ort-web 1t": startup("nav_to_first_result_ms"),
+            "download gzip ours/ort-web": _div(gz["ours-1t"], gz["ort-wasm-1t"]),
+        }
+    return out
+
+
+def latency_table(res: dict) -> tuple[list[str], list[list]]:
+    header = ["model", "contender", "threads used", "median ms", "min ms", "spread", "max abs err", "max rel err",
+              "pages ok"]
+    rows = []
+    for model, r in res.items():
+        for k in CONTENDERS:
+            a = r[k]
+            used = ",".join(map(str, a["threads_used"])) or "—"
+            spread = None if a["spread"] is None else a["spread"] / 2
+            rows.append([model, k, f"{used} (asked {a['threads_requested']})", _f(a["median_ms"]), _f(a["min_ms"]),
+                         _f(spread, "±{:.0%}"), _f(a["max_abs_err"], "{:.2g}"), _f(a["max_rel_err"], "{:.2g}"),
+                         a["ok"] if k in BROWSER else "—"])
+    return header, rows
+
+
+def startup_table(res: dict) -> tuple[list[str], list[list]]:
+    header = ["model", "contender", "session-ready ms", "nav→first result ms", "session-ready ms (revisit)",
+              "nav→first result ms (revisit)", "our create() breakdown (fetch / compile / init ms)"]
+    rows = []
+    for model, r in res.items():
+        for k in CONTENDERS:
+            a = r[k]
+            t = a.get("runtime_timings") or {}
+            breakdown = " / ".join(_f(t.get(x)) for x in ("fetchMs", "compileMs", "initMs")) if t else "—"
+            rows.append([model, k, _f(a["session_ready_ms"]), _f(a["nav_to_first_result_ms"], "{:.0f}"),
+                         _f(a["revisit_session_ready_ms"]), _f(a["revisit_nav_to_first_result_ms"], "{:.0f}"),
+                         breakdown])
+    return header, rows
+
+
+RATIO_KEYS = ["ours/ort-web 1t", "ours/ort-web 2t", "ours/native 1t", "ours/native 2t", "ours 2t speedup",
+              "ort-web 2t speedup", "native 2t speedup", "session-ready ours/ort-web 1t",
+              "session-ready ours/ort-web 1t revisit", "nav-to-first ours/ort-web 1t", "download gzip ours/ort-web"]
+# ratios that involve ours-2t: meaningless as thread scaling while ours-2t really ran on one thread
+OURS_2T_KEYS = ("ours/ort-web 2t", "ours/native 2t", "ours 2t speedup")
+
+
+def ratio_table(res: dict, rat: dict) -> tuple[list[str], list[list]]:
+    """Ratios per model; the last column says how many threads ours-2t really ran (1 while threads are not
+    implemented: its 2-thread ratios then compare ours on 1 thread)."""
+    rows = []
+    for m, r in rat.items():
+        one_thread = res[m]["ours-2t"]["threads_used"] == [1]
+        mark = {k: "†" if one_thread and k in OURS_2T_KEYS else "" for k in RATIO_KEYS}
+        fmt = [_f(r[k], "{:.4f}x") if k.startswith("download") else _f(r[k], "{:.2f}x" + mark[k]) for k in RATIO_KEYS]
+        rows.append([m, *fmt, ",".join(map(str, res[m]["ours-2t"]["threads_used"])) or "—"])
+    return ["model", *RATIO_KEYS, "ours-2t threads used"], rows
+
+
+def download_table(res: dict) -> tuple[list[str], list[list]]:
+    header = ["model", "contender", "JS raw", "JS gzip", "wasm raw", "wasm gzip", "total raw", "total gzip", "files"]
+    rows = []
+    for model, r in res.items():
+        for k in BROWSER:
+            d = r[k]["downloads"]
+            if d is None:
+                rows.append([model, k, *["—"] * 7])
+                continue
+            files = ", ".join(Path(f).name for f in d["files"])
+            rows.append([model, k, _kb(d["js_raw"]), _kb(d["js_gzip"]), _kb(d["wasm_raw"]), _kb(d["wasm_gzip"]),
+                         _kb(d["js_raw"] + d["wasm_raw"]), _kb(d["js_gzip"] + d["wasm_gzip"]), files])
+    return header, rows
+
+
+def targets(res: dict, rat: dict, gemm: dict | None) -> list[list[str]]:
+    """The issue's targets: [target, measured, status]."""
+
+    def check(name, key, limit, fmt="{:.2f}x", note="", higher=False):
+        vals = {m: r[key] for m, r in rat.items()}
+        detail = ", ".join(f"{m} {_f(v, fmt)}" for m, v in vals.items()) + note
+        missing = [m for m, v in vals.items() if v is None]
+        if missing:
+            return [name, f"not measured for {', '.join(missing)} ({detail})", "not met"], False
+        w = min(vals.values()) if higher else max(vals.values())
+        ok = w >= limit if higher else w <= limit
+        return [name, f"worst {fmt.format(w)} ({detail})", "met" if ok else "not met"], ok
+
+    def used(k):
+        return sorted({u for r in res.values() for u in r[k]["threads_used"]})
+
+    rows = []
+    rows.append(check("latency ≤ 0.7x ORT-web at 1 thread, all models", "ours/ort-web 1t", 0.7)[0])
+    rows.append(check("latency ≤ 0.7x ORT-web at 2 threads, all models", "ours/ort-web 2t", 0.7,
+                      note=f"; ours-2t used {used('ours-2t')} thread(s)")[0])
+    row, _ = check("2-thread speedup ≥ 1.8x (ours 1t / ours 2t)", "ours 2t speedup", 1.8, higher=True,
+                   note=f"; ours-2t used {used('ours-2t')} thread(s)")
+    if row[2] == "met" and used("ours-2t") != [2]:
+        row[2] = "not met"
+    rows.append(row)
+    revisit = ", ".join(f"{m} {_f(r['session-ready ours/ort-web 1t revisit'], '{:.2f}x')}" for m, r in rat.items())
+    rows.append(check("session-ready ≤ 0.1x ORT-web (cold cache)", "session-ready ours/ort-web 1t", 0.1, "{:.3f}x",
+                      note=f"; on a revisit with files cached: {revisit}")[0])
+    rows.append(check("runtime download (gzip) ≤ 1/20 of ORT-web", "download gzip ours/ort-web", 1 / 20, "{:.4f}x")[0])
+    if gemm and 512 in gemm["sizes"]:
+        c = gemm["contenders"]
+        share = c["chromium relaxed"][512]["best_gflops"] / c["numpy 1t"][512]["best_gflops"]
+        simd = c["chromium simd"][512]["best_gflops"] / c["numpy 1t"][512]["best_gflops"]
+        rows.append(["GEMM in Chromium ≥ 40% of numpy 1t at n=512",
+                     f"{share:.0%} (relaxed build, what create() picks here; SIMD128 build {simd:.0%})",
+                     "met" if share >= 0.4 else "not met"])
+    else:
+        rows.append(["GEMM in Chromium ≥ 40% of numpy 1t at n=512", "not measured (n=512 not run)", "—"])
+    return rows
+
+
+# --------------------------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=20, help="timed runs per measurement (default 20)")
+    p.add_argument("--warmup", type=int, default=3, help="warm-up runs, the first result included (default 3)")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    p.add_argument("--models", default=",".join(ALL_MODELS))
+    p.add_argument("--gemm-sizes", default="256,512,1024")
+    p.add_argument("--seed", type=int, default=0, help="seed of the contender order")
+    p.add_argument("--page-timeout", type=float, help="seconds before a page counts as failed (120; --quick: 60)")
+    p.add_argument("--quick", action="store_true", help="smoke mode: 1 round, 3 runs, SqueezeNet only, GEMM n=256")
+    p.add_argument("--write", action="store_true", help="replace the browser section of --results")
+    p.add_argument("--results", type=Path, default=benchlib.RESULTS, help="file --write updates (RESULTS.md)")
+    p.add_argument("--json", type=Path, help="raw results (JSON; default WORK/results.json)")
+    p.add_argument("--work", type=Path, default=benchlib.WORK_DIR, help="generated files (default benchmarks/work)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.rounds, args.runs, args.models, args.gemm_sizes = 1, 3, "squeezenet1.1", "256"
+    if args.page_timeout is None:
+        args.page_timeout = 60 if args.quick else 120
+    models = args.models.split(",")
+    unknown = sorted(set(models) - set(zoo.BUILDERS))
+    if unknown:
+        p.error(f"unknown model(s) {unknown}; known: {sorted(zoo.BUILDERS)}")
+    if args.warmup < 1 or args.runs < 1 or args.rounds < 1:
+        p.error("--warmup, --runs and --rounds must be >= 1")
+    command = "python benchmarks/run.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+
+    ort_web_version = benchlib.ensure_ort_web()
+    work = args.work.resolve()
+    args.json = args.json or work / "results.json"
+    built = prepare(models, work)
+    x = np.fromfile(work / "input.bin", np.float32).reshape(IMAGE_SHAPE)
+    model_bytes = {m: built[m]["onnx"].read_bytes() for m in models}
+    refs = {m: measure_native(model_bytes[m], x, 1, 1, 0)["output"] for m in models}  # the reference outputs
+
+    rng = random.Random(args.seed)
+    samples: dict[str, dict[str, list[dict]]] = {m: {k: [] for k in CONTENDERS} for m in models}
+    failures: dict[str, dict[str, list[str]]] = {m: {k: [] for k in CONTENDERS} for m in models}
+    roots = {"bench": benchlib.PAGE_DIR, "ort": benchlib.ORT_WEB_DIST, "work": work}
+    t_start = time.perf_counter()
+    with benchlib.serve(work / "models", roots) as base_url, benchlib.chromium() as browser:
+        chromium_version = browser.version
+        print(f"Chromium {chromium_version}, onnxruntime-web {ort_web_version}, onnxruntime {onnxruntime.__version__}")
+        for rnd in range(args.rounds):
+            for model in models:
+                order = CONTENDERS[:]
+                rng.shuffle(order)
+                for k in order:
+                    if k in BROWSER:
+                        runtime, threads = BROWSER[k]
+                        try:
+                            s = measure_browser(
+                                browser, base_url, model, runtime, threads, args.warmup, args.runs, args.page_timeout
+                            )
+                        except PageFailure as err:
+                            failures[model][k].append(f"round {rnd + 1}: {err}")
+                            print(f"round {rnd + 1}/{args.rounds} {model:13s} {k:11s} FAILED: {err}", flush=True)
+                            continue
+                    else:
+                        s = measure_native(model_bytes[model], x, NATIVE[k], args.warmup, args.runs)
+                    samples[model][k].append(s)
+                    _, rel = benchlib.errors(s["output"], refs[model])
+                    print(f"round {rnd + 1}/{args.rounds} {model:13s} {k:11s} threads {s['threads']}: median "
+                          f"{statistics.median(s['runsMs']):7.1f} ms, min {min(s['runsMs']):7.1f} ms, session-ready "
+                          f"{s['sessionReadyMs']:7.1f} ms, rel err {rel:.1e}", flush=True)
+        print("GEMM micro-benchmark ...", flush=True)
+        gemm_sizes = [int(n) for n in args.gemm_sizes.split(",")]
+        budget = 100 if args.quick else 300
+        gemm = gemm_bench.run(browser, base_url, gemm_sizes, args.rounds, budget_ms=budget, work=work)
+    elapsed = time.perf_counter() - t_start
+
+    requested = {**{k: t for k, (_, t) in BROWSER.items()}, **NATIVE}
+    res = {m: {k: aggregate(samples[m][k], refs[m], failures[m][k], requested[k]) for k in CONTENDERS} for m in models}
+    rat = ratios(res)
+    tables = {
+        "latency": latency_table(res),
+        "startup": startup_table(res),
+        "ratios": ratio_table(res, rat),
+        "downloads": download_table(res),
+        "gemm": gemm_bench.table(gemm),
+    }
+    tgt = targets(res, rat, gemm)
+    for title, (header, rows) in tables.items():
+        print(f"\n== {title}\n{benchlib.text_table(header, rows)}")
+    print(f"\n== targets\n{benchlib.text_table(['target', 'measured', ''], tgt)}")
+    notes = sorted({line for r in res.values() for a in r.values() for line in a["console"]})
+    if notes:
+        print("\nconsole messages:\n  " + "\n  ".join(notes))
+    failed = [f"{m} {k} {f}" for m, r in res.items() for k, a in r.items() for f in a["failures"]]
+    if failed:
+        print("\nFAILED pages:\n  " + "\n  ".join(failed))
+
+    info = {
+        "command": command,
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": benchlib.machine_line(),
+        "tree": benchlib.tree_state(),
+        "chromium": chromium_version,
+        "onnxruntime_web": ort_web_version,
+        "onnxruntime": onnxruntime.__version__,
+        "runs": args.runs,
+        "warmup": args.warmup,
+        "rounds": args.rounds,
+        "models": models,
+        "elapsed_s": elapsed,
+    }
+    raw = {"info": info, "results": res, "ratios": rat, "gemm": gemm, "targets": tgt}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(raw, indent=1, default=float))
+    if args.write:
+        benchlib.write_section("browser", markdown(info, tables, tgt, res, gemm, failed, notes), args.results)
+        print(f"\nwrote {args.results}")
+    print(f"\nraw results: {args.json} ({elapsed:.0f} s)")
+    return raw
+
+
+def markdown(
+    info: dict, tables: dict, tgt: list, res: dict, gemm: dict, failed: list[str], notes: list[str]
+) -> str:
+    coi = sorted({str(c) for r in res.values() for k in BROWSER for c in r[k]["cross_origin_isolated"]})
+    variants = sorted({f"{k.split('-')[0]}: {a['variant']}" for r in res.values() for k, a in r.items()
+                       if a["variant"]})
+    md = benchlib.md_table
+    used = sorted({t for r in res.values() for t in r["ours-2t"]["threads_used"]})
+    footnote = (
+        f"† ours-2t ran on {'/'.join(map(str, used))} thread(s), as `session.threads` reports: these ratios compare "
+        "ours at that thread count, and \"ours 2t speedup\" is then only noise around 1.\n"
+        if used == [1]
+        else ""
+    )
+    problems = ""
+    if failed:
+        problems += "\n### Failed pages\n\n" + "\n".join(f"- {f}" for f in failed) + "\n"
+    if notes:
+        problems += "\n### Console messages\n\n" + "\n".join(f"- `{n}`" for n in notes) + "\n"
+    return f"""## Browser: our runtime vs onnxruntime-web vs native onnxruntime (benchmarks/run.py)
+
+- Command: `{info['command']}` ({info['elapsed_s']:.0f} s)
+- Date: {info['date']}; tree: {info['tree']}
+- Machine: {info['machine']}
+- Chromium {info['chromium']} (headless, Playwright); onnxruntime-web {info['onnxruntime_web']} (npm,
+  `ort.wasm.min.mjs`, wasm EP); onnxruntime {info['onnxruntime']} (native, CPU EP)
+- crossOriginIsolated in every page: {', '.join(coi)}; kernel builds: {'; '.join(variants)}
+
+How it is measured:
+
+- Seeded zoo models (`wasm_runtime/zoo.py`), input 1x3x224x224 from `default_rng(0)`, the same bytes for all.
+- Rounds: {info['rounds']}; in each round every model, and per model every contender in a shuffled order.
+  Each browser measurement is a fresh page in a fresh context (cold cache): {info['warmup']} warm-up runs (the
+  first gives the first result), then {info['runs']} timed runs.
+- Latency: median of the per-round medians, min of all runs; spread: ± half the range of the per-round medians.
+- Session-ready: `InferenceSession.create()` start to resolve (fetch + compile + weights; for ORT-web also its
+  wasm backend init). Native: the `InferenceSession(...)` constructor.
+- Nav→first result: `performance.now()` at the first output, i.e. since navigation start, imports and
+  downloads included.
+- Native: `intra_op_num_threads` = threads, `inter_op_num_threads` = 1.
+- Errors: first output against native onnxruntime on 1 thread (max abs, max |err| / max |ref|).
+- "threads used" is what the runtime reports it used (`session.threads`, `ort.env.wasm.numThreads`), not what
+  was asked for.
+
+### Latency
+
+{md(*tables['latency'])}
+
+### Startup
+
+Session-ready and navigation-to-first-result on the measured (first) visit with a cold cache, and on a revisit
+of the same page in the same context (HTTP cache warm, files revalidated: the model's bytes are not downloaded
+again). For ours, the worker's own split of create(): download (manifest, weights with their integrity check,
+kernels), kernel compile, memory setup and weights copy.
+
+{md(*tables['startup'])}
+
+### Ratios (< 1: ours faster / smaller)
+
+{md(*tables['ratios'])}
+
+{footnote}
+### Runtime download (JS + wasm fetched by the page; model files, page and input excluded)
+
+Ours: `index.js`, `worker.js` and the bundle's kernels `.wasm` (only the kernels the model calls);
+ORT-web: `ort.wasm.min.mjs`, `ort-wasm-simd-threaded.mjs` and `.wasm`. gzip is `gzip -9` of the same bytes.
+
+{md(*tables['downloads'])}
+
+### f32 GEMM kernel micro-benchmark (benchmarks/gemm_bench.py)
+
+Our `f32_gemm` in wasmtime and in Chromium (the same `.wasm`, SIMD128 and relaxed-SIMD builds) vs numpy
+{np.__version__} float32 matmul on 1 thread ({gemm.get('numpy_threads')}); best of {gemm['rounds']} interleaved
+rounds, GFLOP/s = 2n³ / time of one call; outputs checked against numpy.
+
+{md(*tables['gemm'])}
+
+### Targets (issue)
+
+{md(['target', 'measured', 'status'], tgt)}
+{problems}"""
+
+
+if __name__ == "__main__":
+    main()
