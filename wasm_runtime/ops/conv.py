@@ -74,10 +74,16 @@ def conv(ctx: LoweringContext, node: Node) -> None:
     direct = KH == KW == SH == SW == 1 and PT == PL == 0
     K = (C // group) * KH * KW
     workspace = None if direct else Scratch(K * OH * OW * 4)
-    # threads split output rows into bands: y/residual move to the band; the direct 1x1 path reads the
-    # band's input rows, im2col instead shifts the window origin (PT) and fills its own part of the workspace
-    row = OW * 4
-    deltas = {19: row, 24: row, **({16: W * 4} if direct else {11: -SH, 20: K * row})}
+    x_plane, y_plane = H * W, OH * OW
+    if direct:
+        # a 1x1 stride-1 convolution is one GEMM over the flattened plane: present it as a single row of
+        # OH*OW pixels, so threads split it into 8-column blocks (row bands leave slow scalar column tails)
+        H, W, OH, OW = 1, x_plane, 1, y_plane
+        split = (OW, 6, {16: 4, 19: 4, 24: 4}, 8)
+    else:
+        # threads split output rows into bands: y/residual move to the band, im2col shifts the window origin
+        # (PT) and fills its own part of the workspace
+        split = (OH, 5, {11: -SH, 19: OW * 4, 20: K * OW * 4, 24: OW * 4})
     ctx.emit(
         "f32_conv2d",
         N,
@@ -105,7 +111,7 @@ def conv(ctx: LoweringContext, node: Node) -> None:
         p0,
         p1,
         residual,
-        H * W,
-        OH * OW,
-        split=(OH, 5, deltas),
+        x_plane,
+        y_plane,
+        split=split,
     )
