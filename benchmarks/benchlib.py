@@ -11,7 +11,6 @@ import platform
 import re
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,6 +57,7 @@ def machine_line() -> str:
 
 def tree_state() -> str:
     """The commit measured, and which tracked files outside benchmarks/ differ from it."""
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout
 
@@ -149,20 +149,11 @@ def ensure_ort_web(quiet: bool = True) -> str:
 @contextlib.contextmanager
 def serve(models_dir: Path, extra_roots: dict[str, Path]) -> Iterator[str]:
     """server.app on a free loopback port in a thread; yields the base URL (no trailing slash)."""
-    from werkzeug.serving import make_server
-
-    from server.app import create_app
+    from server.app import create_app, serving_in_background
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-    httpd = make_server("127.0.0.1", 0, create_app(models_dir, extra_roots=extra_roots), threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, name="bench-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_port}"
-    finally:
-        httpd.shutdown()
-        thread.join(timeout=5)
-        httpd.server_close()
+    with serving_in_background(create_app(models_dir, extra_roots=extra_roots), "bench-server") as url:
+        yield url
 
 
 @contextlib.contextmanager

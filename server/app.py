@@ -6,8 +6,11 @@ hence the COOP/COEP headers on every response.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from flask import Flask, Response, abort, jsonify, redirect, send_file
@@ -162,3 +165,20 @@ def serve(
     shown_host = f"[{host}]" if ":" in host else host
     print(f"Demos at http://{shown_host}:{port}/demos/", flush=True)
     app.run(host=host, port=port, threaded=True)
+
+
+@contextlib.contextmanager
+def serving_in_background(app: Flask, name: str = "server") -> Iterator[str]:
+    """Run `app` on a free 127.0.0.1 port in a daemon thread (tests, benchmarks); yields the base URL with no
+    trailing slash and shuts the server down on exit."""
+    from werkzeug.serving import make_server
+
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}"
+    finally:
+        httpd.shutdown()
+        thread.join(timeout=5)
+        httpd.server_close()

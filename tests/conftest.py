@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
@@ -51,16 +49,7 @@ def models_dir(tmp_path_factory, zoo_models):
 @pytest.fixture(scope="session")
 def live_server(models_dir):
     """Base URL (no trailing slash) of server.app serving models_dir, web/ and demos/ on a free port."""
-    from werkzeug.serving import make_server
+    from server.app import create_app, serving_in_background
 
-    from server.app import create_app
-
-    httpd = make_server("127.0.0.1", 0, create_app(models_dir), threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_port}"
-    finally:
-        httpd.shutdown()
-        thread.join(timeout=5)
-        httpd.server_close()
+    with serving_in_background(create_app(models_dir), "live-server") as url:
+        yield url
