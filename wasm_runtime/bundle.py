@@ -112,11 +112,13 @@ def write_bundle(
     out_dir: Path,
     extra: dict | None = None,
     extra_files: dict[str, bytes] | None = None,
+    variants: tuple[str, ...] | None = None,
 ) -> dict:
+    """`variants` limits the kernel builds written (default: all of kernels.VARIANTS)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     kernels = sorted({s.kernel for s in lowered.steps} | ({"x32_fill"} if any(w.fill for w in plan.weights) else set()))
-    modules = {variant: build_module(kernels, variant) for variant in VARIANTS}
+    modules = {variant: build_module(kernels, variant) for variant in (variants or VARIANTS)}
     base = align(max(heap_base(m) for m in modules.values()), ALIGN)
     regions = {"weights": base, "arena": align(base + plan.weights_bytes)}
     # threads: a control block (4 int32 words the workers synchronize on) and a stack per helper worker;
@@ -182,7 +184,7 @@ def write_bundle(
             "stacks_offset": stacks,
             "stack_bytes": THREAD_STACK_BYTES,
         },
-        "kernels": {"exports": kernels, "modules": dict(MODULE_FILES)},
+        "kernels": {"exports": kernels, "modules": {v: MODULE_FILES[v] for v in modules}},
         "init": init,
         "steps": steps,
         "files": {

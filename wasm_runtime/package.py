@@ -86,6 +86,7 @@ def package(
     name: str | None = None,
     opt_level: int = DEFAULT_LEVEL,
     tune: bool = False,
+    variants: tuple[str, ...] | None = None,
 ) -> PackageResult:
     """Package a model. The optimizer's report (per pass: nodes, op counts, parameter bytes, FLOPs and
     planned arena bytes before and after) is returned and written to the bundle as optimization.json.
@@ -116,6 +117,7 @@ def package(
         plan,
         out_dir,
         extra_files=extra_files,
+        variants=variants,
         extra={
             "optimization": {
                 "level": opt_level,
