@@ -46,15 +46,21 @@ def test_operator_table_matches_expected_list():
 def test_adapter_reports_unsupported_op_clearly():
     from onnx import TensorProto, helper
 
-    node = helper.make_node("Einsum", ["a"], ["y"], equation="ii->i", name="the_einsum")
+    from wasm_runtime.errors import PackageError
+    from wasm_runtime.lowering import supported_ops
+
+    node = helper.make_node("DeformConv", ["x", "w", "offset"], ["y"], name="the_deform_conv")
     graph = helper.make_graph(
         [node],
         "g",
-        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [3, 3])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])],
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4]),
+            helper.make_tensor_value_info("w", TensorProto.FLOAT, [1, 1, 2, 2]),
+            helper.make_tensor_value_info("offset", TensorProto.FLOAT, [1, 8, 3, 3]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 3, 3])],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    if "Einsum" in conformance.WasmBackend.__dict__ or "Einsum" in __import__("wasm_runtime.lowering").lowering.supported_ops():
-        pytest.skip("Einsum is supported now; pick another unsupported op for this test")
-    with pytest.raises(Exception, match="Einsum.*the_einsum"):
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    assert "DeformConv" not in supported_ops(), "DeformConv is supported now; pick another op for this test"
+    with pytest.raises(PackageError, match="DeformConv.*the_deform_conv"):
         WasmBackend.prepare(model)

@@ -131,8 +131,11 @@ def _tensor_dtypes(model: onnx.ModelProto) -> set[str]:
     for vi in list(model.graph.input) + list(model.graph.output):
         t = vi.type
         if t.HasField("tensor_type"):
-            out.add(np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.tensor_type.elem_type)).name
-                    if t.tensor_type.elem_type not in _NON_NUMPY else _NON_NUMPY[t.tensor_type.elem_type])
+            out.add(
+                np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.tensor_type.elem_type)).name
+                if t.tensor_type.elem_type not in _NON_NUMPY
+                else _NON_NUMPY[t.tensor_type.elem_type]
+            )
         else:
             out.add(t.WhichOneof("value") or "unknown")
     return out
@@ -281,16 +284,15 @@ def render_markdown(table: dict[str, dict], command: str) -> str:
     ]
     for op in sorted(table):
         r = table[op]
-        status = "full" if r["full"] else ("partial" if r["passed"] else ("lowering, no passing test" if r["supported"] else "—"))
+        status = "full" if r["full"] else "partial" if r["passed"] else "failing" if r["supported"] else "—"
         excluded = "; ".join(f"{n}: {why}" for why, n in sorted(r["excluded"].items()))
         failing = ""
         if r["failures"]:
             name, reason = next(iter(sorted(r["failures"].items())))
             more = f" (+{len(r['failures']) - 1} more)" if len(r["failures"]) > 1 else ""
             failing = f"`{name}`: {reason.replace('|', '/')}{more}"
-        lines.append(
-            f"| {op} | {status} | {r['passed']}/{r['total']} | {', '.join(sorted(r['dtypes']))} | {excluded} | {failing} |"
-        )
+        dtypes = ", ".join(sorted(r["dtypes"]))
+        lines.append(f"| {op} | {status} | {r['passed']}/{r['total']} | {dtypes} | {excluded} | {failing} |")
     lines.append("")
     return "\n".join(lines)
 
@@ -334,8 +336,10 @@ def main(argv: list[str] | None = None) -> int:
             if reason:
                 print(f"FAIL {name}: {reason}")
     full = sorted(op for op, r in table.items() if r["full"])
-    print(f"{sum(r == '' for r in results.values())}/{len(results)} cases passed in {took:.0f} s; "
-          f"{len(full)} op types fully pass: {', '.join(full)}")
+    print(
+        f"{sum(r == '' for r in results.values())}/{len(results)} cases passed in {took:.0f} s; "
+        f"{len(full)} op types fully pass: {', '.join(full)}"
+    )
     if args.write:
         write_outputs(infos, results, "python -m wasm_runtime.conformance --write")
         print(f"wrote {DOC_FILE.relative_to(REPO_ROOT)} and {EXPECTED_FILE.relative_to(REPO_ROOT)}")
