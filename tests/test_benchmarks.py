@@ -36,7 +36,7 @@ def quick_run(tmp_path_factory):
 def test_outputs_agree_with_native_onnxruntime(quick_run):
     data, _, _ = quick_run
     res = data["results"]["squeezenet1.1"]
-    assert set(res) == {"ours-1t", "ours-2t", "ort-wasm-1t", "ort-wasm-2t", "native-1t", "native-2t"}
+    assert set(res) == {"ours-1t", "ours-2t", "ours-tuned-1t", "ort-wasm-1t", "ort-wasm-2t", "native-1t", "native-2t"}
     for name, r in res.items():
         if r["rounds"] == 0:
             continue  # its page failed: test_failed_pages_are_reported
@@ -48,7 +48,7 @@ def test_failed_pages_are_reported(quick_run):
     (and here as a warning). Our pages (both thread counts) and the single-thread ORT-web page must work."""
     data, md, _ = quick_run
     res = data["results"]["squeezenet1.1"]
-    for name in ("ours-1t", "ours-2t", "ort-wasm-1t", "native-1t", "native-2t"):
+    for name in ("ours-1t", "ours-2t", "ours-tuned-1t", "ort-wasm-1t", "native-1t", "native-2t"):
         assert res[name]["rounds"] == 1 and not res[name]["failures"], (name, res[name]["failures"])
     for name, r in res.items():
         for failure in r["failures"]:
