@@ -141,6 +141,12 @@ def to_graph(model: onnx.ModelProto) -> Graph:
     return Graph(g.name or "model", nodes, values, inputs, [o.name for o in g.output], opset, metadata)
 
 
+def _attr_for_onnx(value):
+    """Tensor attributes are numpy arrays in the IR (ConstantOfShape's value...): back to TensorProto, which
+    make_node would otherwise turn into a list of numbers."""
+    return numpy_helper.from_array(value) if isinstance(value, np.ndarray) else value
+
+
 def to_onnx(graph: Graph, shapes_only: bool = False) -> onnx.ModelProto:
     """Rebuild an ONNX model from the IR. With shapes_only, large constants become typed graph inputs
     (enough for shape inference, and zero-stride views are never expanded)."""
@@ -168,7 +174,7 @@ def to_onnx(graph: Graph, shapes_only: bool = False) -> onnx.ModelProto:
                 n.outputs,
                 name=n.name,
                 domain=n.domain or None,
-                **{k: v for k, v in n.attrs.items() if v is not None},
+                **{k: _attr_for_onnx(v) for k, v in n.attrs.items() if v is not None},
             )
         )
     g = helper.make_graph(
@@ -183,9 +189,9 @@ def to_onnx(graph: Graph, shapes_only: bool = False) -> onnx.ModelProto:
     return model
 
 
-def infer_shapes(graph: Graph) -> None:
+def infer_shapes(graph: Graph, require_static: bool = True) -> None:
     """Fill in dtype and shape of every value via onnx shape inference; fail naming the first node whose
-    output shape stays unknown (the planner needs every size)."""
+    output shape stays unknown (the planner needs every size), unless require_static is False."""
     model = to_onnx(graph, shapes_only=True)
     try:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
@@ -202,6 +208,11 @@ def infer_shapes(graph: Graph) -> None:
         elif not v.is_const and shape is not None and (v.shape is None or not _is_static(v.shape)):
             v.shape = shape
             v.dtype = _dtype(info.type.tensor_type.elem_type)
+    if require_static:
+        require_static_shapes(graph)
+
+
+def require_static_shapes(graph: Graph) -> None:
     used = set(graph.outputs) | {i for n in graph.nodes for i in n.inputs}
     for node in graph.nodes:
         for out in node.outputs:

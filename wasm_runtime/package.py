@@ -74,8 +74,15 @@ def import_model(source, input_shapes: dict[str, list[int]] | None = None) -> tu
         model = onnx_io.fix_input_shapes(model, input_shapes)
     graph = onnx_io.to_graph(model)
     onnx_io.require_static_inputs(graph)
-    fold_constants(graph)
-    onnx_io.infer_shapes(graph)
+    # Shape arithmetic (Shape -> Gather -> Concat -> Reshape...) folds once the shapes it reads are inferred,
+    # and the shapes after it are inferred once it has folded: alternate until nothing more folds.
+    for _ in range(20):
+        before = len(graph.nodes)
+        fold_constants(graph)
+        onnx_io.infer_shapes(graph, require_static=False)
+        if len(graph.nodes) == before:
+            break
+    onnx_io.require_static_shapes(graph)
     return model, graph
 
 
