@@ -9,7 +9,7 @@ from pathlib import Path
 
 import onnx
 
-from . import onnx_io
+from . import control, onnx_io
 from . import tune as tuning
 from .bundle import write_bundle
 from .errors import PackageError
@@ -72,6 +72,7 @@ def import_model(source, input_shapes: dict[str, list[int]] | None = None) -> tu
     _check_domains(model)
     if input_shapes:
         model = onnx_io.fix_input_shapes(model, input_shapes)
+    model, if_outputs = control.inline_if(model)
     graph = onnx_io.to_graph(model)
     onnx_io.require_static_inputs(graph)
     # Shape arithmetic (Shape -> Gather -> Concat -> Reshape...) folds once the shapes it reads are inferred,
@@ -83,6 +84,7 @@ def import_model(source, input_shapes: dict[str, list[int]] | None = None) -> tu
         if len(graph.nodes) == before:
             break
     onnx_io.require_static_shapes(graph)
+    control.check_branch_shapes(graph, if_outputs)
     return model, graph
 
 

@@ -87,12 +87,27 @@ def eliminate_noops(graph: Graph) -> int:
     y = Identity(x) / Dropout(x) (inference) / Cast(x, to=x.dtype) / Pad(x, pads=0)
       / Transpose(x, perm=identity) / Reshape|Flatten|Expand|Squeeze|Unsqueeze to x's own shape
       / Slice covering all of x                                  =>   y := x
+    y = Where(c, a, b) with c a constant all true (all false), a (b) of y's shape  =>   y := a (b)
+      (an inlined If whose condition folded)
     """
     count = 0
     for node in list(graph.nodes):
         if _is_noop(graph, node) and bypass(graph, node, node.inputs[0]):
             count += 1
+        elif node.op_type == "Where" and (source := _where_source(graph, node)) and bypass(graph, node, source):
+            count += 1
     return count
+
+
+def _where_source(graph: Graph, node: Node) -> str | None:
+    cond = graph.const(node.inputs[0])
+    if cond is None or cond.size == 0 or not (cond.all() or not cond.any()):
+        return None
+    source = node.inputs[1] if cond.reshape(-1)[0] else node.inputs[2]
+    sv, yv = graph.values.get(source), graph.values.get(node.outputs[0])
+    if sv is None or yv is None or tuple(sv.shape) != tuple(yv.shape) or sv.dtype != yv.dtype:
+        return None
+    return source
 
 
 def _constant_key(array: np.ndarray) -> tuple:
