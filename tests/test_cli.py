@@ -15,6 +15,7 @@ from wasm_runtime import zoo
 from wasm_runtime.cli import main
 from wasm_runtime.errors import BundleError
 from wasm_runtime.host import HostSession
+from wasm_runtime.verify import reference_outputs
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +80,19 @@ def test_input_shape_flag_fixes_symbolic_batch(tmp_path):
     model.graph.output[0].type.tensor_type.shape.dim[0].dim_param = "batch"
     path = tmp_path / "dyn.onnx"
     zoo.save(model, path)
-    assert main([str(path), "-o", str(tmp_path / "b1")]) == 2
     assert main([str(path), "-o", str(tmp_path / "b3"), "--input-shape", "input=3,3,64,64", "--verify"]) == 0
     assert HostSession(tmp_path / "b3").inputs[0]["shape"] == [3, 3, 64, 64]
+    # without the flag, the batch stays symbolic: one bundle for every batch size
+    assert main([str(path), "-o", str(tmp_path / "dyn")]) == 0
+    session = HostSession(tmp_path / "dyn")
+    assert session.inputs[0]["shape"][1:] == [3, 64, 64]
+    for batch in (1, 2, 5):
+        x = np.random.default_rng(batch).standard_normal((batch, 3, 64, 64)).astype(np.float32)
+        ref = reference_outputs(model, {"input": x})
+        got = session.run({"input": x})
+        for name, r in ref.items():
+            assert got[name].shape == r.shape
+            assert np.abs(got[name] - r).max() <= 1e-4 * np.abs(r).max()
 
 
 def test_corrupt_bundle_is_detected(squeezenet_path, tmp_path):

@@ -76,12 +76,18 @@ def _package(argv: list[str]) -> int:
     st = m["stats"]
     print(f"packaged {args.model} -> {result.out_dir} in {time.perf_counter() - t0:.2f} s")
     print(f"  {st['nodes']} nodes -> {st['steps']} kernel calls; kernels: {', '.join(m['kernels']['exports'])}")
-    print(
+    weights = (
         f"  weights {st['weights_file_bytes'] / 1e6:.2f} MB in weights.bin "
         f"({st['weights_bytes'] / 1e6:.2f} MB in memory); "
-        f"arena peak {st['arena_peak_bytes'] / 1e6:.2f} MB vs {st['arena_unshared_bytes'] / 1e6:.2f} MB "
-        f"with no buffer reuse"
     )
+    if "dynamic" in m:
+        symbols = ", ".join(m["dynamic"]["symbols"])
+        print(weights + f"dynamic dims ({symbols}): the arena is placed per input shape at run time")
+    else:
+        print(
+            weights + f"arena peak {st['arena_peak_bytes'] / 1e6:.2f} MB vs {st['arena_unshared_bytes'] / 1e6:.2f} MB "
+            "with no buffer reuse"
+        )
     for name, f in m["files"].items():
         print(f"  {name}: {f['bytes']} bytes")
     if not args.verify:

@@ -12,6 +12,7 @@ import numpy as np
 import wasmtime
 
 from .bundle import FORMAT, FORMAT_VERSION, _engine_config
+from .dynamic import materialize
 from .errors import BundleError
 
 
@@ -60,6 +61,9 @@ def split_args(args: list, split: dict, u0: int, u1: int) -> list:
     return out
 
 
+MAX_PAGES = 65536
+
+
 def _to_i32(v) -> int:
     v = int(v)
     return v - (1 << 32) if v >= 1 << 31 else v
@@ -89,13 +93,13 @@ class HostSession:
         self._store = wasmtime.Store(engine)
         module = wasmtime.Module(engine, (bundle_dir / m["kernels"]["modules"][variant]).read_bytes())
         pages = m["memory"]["pages"]
-        memory = wasmtime.Memory(self._store, wasmtime.MemoryType(wasmtime.Limits(pages, pages)))
+        self.dynamic = "dynamic" in m  # symbolic input dims: a concrete plan per input shape, memory grows
+        limits = wasmtime.Limits(pages, MAX_PAGES if self.dynamic else pages)
+        memory = wasmtime.Memory(self._store, wasmtime.MemoryType(limits))
         instance = wasmtime.Instance(self._store, module, [memory])
         exports = instance.exports(self._store)
-        size = memory.data_len(self._store)
-        ptr = ctypes.cast(memory.data_ptr(self._store), ctypes.POINTER(ctypes.c_ubyte))
-        self._mem = np.ctypeslib.as_array(ptr, shape=(size,))  # memory never grows, so the view stays valid
         self._memory = memory  # keeps the buffer alive
+        self._map_memory()
 
         offset = m["memory"]["weights_offset"]
         weights = (bundle_dir / "weights.bin").read_bytes()
@@ -127,9 +131,38 @@ class HostSession:
                     calls.append((func, args, step))
             return calls
 
+        self._prepare = prepare
         for func, args, _ in prepare(m["init"]):
             func(self._store, *args)
-        self._calls = prepare(m["steps"])
+        self._plans: dict[tuple, dict] = {}
+        if not self.dynamic:
+            self._calls = prepare(m["steps"])
+
+    def _map_memory(self) -> None:
+        """A numpy view of the wasm memory; made again after the memory grows (its base may move)."""
+        size = self._memory.data_len(self._store)
+        ptr = ctypes.cast(self._memory.data_ptr(self._store), ctypes.POINTER(ctypes.c_ubyte))
+        self._mem = np.ctypeslib.as_array(ptr, shape=(size,))
+
+    def _plan_for(self, shapes: dict[str, list[int]]) -> dict:
+        """The concrete plan of a dynamic bundle for these input shapes (cached per shape); grows the memory
+        and writes the shape-dependent layouts."""
+        key = tuple((n, tuple(s)) for n, s in sorted(shapes.items()))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = materialize(self.manifest, shapes)
+            plan["calls"] = self._prepare(plan["steps"])
+            self._plans[key] = plan
+        need = -(-plan["memory_bytes"] // 65536)
+        have = self._memory.size(self._store)
+        if need > have:
+            if need > MAX_PAGES:
+                raise MemoryError(f"these input shapes need {plan['memory_bytes'] / 2**20:.0f} MiB of memory (> 4 GiB)")
+            self._memory.grow(self._store, need - have)
+            self._map_memory()
+        for offset, values in plan["params"]:
+            self._mem[offset : offset + values.nbytes] = values.view(np.uint8)
+        return plan
 
     @property
     def inputs(self) -> list[dict]:
@@ -146,12 +179,16 @@ class HostSession:
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         expected = {e["name"] for e in self.inputs}
+        inputs, outputs, calls = self.inputs, self.outputs, None
         missing, unknown = expected - set(feeds), set(feeds) - expected
         if missing or unknown:
             raise ValueError(
                 f"inputs must be exactly {sorted(expected)}; missing {sorted(missing)}, unknown {sorted(unknown)}"
             )
-        for entry in self.inputs:
+        if self.dynamic:
+            plan = self._plan_for({e["name"]: list(np.shape(feeds[e["name"]])) for e in self.inputs})
+            inputs, outputs, calls = plan["inputs"], plan["outputs"], plan["calls"]
+        for entry in inputs:
             data = np.asarray(feeds[entry["name"]])
             if data.dtype != np.dtype(entry["dtype"]):
                 raise ValueError(f"input {entry['name']!r} has dtype {data.dtype}, the bundle expects {entry['dtype']}")
@@ -160,9 +197,9 @@ class HostSession:
                     f"input {entry['name']!r} has shape {list(data.shape)}, the bundle expects {entry['shape']}"
                 )
             self._view(entry)[...] = data
-        for func, args, step in self._calls:
+        for func, args, step in calls or self._calls:
             try:
                 func(self._store, *args)
             except wasmtime.Trap as exc:
                 raise RuntimeError(f"kernel {step['kernel']} trapped at node {step['node']!r}: {exc}") from None
-        return {e["name"]: self._view(e).copy() for e in self.outputs}
+        return {e["name"]: self._view(e).copy() for e in outputs}

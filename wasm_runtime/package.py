@@ -9,7 +9,7 @@ from pathlib import Path
 
 import onnx
 
-from . import control, onnx_io
+from . import control, dynamic, onnx_io
 from . import tune as tuning
 from .bundle import write_bundle
 from .errors import PackageError
@@ -101,19 +101,31 @@ def package(
     planned arena bytes before and after) is returned and written to the bundle as optimization.json.
     With `tune`, nodes that can run more than one way are timed per candidate (wasm_runtime/tune.py) and
     the fastest is planned; the manifest's `algorithms` lists every such choice (and its timings)."""
-    _, graph = import_model(source, input_shapes)
+    model = onnx_io.load_model(source)
+    if input_shapes:
+        onnx_io.check_model(model)
+        model = onnx_io.fix_input_shapes(model, input_shapes)
+    symbols, bind = dynamic.symbols_of(model)
+    fitted = None
+    if symbols:
+        if tune:
+            raise PackageError("--tune needs fixed input shapes (--input-shape) for now")
+        graph, lowered, plan, report, fitted = _package_dynamic(model, symbols, opt_level)
+    else:
+        _, graph = import_model(model)
+        report = optimize(graph, opt_level)
+        check_supported(graph)
     if name:
         graph.name = name
-    report = optimize(graph, opt_level)
-    check_supported(graph)
     timings = tuning.tune(graph) if tune else []
-    lowered = lower(graph, tuning.choices(timings))
+    if not symbols:
+        lowered = lower(graph, tuning.choices(timings))
+        plan = plan_memory(graph, lowered)
     measured = tuning.as_json(timings)
     algorithms = {
         node: {"choice": choice, "candidates": options, **({"ms": measured[node]["ms"]} if node in measured else {})}
         for node, (choice, options) in lowered.algorithms.items()
     }
-    plan = plan_memory(graph, lowered)
     out_dir = Path(out_dir)
     if out_dir.exists():
         if not (out_dir / "manifest.json").exists() and any(out_dir.iterdir()):
@@ -136,4 +148,28 @@ def package(
             "algorithms": {"tuned": tune, "nodes": algorithms},
         },
     )
+    if fitted is not None:
+        manifest = dynamic.dynamic_manifest(manifest, graph, lowered, plan, fitted, bind)
+        (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return PackageResult(out_dir, manifest, graph, report)
+
+
+def _package_dynamic(model: onnx.ModelProto, symbols: list[str], opt_level: int):
+    """Package at every probe point of the symbolic dims, fit the plan's formulas and check them at other
+    points (wasm_runtime/dynamic.py). Returns the first probe's graph, lowering, plan and report, and the fit."""
+
+    def probe(values):
+        _, graph = import_model(model, dynamic.shapes_at(model, symbols, values))
+        report = optimize(graph, opt_level, report=False)
+        check_supported(graph)
+        lowered = lower(graph)
+        plan = plan_memory(graph, lowered)
+        return graph, lowered, plan, report, dynamic.flatten(graph, lowered, plan)
+
+    points = dynamic.fit_points(len(symbols))
+    probes = [probe(v) for v in points]
+    fitted = dynamic.fit(symbols, points, [p[4] for p in probes])
+    for values in dynamic.check_points(len(symbols)):
+        dynamic.check(fitted, values, probe(values)[4])
+    graph, lowered, plan, report, _ = probes[0]
+    return graph, lowered, plan, report, fitted

@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from .dynamic import evaluate
 from .host import HostSession
 
 DEFAULT_RTOL = 1e-4
@@ -58,14 +59,29 @@ def compare(ours: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> list[Out
     return errors
 
 
+def concrete_inputs(manifest: dict) -> list[list[dict]]:
+    """Input entries with concrete shapes: the manifest's own, or for a dynamic-shape bundle the inputs at
+    two settings of its symbolic dims (all 1, and all 3)."""
+    if "dynamic" not in manifest:
+        return [manifest["inputs"]]
+    out = []
+    for value in (1, 3):
+        values = [value] * len(manifest["dynamic"]["symbols"])
+        out.append([{**e, "shape": [evaluate(f, values) for f in e["shape"]]} for e in manifest["inputs"]])
+    return out
+
+
 def verify_bundle(bundle_dir, model: onnx.ModelProto, seed: int = 0, variants=("simd", "relaxed")):
-    """{variant: [OutputError]} for the bundle against onnxruntime on the same seeded inputs."""
+    """{label: [OutputError]} for the bundle against onnxruntime on the same seeded inputs, per variant
+    (and, for a dynamic-shape bundle, per setting of its symbolic dims)."""
     results = {}
-    ref = None
-    for variant in variants:
-        session = HostSession(bundle_dir, variant)
-        feeds = random_inputs(session.inputs, seed)
-        if ref is None:
-            ref = reference_outputs(model, feeds)
-        results[variant] = compare(session.run(feeds), ref)
+    sessions = {variant: HostSession(bundle_dir, variant) for variant in variants}
+    settings = concrete_inputs(next(iter(sessions.values())).manifest)
+    for entries in settings:
+        feeds = random_inputs(entries, seed)
+        ref = reference_outputs(model, feeds)
+        for variant, session in sessions.items():
+            shapes = ", ".join("x".join(map(str, e["shape"])) for e in entries)
+            label = variant if len(settings) == 1 else f"{variant} @ {shapes}"
+            results[label] = compare(session.run(feeds), ref)
     return results

@@ -215,6 +215,7 @@ export class InferenceSession {
       }
     }
     const out = {};
+    const shapes = {};
     for (const { name, dtype, shape } of this.inputMetadata) {
       const t = feeds[name];
       if (t === undefined) throw new Error(`input '${name}' is missing; the model's inputs are ${fmtDims(this.inputNames)}`);
@@ -222,16 +223,18 @@ export class InferenceSession {
         throw new TypeError(`input '${name}' must be a Tensor`);
       }
       if (t.type !== dtype) throw new Error(`input '${name}' has dtype ${t.type}, the model expects ${dtype}`);
-      if (t.dims.length !== shape.length || t.dims.some((d, i) => d !== shape[i])) {
+      // a string dim is symbolic (a dynamic-shape bundle): any size, as long as the inputs agree (the worker checks)
+      if (t.dims.length !== shape.length || t.dims.some((d, i) => typeof shape[i] === "number" && d !== shape[i])) {
         throw new Error(`input '${name}' has shape ${fmtDims(t.dims)}, the model expects ${fmtDims(shape)}`);
       }
-      const size = shape.reduce((a, b) => a * b, 1);
+      const size = t.dims.reduce((a, b) => a * b, 1);
       if (!(t.data instanceof TYPED_ARRAYS[dtype]) || t.data.length !== size) {
         throw new Error(`input '${name}': data must be a ${TYPED_ARRAYS[dtype].name} of ${size} elements`);
       }
       out[name] = t.data; // structured clone copies it: the caller's tensor stays usable
+      shapes[name] = t.dims;
     }
-    return out;
+    return { feeds: out, shapes };
   }
 
   /** run({name: Tensor}) -> Promise<{name: Tensor}>. Runs of one session execute one at a time, in order. */
@@ -245,10 +248,10 @@ export class InferenceSession {
     }
     const result = this._queue.then(async () => {
       if (this._released) throw new Error("session released");
-      const buffers = await this._call({ op: "run", feeds: data });
+      const { buffers, shapes } = await this._call({ op: "run", ...data });
       const outputs = {};
-      for (const { name, dtype, shape } of this.outputMetadata) {
-        outputs[name] = new Tensor(dtype, new TYPED_ARRAYS[dtype](buffers[name]), shape);
+      for (const { name, dtype } of this.outputMetadata) {
+        outputs[name] = new Tensor(dtype, new TYPED_ARRAYS[dtype](buffers[name]), shapes[name]);
       }
       return outputs;
     });

@@ -18,8 +18,8 @@ self.onmessage = async ({ data: msg }) => {
     if (msg.op === "load") {
       self.postMessage({ id: msg.id, result: await load(msg) });
     } else if (msg.op === "run") {
-      const result = run(msg.feeds);
-      self.postMessage({ id: msg.id, result }, Object.values(result));
+      const result = run(msg.feeds, msg.shapes);
+      self.postMessage({ id: msg.id, result }, Object.values(result.buffers));
     } else {
       throw new Error(`unknown request '${msg.op}'`);
     }
@@ -65,13 +65,30 @@ function checkManifest(m, url) {
   const bad = (what) => new Error(`model manifest ${url}: ${what}; re-package the model`);
   const isInt = (v) => Number.isSafeInteger(v) && v >= 0;
   const mem = m.memory ?? {};
-  for (const key of ["pages", "weights_offset", "weights_file_bytes", "weights_bytes", "arena_offset", "arena_bytes"]) {
+  const dynamic = m.dynamic !== undefined;
+  const memoryKeys = ["pages", "weights_offset", "weights_file_bytes", "weights_bytes", "arena_offset"];
+  for (const key of dynamic ? memoryKeys : [...memoryKeys, "arena_bytes"]) {
     if (!isInt(mem[key])) throw bad(`memory.${key} must be a non-negative integer (got ${JSON.stringify(mem[key])})`);
   }
   const size = mem.pages * PAGE;
   if (mem.pages < 1 || mem.pages > 65536) throw bad(`memory.pages ${mem.pages} is out of range (1..65536)`);
-  if (mem.weights_offset + mem.weights_bytes > size || mem.arena_offset + mem.arena_bytes > size) {
+  if (mem.weights_offset + mem.weights_bytes > size || (!dynamic && mem.arena_offset + mem.arena_bytes > size)) {
     throw bad(`weights or arena end past the ${mem.pages}-page memory`);
+  }
+  if (dynamic) {
+    const d = m.dynamic;
+    const isFormula = (f) => Number.isSafeInteger(f) || (Array.isArray(f) && f.every((t) => Array.isArray(t) && t.length === d.symbols.length + 1 && t.every(Number.isSafeInteger)));
+    if (!Array.isArray(d.symbols) || !d.symbols.every((s) => Array.isArray(d.bind?.[s]))) throw bad("dynamic.symbols/bind are malformed");
+    if (!Array.isArray(d.arena) || !d.arena.every((a) => isFormula(a.size) && Number.isInteger(a.first) && Number.isInteger(a.last))) {
+      throw bad("dynamic.arena is malformed");
+    }
+    for (const e of [...(m.inputs ?? []), ...(m.outputs ?? [])]) {
+      if (!(e.dtype in ITEM_BYTES) || !Array.isArray(e.shape) || !e.shape.every(isFormula)) throw bad(`tensor '${e.name}' is malformed`);
+      if (!(Number.isInteger(e.arena) && e.arena < d.arena.length) && !isInt(e.offset)) throw bad(`tensor '${e.name}' has no storage`);
+    }
+    if (!Array.isArray(m.init) || !Array.isArray(m.steps)) throw bad("init and steps must be lists");
+    if (!m.files?.["weights.bin"]) throw bad("files has no entry for weights.bin");
+    return;
   }
   for (const [kind, list] of [["inputs", m.inputs], ["outputs", m.outputs]]) {
     if (!Array.isArray(list)) throw bad(`${kind} must be a list`);
@@ -136,6 +153,10 @@ async function load({ url: base, variant: baseVariant, integrity, threads: wante
   // threads: the shared-memory build of the kernels, if the bundle has one and the page allows it
   let threads = Math.min(wanted, m.threads?.max ?? 1);
   let threadsReason = wanted > threads ? `the bundle supports at most ${threads} thread(s)` : "";
+  if (m.dynamic && threads > 1) {
+    threads = 1;
+    threadsReason = "bundles with dynamic shapes run on one thread for now";
+  }
   if (threads > 1 && !m.kernels?.modules?.[`${baseVariant}-mt`]) {
     threadsReason = "the bundle has no shared-memory kernel build (re-package it with this version)";
     threads = 1;
@@ -189,7 +210,8 @@ async function load({ url: base, variant: baseVariant, integrity, threads: wante
   const { pages, weights_offset } = m.memory;
   let memory;
   try {
-    memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: threads > 1 });
+    // a dynamic-shape bundle places its arena per input shape and grows the memory when a shape needs it
+    memory = new WebAssembly.Memory({ initial: pages, maximum: m.dynamic ? 65536 : pages, shared: threads > 1 });
   } catch (err) {
     throw new Error(`could not allocate ${(pages * PAGE / 2 ** 20).toFixed(1)} MiB of WebAssembly memory: ${err.message}`);
   }
@@ -203,12 +225,17 @@ async function load({ url: base, variant: baseVariant, integrity, threads: wante
   const exports = instance.exports;
   callAll(prepare(m.init, exports, "init"));
   const pool = threads > 1 ? await startHelpers(module, memory, m, threads) : null;
-  state = { memory, inputs: m.inputs, outputs: m.outputs, calls: prepare(m.steps, exports, "steps", pool), pool };
+  if (m.dynamic) {
+    state = { memory, exports, manifest: m, plans: new Map(), pool };
+  } else {
+    state = { memory, inputs: m.inputs, outputs: m.outputs, calls: prepare(m.steps, exports, "steps", pool), pool };
+  }
+  const shown = (e) => ({ name: e.name, dtype: e.dtype, shape: m.dynamic ? e.shape.map((f) => showFormula(f, m.dynamic.symbols)) : e.shape });
   return {
     model: m.model ?? {},
     files: m.files,
-    inputs: m.inputs,
-    outputs: m.outputs,
+    inputs: m.inputs.map(shown),
+    outputs: m.outputs.map(shown),
     threads,
     threadsReason,
     variant,
@@ -347,17 +374,135 @@ function callAll(calls) {
   }
 }
 
-function run(feeds) {
+function run(feeds, shapes) {
   if (!state) throw new Error("no model loaded");
-  const { memory, inputs, outputs, calls } = state;
+  const { memory } = state;
+  const { inputs, outputs, calls } = state.manifest ? planFor(shapes) : state;
   for (const e of inputs) {
     const data = feeds[e.name];
     if (!data || data.byteLength !== e.bytes) throw new Error(`input '${e.name}' must be ${e.bytes} bytes`);
     new Uint8Array(memory.buffer, e.offset, e.bytes).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   }
   callAll(calls);
-  const result = {};
+  const buffers = {};
+  const outShapes = {};
   // a typed-array slice lands in a fresh ArrayBuffer even when the memory is shared, so it can be transferred
-  for (const e of outputs) result[e.name] = new Uint8Array(memory.buffer, e.offset, e.bytes).slice().buffer;
-  return result;
+  for (const e of outputs) {
+    buffers[e.name] = new Uint8Array(memory.buffer, e.offset, e.bytes).slice().buffer;
+    outShapes[e.name] = e.shape;
+  }
+  return { buffers, shapes: outShapes };
+}
+
+// ---- dynamic shapes (wasm_runtime/dynamic.py) -----------------------------------------------------------
+// Formulas are integers or [[coef, e0, e1, ...], ...]: sum of coef * prod(symbol_i ** e_i).
+
+function evaluate(f, values) {
+  if (typeof f === "number") return f;
+  let total = 0;
+  for (const t of f) {
+    let term = t[0];
+    for (let i = 0; i < values.length; i++) for (let k = 0; k < t[i + 1]; k++) term *= values[i];
+    total += term;
+  }
+  return total;
+}
+
+function showFormula(f, symbols) {
+  if (typeof f === "number") return f;
+  if (f.length === 1 && f[0][0] === 1) {
+    const exps = f[0].slice(1);
+    const i = exps.indexOf(1);
+    if (i >= 0 && exps.every((e, k) => e === (k === i ? 1 : 0))) return symbols[i];
+  }
+  return f.map((t) => [t[0] !== 1 ? t[0] : null, ...symbols.map((s, i) => (t[i + 1] ? (t[i + 1] > 1 ? `${s}^${t[i + 1]}` : s) : null))]
+    .filter((x) => x !== null).join("*") || String(t[0])).join(" + ");
+}
+
+// greedy by size, the planner's placement (place() in dynamic.py), on this shape's sizes
+function place(sizes, lives) {
+  const up = (n) => Math.ceil(n / 64) * 64;
+  const order = sizes.map((_, k) => k).sort((a, b) => sizes[b] - sizes[a] || lives[a][0] - lives[b][0] || a - b);
+  const offsets = new Array(sizes.length).fill(0);
+  const placed = [];
+  let top = 0;
+  for (const k of order) {
+    const [first, last] = lives[k];
+    const live = placed.filter((p) => lives[p][0] <= last && first <= lives[p][1]).sort((a, b) => offsets[a] - offsets[b]);
+    let offset = 0;
+    for (const p of live) {
+      if (offset + sizes[k] <= offsets[p]) break;
+      offset = Math.max(offset, up(offsets[p] + sizes[p]));
+    }
+    offsets[k] = offset;
+    placed.push(k);
+    top = Math.max(top, offset + sizes[k]);
+  }
+  return { offsets, bytes: up(top) };
+}
+
+const PARAM_ARRAYS = { int32: Int32Array, int64: BigInt64Array, uint8: Uint8Array, int8: Int8Array, uint32: Uint32Array };
+
+function planFor(shapes) {
+  const m = state.manifest;
+  const d = m.dynamic;
+  const key = JSON.stringify(m.inputs.map((e) => shapes?.[e.name] ?? null));
+  let plan = state.plans.get(key);
+  if (!plan) {
+    const values = d.symbols.map((sym) => {
+      const [name, axis] = d.bind[sym];
+      const v = shapes?.[name]?.[axis];
+      if (!Number.isSafeInteger(v) || v < 1) throw new Error(`input '${name}' needs a dim ${axis} >= 1 (symbolic dim '${sym}')`);
+      return v;
+    });
+    const sizes = d.arena.map((a) => evaluate(a.size, values));
+    const { offsets, bytes } = place(sizes, d.arena.map((a) => [a.first, a.last]));
+    const base = m.memory.arena_offset;
+    const tensor = (e) => {
+      const shape = e.shape.map((f) => evaluate(f, values));
+      const offset = Number.isInteger(e.arena) ? base + offsets[e.arena] : e.offset;
+      return { name: e.name, dtype: e.dtype, shape, offset, bytes: shape.reduce((a, b) => a * b, 1) * ITEM_BYTES[e.dtype] };
+    };
+    const inputs = m.inputs.map(tensor);
+    const where = d.symbols.map((s, i) => `${s}=${values[i]}`).join(", ");
+    for (const e of inputs) {
+      const given = shapes?.[e.name] ?? [];
+      if (given.length !== e.shape.length || given.some((v, i) => v !== e.shape[i])) {
+        throw new Error(`input '${e.name}' has shape [${given.join(", ")}]; with ${where} (bound by the inputs) it must be [${e.shape.join(", ")}]`);
+      }
+    }
+    const arg = (a) => {
+      if (typeof a !== "object" || a === null) return a;
+      if ("a" in a) return base + offsets[a.a] + evaluate(a.o, values);
+      if ("w" in a) return a.w + evaluate(a.o, values);
+      return evaluate(a.p, values);
+    };
+    const steps = m.steps.map((s) => {
+      const out = { kernel: s.kernel, args: s.args.map(arg), node: s.node, op: s.op };
+      if (s.split) {
+        out.split = { units: evaluate(s.split.units, values), count: s.split.count, align: s.split.align,
+                      deltas: s.split.deltas.map(([i, f]) => [i, evaluate(f, values)]) };
+      }
+      return out;
+    });
+    const params = d.params.map((p) => {
+      const Ctor = PARAM_ARRAYS[p.dtype];
+      if (!Ctor) throw new Error(`unsupported parameter dtype ${p.dtype}; re-package the model`);
+      const vals = p.values.map((f) => evaluate(f, values));
+      return { offset: p.offset, data: Ctor === BigInt64Array ? BigInt64Array.from(vals, BigInt) : Ctor.from(vals) };
+    });
+    plan = { inputs, outputs: m.outputs.map(tensor), calls: prepare(steps, state.exports, "steps"), params, memoryBytes: base + bytes };
+    state.plans.set(key, plan);
+  }
+  const need = Math.ceil(plan.memoryBytes / PAGE);
+  const have = state.memory.buffer.byteLength / PAGE;
+  if (need > have) {
+    try {
+      state.memory.grow(need - have);
+    } catch (err) {
+      throw new Error(`these input shapes need ${(plan.memoryBytes / 2 ** 20).toFixed(0)} MiB of WebAssembly memory: ${err.message}`);
+    }
+  }
+  for (const p of plan.params) new Uint8Array(state.memory.buffer, p.offset, p.data.byteLength).set(new Uint8Array(p.data.buffer));
+  return plan;
 }

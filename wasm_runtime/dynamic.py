@@ -1,0 +1,504 @@
+"""Dynamic shapes: one bundle for every value of the model's symbolic input dims (batch, sequence length...).
+
+For the ops we lower, every number in a plan (kernel arguments, tensor sizes, byte offsets into a tensor,
+split sizes, the int32 index layouts some kernels read) is a polynomial in the symbolic dims: sizes are
+products of dims, strides products of trailing dims. So the tooling packages the model at a grid of probe
+values (each symbol at 3 values, which determines every polynomial of degree <= 2 per symbol), solves for
+each number's integer coefficients, and checks the fitted plan against packagings at other values. The plan
+must have the same structure at every probe (the same kernels on the same tensors); anything that is not a
+polynomial (a floor division by a stride, an algorithm switch at some size, a float constant whose contents
+depend on a dim) fails packaging naming the node, rather than running wrong at some other size.
+
+The bundle stores the polynomials ("formulas"); at run time an executor binds each symbol from the input
+shapes, evaluates the formulas, places the arena (greedy by size on the concrete sizes) and writes the
+int32 layouts that depend on dims into their slots: once per distinct input shape, then cached. Memory grows
+when a shape needs more arena than the module has.
+
+Memory of a dynamic bundle: [0, base) stack and data | weights | params (layouts with formulas) |
+thread control block | helper stacks | arena (placed per input shape, at the end so it can grow).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from fractions import Fraction
+from math import prod
+
+import numpy as np
+
+from .errors import PackageError
+from .lowering import Buf, Const, Scratch
+
+DEGREE = 2  # per symbol
+# probe values per symbol index: disjoint and not small, so that no two dims coincide by accident
+FIT_VALUES = [(5, 7, 11), (13, 17, 19), (23, 29, 31), (37, 41, 43)]
+CHECK_VALUES = [(6, 9), (14, 22), (24, 30), (38, 44)]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# polynomials with integer coefficients
+
+
+@dataclass(frozen=True)
+class Poly:
+    terms: tuple[tuple[int, tuple[int, ...]], ...]  # (coefficient, exponent per symbol), nonzero coefficients
+
+    @staticmethod
+    def const(c: int, n: int) -> Poly:
+        return Poly(((int(c), (0,) * n),) if c else ())
+
+    @property
+    def constant(self) -> int | None:
+        if not self.terms:
+            return 0
+        if len(self.terms) == 1 and not any(self.terms[0][1]):
+            return self.terms[0][0]
+        return None
+
+    def __call__(self, values) -> int:
+        return sum(c * prod(v**e for v, e in zip(values, exps, strict=True)) for c, exps in self.terms)
+
+    def to_json(self):
+        """A plain int when constant, else [[coef, e0, e1, ...], ...] (sum of coef * prod(sym_i ** e_i))."""
+        c = self.constant
+        return c if c is not None else [[coef, *exps] for coef, exps in self.terms]
+
+
+def evaluate(formula, values) -> int:
+    """A formula as stored in a manifest (see Poly.to_json) at concrete symbol values."""
+    if isinstance(formula, int):
+        return formula
+    return sum(t[0] * prod(v ** e for v, e in zip(values, t[1:], strict=True)) for t in formula)
+
+
+def fit_columns(points: list[tuple[int, ...]], columns: list[list[int]]) -> list[Poly | None]:
+    """For each column of samples (one per point of the full FIT grid), the polynomial of degree <= DEGREE
+    per symbol through them, or None when its exact coefficients are not all integers."""
+    n = len(points[0])
+    monomials = list(itertools.product(range(DEGREE + 1), repeat=n))
+    size = len(monomials)
+    a = [[Fraction(prod(v**e for v, e in zip(p, m, strict=True))) for m in monomials] for p in points]
+    inverse = [[Fraction(int(i == j)) for j in range(size)] for i in range(size)]
+    for col in range(size):  # exact Gauss-Jordan inverse of the (small) Vandermonde matrix
+        pivot = next(r for r in range(col, size) if a[r][col] != 0)
+        a[col], a[pivot] = a[pivot], a[col]
+        inverse[col], inverse[pivot] = inverse[pivot], inverse[col]
+        f = 1 / a[col][col]
+        a[col] = [x * f for x in a[col]]
+        inverse[col] = [x * f for x in inverse[col]]
+        for r in range(size):
+            if r != col and a[r][col] != 0:
+                g = a[r][col]
+                a[r] = [x - g * y for x, y in zip(a[r], a[col], strict=True)]
+                inverse[r] = [x - g * y for x, y in zip(inverse[r], inverse[col], strict=True)]
+    out: list[Poly | None] = []
+    for samples in columns:
+        coefs = [sum(inverse[i][k] * samples[k] for k in range(size)) for i in range(size)]
+        if any(c.denominator != 1 for c in coefs):
+            out.append(None)
+        else:
+            out.append(Poly(tuple((int(c), m) for c, m in zip(coefs, monomials, strict=True) if c != 0)))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# a packaging at concrete values, flattened into structure (must match) and numbers (fitted)
+
+
+def symbols_of(model) -> tuple[list[str], dict[str, tuple[str, int]]]:
+    """Named symbolic dims of the graph inputs in order of appearance, and an (input, axis) that binds each."""
+    inits = {i.name for i in model.graph.initializer}
+    names, bind = [], {}
+    for inp in model.graph.input:
+        if inp.name in inits:
+            continue
+        for axis, d in enumerate(inp.type.tensor_type.shape.dim):
+            if not d.HasField("dim_value") and d.dim_param and d.dim_param not in bind:
+                names.append(d.dim_param)
+                bind[d.dim_param] = (inp.name, axis)
+    return names, bind
+
+
+def shapes_at(model, symbols: list[str], values: tuple[int, ...]) -> dict[str, list[int]]:
+    env = dict(zip(symbols, values, strict=True))
+    inits = {i.name for i in model.graph.initializer}
+    shapes = {}
+    for inp in model.graph.input:
+        dims = inp.type.tensor_type.shape.dim
+        if inp.name not in inits and any(not d.HasField("dim_value") for d in dims):
+            shapes[inp.name] = [d.dim_value if d.HasField("dim_value") else env[d.dim_param] for d in dims]
+    return shapes
+
+
+@dataclass
+class Flat:
+    """One probe: `structure` must be equal at every probe; `numbers` (path -> int) become formulas;
+    `arrays` (key -> array) are constants: equal at every probe (weights), or int arrays of equal shape
+    whose elements become formulas (params)."""
+
+    structure: list = field(default_factory=list)
+    numbers: dict = field(default_factory=dict)
+    arrays: dict = field(default_factory=dict)
+    where: dict = field(default_factory=dict)  # path/key -> node name, for error messages
+
+
+def flatten(graph, lowered, plan) -> Flat:
+    f = Flat()
+    root = plan.root
+    f.structure.append(("aliases", sorted(lowered.aliases.items())))
+    scratch_key = {}
+    for i, step in enumerate(lowered.steps):
+        kinds = []
+        for j, a in enumerate(step.args):
+            path = (i, j)
+            f.where[path] = step.node
+            if isinstance(a, Buf):
+                key = root[a.name]
+                data = graph.const(key)
+                if data is not None:
+                    f.arrays[("tensor", key)] = data
+                    f.where[("tensor", key)] = step.node
+                    kinds.append(("weight", key))
+                else:
+                    kinds.append(("arena", key))
+                f.numbers[("off", *path)] = a.offset
+            elif isinstance(a, Const):
+                f.arrays[("const", *path)] = a.array
+                f.where[("const", *path)] = step.node
+                kinds.append(("const",))
+            elif isinstance(a, Scratch):
+                scratch_key[id(a)] = ("scratch", *path)
+                kinds.append(("arena", ("scratch", *path)))
+                f.numbers[("scratch", *path)] = a.nbytes
+            elif a is None:
+                kinds.append(("none",))
+            elif isinstance(a, (float, np.floating)):
+                kinds.append(("float", float(a)))
+            else:
+                kinds.append(("int",))
+                f.numbers[("int", *path)] = int(a)
+        sp = step.split
+        split = None
+        if sp is not None:
+            split = (sp.count, sp.align, tuple(d[0] for d in sp.deltas))
+            f.numbers[("units", i)] = sp.units
+            for k, (_, delta) in enumerate(sp.deltas):
+                f.numbers[("delta", i, k)] = delta
+            f.where[("units", i)] = step.node
+        f.structure.append((step.kernel, step.node, step.op, tuple(kinds), split))
+    for item in plan.arena:
+        key = scratch_key.get(item.key, item.key)
+        f.structure.append(("life", key, item.first, item.last))
+        f.numbers[("size", key)] = item.nbytes
+    for kind, names in (("input", graph.inputs), ("output", graph.outputs)):
+        for name in names:
+            v = graph.values[name]
+            key = root.get(name, name)
+            f.structure.append((kind, name, v.dtype.name, len(v.shape), key))
+            for d, n in enumerate(v.shape):
+                f.numbers[(kind, name, d)] = int(n)
+            if graph.const(key) is not None:
+                f.arrays[("tensor", key)] = graph.const(key)
+    for w in plan.weights:
+        if w.fill:
+            f.structure.append(("fill", w.key if isinstance(w.key, str) else None))
+    return f
+
+
+# ---------------------------------------------------------------------------------------------------------
+# fitting
+
+
+@dataclass
+class Fitted:
+    symbols: list[str]
+    flat: Flat  # the first probe, for structure and constant arrays
+    formulas: dict  # number path -> Poly
+    params: dict  # array key -> list[Poly] (int arrays whose elements depend on the dims)
+
+
+def _fail(symbols, where: str, what: str) -> PackageError:
+    return PackageError(
+        f"node {where!r}: {what} with the symbolic dims ({', '.join(symbols)}), so no single plan serves "
+        "every shape; fix the dims with --input-shape"
+    )
+
+
+def fit(symbols: list[str], points: list[tuple[int, ...]], flats: list[Flat]) -> Fitted:
+    first = flats[0]
+    for f in flats[1:]:
+        if f.structure != first.structure:
+            where = next(
+                (a[1] for a, b in zip(first.structure, f.structure, strict=False) if a != b and len(a) > 2),
+                "graph",
+            )
+            raise _fail(symbols, str(where), "the plan's kernels or tensors change")
+        if set(f.numbers) != set(first.numbers) or set(f.arrays) != set(first.arrays):
+            raise _fail(symbols, "graph", "the plan's numbers change")
+    columns, paths = [], []
+    formulas = {}
+    for path in first.numbers:
+        samples = [int(f.numbers[path]) for f in flats]
+        if len(set(samples)) == 1:
+            formulas[path] = Poly.const(samples[0], len(symbols))
+        else:
+            paths.append(path)
+            columns.append(samples)
+    params = {}
+    for key, arr in first.arrays.items():
+        others = [f.arrays[key] for f in flats[1:]]
+        if all(o.shape == arr.shape and o.dtype == arr.dtype and np.array_equal(o, arr) for o in others):
+            continue
+        where = first.where.get(key, str(key[1]))
+        if arr.dtype.kind not in "iu" or any(o.shape != arr.shape or o.dtype != arr.dtype for o in others):
+            raise _fail(symbols, where, f"a constant ({arr.dtype.name} {list(arr.shape)}) changes")
+        flat_samples = np.stack([f.arrays[key].reshape(-1) for f in flats]).astype(np.int64)
+        for e in range(arr.size):
+            paths.append(("param", key, e))
+            columns.append([int(x) for x in flat_samples[:, e]])
+        params[key] = arr.size
+    fitted = fit_columns(points, columns) if columns else []
+    for path, poly in zip(paths, fitted, strict=True):
+        if poly is None:
+            where = first.where.get(path[1:] if path[0] != "param" else path[1], first.where.get(path, "graph"))
+            raise _fail(symbols, str(where), f"a size or argument ({path[0]}) is not a polynomial")
+        formulas[path] = poly
+    params = {key: [formulas.pop(("param", key, e)) for e in range(n)] for key, n in params.items()}
+    return Fitted(symbols, first, formulas, params)
+
+
+def check(fitted: Fitted, values: tuple[int, ...], flat: Flat) -> None:
+    """A packaging at values the fit did not use must agree with the formulas, number for number."""
+    symbols = fitted.symbols
+    if flat.structure != fitted.flat.structure:
+        raise _fail(symbols, "graph", f"the plan's structure differs at {dict(zip(symbols, values, strict=True))}")
+    for path, poly in fitted.formulas.items():
+        if poly(values) != flat.numbers[path]:
+            where = fitted.flat.where.get(path[1:], fitted.flat.where.get(path, "graph"))
+            raise _fail(
+                symbols,
+                str(where),
+                f"{path[0]} is {flat.numbers[path]} at {dict(zip(symbols, values, strict=True))}, "
+                f"not the {poly(values)} its formula gives",
+            )
+    for key, arr in flat.arrays.items():
+        if key in fitted.params:
+            got = [p(values) for p in fitted.params[key]]
+            if got != [int(x) for x in arr.reshape(-1)]:
+                raise _fail(symbols, fitted.flat.where.get(key, "graph"), "a constant's formula does not hold")
+        elif not np.array_equal(arr, fitted.flat.arrays[key]):
+            raise _fail(symbols, fitted.flat.where.get(key, "graph"), "a constant changes")
+
+
+def fit_points(n: int) -> list[tuple[int, ...]]:
+    if n > len(FIT_VALUES):
+        raise PackageError(f"at most {len(FIT_VALUES)} symbolic dims are supported, the model has {n}")
+    return list(itertools.product(*FIT_VALUES[:n]))
+
+
+def check_points(n: int) -> list[tuple[int, ...]]:
+    return [tuple(CHECK_VALUES[i][k] for i in range(n)) for k in range(2)]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the manifest
+
+
+def _formula(fitted: Fitted, path):
+    return fitted.formulas[path].to_json()
+
+
+def dynamic_manifest(manifest: dict, graph, lowered, plan, fitted: Fitted, bind: dict) -> dict:
+    """Turn the manifest written for the first probe (weights, modules and files are shape-independent)
+    into the dynamic one: formulas for every shape-dependent number, the arena placed by the executor."""
+    from .bundle import CONTROL_BYTES, MAX_THREADS, THREAD_STACK_BYTES, WASM_PAGE
+    from .planner import align
+
+    weights_offset = manifest["memory"]["weights_offset"]
+    control = align(weights_offset + plan.weights_bytes)
+    stacks = align(control + CONTROL_BYTES)
+    arena_offset = align(stacks + (MAX_THREADS - 1) * THREAD_STACK_BYTES)
+
+    arena_index: dict = {}
+    arena = []
+    for entry in fitted.flat.structure:
+        if entry[0] == "life":
+            _, key, first, last = entry
+            arena_index[key] = len(arena)
+            arena.append({"size": _formula(fitted, ("size", key)), "first": first, "last": last})
+
+    def weight_address(key) -> int:
+        item = plan.weight_of[key]
+        return weights_offset + item.offset
+
+    const_address = {}
+    for i, step in enumerate(lowered.steps):
+        for j, a in enumerate(step.args):
+            if isinstance(a, Const):
+                const_address[("const", i, j)] = weight_address(id(a))
+
+    params = []
+    for key, polys in fitted.params.items():
+        arr = fitted.flat.arrays[key]
+        addr = const_address[key] if key[0] == "const" else weight_address(key[1])
+        params.append({"offset": addr, "dtype": arr.dtype.name, "values": [p.to_json() for p in polys]})
+
+    steps = []
+    structure = [e for e in fitted.flat.structure if len(e) == 5 and isinstance(e[3], tuple)]
+    for i, (step, (_, _, _, kinds, _)) in enumerate(zip(lowered.steps, structure, strict=True)):
+        args = []
+        for j, kind in enumerate(kinds):
+            if kind[0] == "arena":
+                offset = _formula(fitted, ("off", i, j)) if ("off", i, j) in fitted.formulas else 0  # scratch: 0
+                args.append({"a": arena_index[kind[1]], "o": offset})
+            elif kind[0] == "weight":
+                args.append({"w": weight_address(kind[1]), "o": _formula(fitted, ("off", i, j))})
+            elif kind[0] == "const":
+                args.append(const_address[("const", i, j)])
+            elif kind[0] == "none":
+                args.append(0)
+            elif kind[0] == "float":
+                args.append(manifest["steps"][i]["args"][j])
+            else:
+                f = _formula(fitted, ("int", i, j))
+                args.append(f if isinstance(f, int) else {"p": f})
+        out = {"kernel": step.kernel, "args": args, "node": step.node, "op": step.op}
+        if step.split is not None:
+            sp = step.split
+            out["split"] = {
+                "units": _formula(fitted, ("units", i)),
+                "count": sp.count,
+                "align": sp.align,
+                "deltas": [[idx, _formula(fitted, ("delta", i, k))] for k, (idx, _) in enumerate(sp.deltas)],
+            }
+        steps.append(out)
+
+    def tensor(kind: str, entry: dict) -> dict:
+        name = entry["name"]
+        key = plan.root.get(name, name)
+        out = {"name": name, "dtype": entry["dtype"]}
+        out["shape"] = [_formula(fitted, (kind, name, d)) for d in range(len(entry["shape"]))]
+        if key in arena_index:
+            out["arena"] = arena_index[key]
+        else:
+            out["offset"] = weight_address(key)
+        return out
+
+    m = dict(manifest)
+    m["inputs"] = [tensor("input", e) for e in manifest["inputs"]]
+    m["outputs"] = [tensor("output", e) for e in manifest["outputs"]]
+    m["memory"] = {
+        **{k: v for k, v in manifest["memory"].items() if k not in ("arena_offset", "arena_bytes")},
+        "pages": -(-arena_offset // WASM_PAGE) + 1,
+        "arena_offset": arena_offset,
+    }
+    m["threads"] = {**manifest["threads"], "control_offset": control, "stacks_offset": stacks}
+    m["steps"] = steps
+    m["dynamic"] = {
+        "symbols": fitted.symbols,
+        "bind": {s: list(bind[s]) for s in fitted.symbols},
+        "arena": arena,
+        "params": params,
+    }
+    m["stats"] = {
+        k: v for k, v in manifest["stats"].items() if k not in ("arena_peak_bytes", "arena_unshared_bytes")
+    }
+    return m
+
+
+# ---------------------------------------------------------------------------------------------------------
+# executors' side (the Python host; web/worker.js does the same in JS)
+
+
+def place(sizes: list[int], lives: list[tuple[int, int]], alignment: int = 64) -> tuple[list[int], int]:
+    """Greedy by size (the planner's placement) on concrete sizes: (offsets, arena bytes)."""
+
+    def up(n):
+        return (n + alignment - 1) // alignment * alignment
+
+    order = sorted(range(len(sizes)), key=lambda k: (-sizes[k], lives[k][0], k))
+    offsets = [0] * len(sizes)
+    placed: list[int] = []
+    top = 0
+    for k in order:
+        first, last = lives[k]
+        live = sorted((p for p in placed if lives[p][0] <= last and first <= lives[p][1]), key=lambda p: offsets[p])
+        offset = 0
+        for p in live:
+            if offset + sizes[k] <= offsets[p]:
+                break
+            offset = max(offset, up(offsets[p] + sizes[p]))
+        offsets[k] = offset
+        placed.append(k)
+        top = max(top, offset + sizes[k])
+    return offsets, up(top)
+
+
+def materialize(manifest: dict, input_shapes: dict[str, list[int]]) -> dict:
+    """The concrete plan of a dynamic manifest for these input shapes: {"values", "inputs", "outputs" (with
+    offsets and shapes), "steps" (plain numbers, as in a static manifest), "params" [(offset, array)],
+    "memory_bytes"}. Raises ValueError when the shapes disagree with each other or the model."""
+    dyn = manifest["dynamic"]
+    values = []
+    for sym in dyn["symbols"]:
+        name, axis = dyn["bind"][sym]
+        if name not in input_shapes or axis >= len(input_shapes[name]):
+            raise ValueError(f"input {name!r} must have a dim {axis} (symbolic dim {sym!r})")
+        values.append(int(input_shapes[name][axis]))
+    if any(v < 1 for v in values):
+        raise ValueError(f"symbolic dims must be >= 1, got {dict(zip(dyn['symbols'], values, strict=True))}")
+    sizes = [evaluate(a["size"], values) for a in dyn["arena"]]
+    offsets, arena_bytes = place(sizes, [(a["first"], a["last"]) for a in dyn["arena"]])
+    base = manifest["memory"]["arena_offset"]
+
+    def arg(a):
+        if isinstance(a, dict):
+            if "a" in a:
+                return base + offsets[a["a"]] + evaluate(a["o"], values)
+            if "w" in a:
+                return a["w"] + evaluate(a["o"], values)
+            return evaluate(a["p"], values)
+        return a
+
+    steps = []
+    for s in manifest["steps"]:
+        out = {"kernel": s["kernel"], "args": [arg(a) for a in s["args"]], "node": s["node"], "op": s["op"]}
+        if "split" in s:
+            sp = s["split"]
+            out["split"] = {
+                "units": evaluate(sp["units"], values),
+                "count": sp["count"],
+                "align": sp["align"],
+                "deltas": [[i, evaluate(d, values)] for i, d in sp["deltas"]],
+            }
+        steps.append(out)
+
+    def tensors(entries):
+        out = []
+        for e in entries:
+            shape = [evaluate(d, values) for d in e["shape"]]
+            offset = base + offsets[e["arena"]] if "arena" in e else e["offset"]
+            out.append({"name": e["name"], "dtype": e["dtype"], "shape": shape, "offset": offset})
+        return out
+
+    inputs = tensors(manifest["inputs"])
+    for e in inputs:
+        given = list(input_shapes.get(e["name"], e["shape"]))
+        if given != e["shape"]:
+            raise ValueError(
+                f"input {e['name']!r} has shape {given}; with "
+                f"{', '.join(f'{s}={v}' for s, v in zip(dyn['symbols'], values, strict=True))} "
+                f"(bound by the other inputs) it must be {e['shape']}"
+            )
+    params = [
+        (p["offset"], np.asarray([evaluate(f, values) for f in p["values"]], dtype=p["dtype"])) for p in dyn["params"]
+    ]
+    return {
+        "values": values,
+        "inputs": inputs,
+        "outputs": tensors(manifest["outputs"]),
+        "steps": steps,
+        "params": params,
+        "memory_bytes": base + arena_bytes,
+    }
