@@ -47,9 +47,25 @@ def default_opset(model: onnx.ModelProto) -> int:
     raise PackageError("the model imports no ai.onnx opset")
 
 
+def _same_as_min_opset(model: onnx.ModelProto, opset: int) -> bool:
+    """True when every node of an older-opset model means what it means at MIN_OPSET (no op of it was
+    redefined in between), so the model can be read as a MIN_OPSET one (Not, And... are unchanged since 1)."""
+    for node in model.graph.node:
+        if node.domain not in ("", "ai.onnx") or any(a.g.node or a.graphs for a in node.attribute):
+            return False
+        try:
+            if onnx.defs.get_schema(node.op_type, opset).since_version != onnx.defs.get_schema(
+                node.op_type, MIN_OPSET
+            ).since_version:
+                return False
+        except onnx.defs.SchemaError:
+            return False
+    return True
+
+
 def check_model(model: onnx.ModelProto) -> None:
     opset = default_opset(model)
-    if not MIN_OPSET <= opset <= MAX_OPSET:
+    if opset > MAX_OPSET or (opset < MIN_OPSET and not _same_as_min_opset(model, opset)):
         raise PackageError(f"opset {opset} is not supported (supported: {MIN_OPSET}..{MAX_OPSET})")
     try:
         onnx.checker.check_model(model)

@@ -70,6 +70,11 @@ def emit_binary(ctx: LoweringContext, kernel: str, a: str, b: str, y: str) -> No
 
 @lowers(*_BINARY)
 def binary(ctx, node):
+    if ctx.dtype(node.outputs[0]) != np.float32:
+        from .binary import int_arith  # integer shape arithmetic: ops/binary.py
+
+        int_arith(ctx, node)
+        return
     emit_binary(ctx, _BINARY[node.op_type], node.input(0), node.input(1), node.outputs[0])
 
 
