@@ -83,13 +83,12 @@ INLINE v128_t act(v128_t v, const Cell* cl, const Act* a) {
     return rnn_activate(v, a->code, a->alpha, a->beta);
 }
 
-/* x gate input + recurrent bias, lanes past n zero */
+/* gate g's input projection at units j.., lanes past n (the end of hidden) zero */
 INLINE v128_t gate_in(const Row* w, const Cell* cl, int g, int j, int n) {
-    if (n <= 0) return VSPLAT(0.0f);
-    v128_t v = load_n(w->x + g * cl->hidden + j, n);
-    return v;
+    return n > 0 ? load_n(w->x + g * cl->hidden + j, n) : VSPLAT(0.0f);
 }
 
+/* acc + the recurrent bias of gate g, when there is one */
 INLINE v128_t rbias(const Cell* cl, v128_t acc, int g, int j, int n) {
     if (!cl->rb || n <= 0) return acc;
     return wasm_f32x4_add(acc, load_n(cl->rb + g * cl->hidden + j, n));

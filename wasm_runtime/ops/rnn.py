@@ -85,8 +85,6 @@ def _activations(ctx: LoweringContext, node: Node, op: str, dirs: int) -> list[l
         if takes_beta and betas:
             beta = float(betas.pop(0))
         parsed.append((code, alpha, beta))
-    if len(parsed) == count and dirs == 2:
-        parsed = parsed * 2  # one list for both directions
     if len(parsed) < count * dirs:
         raise ctx.fail(f"{len(parsed)} activations given; {op} needs {count} per direction ({dirs})")
     return [parsed[d * count : (d + 1) * count] for d in range(dirs)]
@@ -143,10 +141,11 @@ def recurrent(ctx: LoweringContext, node: Node) -> None:
     rows = seq * batch
     xw_ts, xw_bs = (batch * GH, GH) if layout == 0 else (GH, seq * GH)
     y_ts, y_bs = (dirs * batch * hidden, hidden) if layout == 0 else (dirs * hidden, seq * dirs * hidden)
-    st_bs = hidden if layout == 0 else dirs * hidden  # Y_h, Y_c, initial_h, initial_c: [dirs, batch, H] / [batch, dirs, H]
+    # Y_h, Y_c, initial_h, initial_c: [dirs, batch, H] / [batch, dirs, H]
+    st_bs = hidden if layout == 0 else dirs * hidden
 
-    def dir_offset(d: int, name: str, per_dir: int) -> Buf | None:
-        return Buf(name, d * per_dir * 4) if name else None
+    def at(name: str, elements: int) -> Buf | None:
+        return Buf(name, elements * 4) if name else None
 
     b_const = ctx.const(b)
     r_const = ctx.const(r)
@@ -157,11 +156,11 @@ def recurrent(ctx: LoweringContext, node: Node) -> None:
         bias, rb = None, None
         if b_const is not None:
             wb, rbias = b_const[d, :GH].astype(np.float32), b_const[d, GH:].astype(np.float32)
-            inner = np.zeros(GH, np.float32)
+            outer = rbias.copy()
             if lbr:  # Rb_h is multiplied by r: it stays in the recurrent kernel
-                inner[2 * hidden :] = rbias[2 * hidden :]
-            bias = Const((wb + rbias - inner).astype(np.float32), f"{b}[{d}]")
-            rb = Const(inner, f"{b}[{d}].Rb_h") if lbr else None
+                outer[2 * hidden :] = 0.0
+            bias = Const(wb + outer, f"{b}[{d}]")
+            rb = Const(rbias - outer, f"{b}[{d}].Rb_h") if lbr else None
         elif b:
             bias = Buf(b, d * 2 * GH * 4)
             rb = Buf(b, (d * 2 * GH + GH) * 4)
@@ -182,16 +181,15 @@ def recurrent(ctx: LoweringContext, node: Node) -> None:
         for code, alpha, beta in acts[d] + [(0, 0.0, 0.0)] * (3 - len(acts[d])):
             params += [float(code), alpha, beta]
         params.append(float(flag))
-        h_off = d * batch * hidden if layout == 0 else d * hidden  # direction d of a state tensor
-        state = (lambda name, off=h_off: Buf(name, off * 4) if name else None)
+        st = d * batch * hidden if layout == 0 else d * hidden  # direction d of a state tensor
         row_bytes = WORK_BUFFERS * (-(-hidden // 16) * 16) * 4
         args = [
             batch, seq, hidden, reverse,
             xw, xw_ts, xw_bs,
-            rb, rpack, dir_offset(d, peep, 3 * hidden), Buf(lens) if lens else None,
-            state(h0), state(c0), st_bs,
-            Buf(y, d * (batch if layout == 0 else 1) * hidden * 4) if y else None, y_ts, y_bs,
-            state(yh), state(yc), st_bs,
+            rb, rpack, at(peep, d * 3 * hidden), at(lens, 0),
+            at(h0, st), at(c0, st), st_bs,
+            at(y, d * (batch if layout == 0 else 1) * hidden), y_ts, y_bs,
+            at(yh, st), at(yc, st), st_bs,
             Scratch(batch * row_bytes), Const(np.asarray(params, np.float32), "rnn params"),
         ]  # fmt: skip
         deltas = {4: xw_bs * 4, 10: 4, 11: st_bs * 4, 12: st_bs * 4, 14: y_bs * 4, 17: st_bs * 4, 18: st_bs * 4}
