@@ -1,3 +1,7 @@
 """One module per op family; importing the package registers every lowering (see ../lowering.py)."""
 
-from . import binary, conv, elementwise, fused, gemm, norm, pool, softmax, tensor  # noqa: F401
+import importlib
+import pkgutil
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    importlib.import_module(f"{__name__}.{_module}")
