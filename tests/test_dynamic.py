@@ -145,6 +145,7 @@ def test_chromium_runs_any_shape_from_one_bundle(page, dyn_bundle, threads):
         page.wait_for_selector("body[data-state=idle]")
         res = page.evaluate(RUN_JS, {"url": f"/models/{out.name}/", "cases": cases, "threads": threads})
     assert res["inputShape"] == ["batch", "seq", 16]
+    assert res["threads"] == threads
     for x, r in zip(xs, res["results"], strict=True):
         ref = reference_outputs(model, {"x": x})
         for name in ("y", "z"):

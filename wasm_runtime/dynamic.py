@@ -31,6 +31,7 @@ from .errors import PackageError
 from .lowering import Buf, Const, Scratch
 
 DEGREE = 2  # per symbol
+DESCRIPTOR_BYTES = 8 * 128  # float64 words: kernel index, arg count, split (units, count, align, deltas), args
 # probe values per symbol index: disjoint and not small, so that no two dims coincide by accident
 FIT_VALUES = [(5, 7, 11), (13, 17, 19), (23, 29, 31), (37, 41, 43)]
 CHECK_VALUES = [(6, 9), (14, 22), (24, 30), (38, 44)]
@@ -317,7 +318,11 @@ def dynamic_manifest(manifest: dict, graph, lowered, plan, fitted: Fitted, bind:
 
     weights_offset = manifest["memory"]["weights_offset"]
     control = align(weights_offset + plan.weights_bytes)
-    stacks = align(control + CONTROL_BYTES)
+    # after the control block: the step descriptor the session worker writes for its helpers before each
+    # split step (a dynamic plan's arguments are only known per input shape, so helpers cannot bind them
+    # once at load time)
+    descriptor = align(control + CONTROL_BYTES)
+    stacks = align(descriptor + DESCRIPTOR_BYTES)
     arena_offset = align(stacks + (MAX_THREADS - 1) * THREAD_STACK_BYTES)
 
     arena_index: dict = {}
@@ -393,7 +398,13 @@ def dynamic_manifest(manifest: dict, graph, lowered, plan, fitted: Fitted, bind:
         "pages": -(-arena_offset // WASM_PAGE) + 1,
         "arena_offset": arena_offset,
     }
-    m["threads"] = {**manifest["threads"], "control_offset": control, "stacks_offset": stacks}
+    m["threads"] = {
+        **manifest["threads"],
+        "control_offset": control,
+        "descriptor_offset": descriptor,
+        "descriptor_bytes": DESCRIPTOR_BYTES,
+        "stacks_offset": stacks,
+    }
     m["steps"] = steps
     m["dynamic"] = {
         "symbols": fitted.symbols,

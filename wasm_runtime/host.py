@@ -61,7 +61,7 @@ def split_args(args: list, split: dict, u0: int, u1: int) -> list:
     return out
 
 
-MAX_PAGES = 65536
+MAX_PAGES = 65535  # what the shared-memory builds declare (wasm-ld caps --max-memory there)
 
 
 def _to_i32(v) -> int:

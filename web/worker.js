@@ -153,9 +153,9 @@ async function load({ url: base, variant: baseVariant, integrity, threads: wante
   // threads: the shared-memory build of the kernels, if the bundle has one and the page allows it
   let threads = Math.min(wanted, m.threads?.max ?? 1);
   let threadsReason = wanted > threads ? `the bundle supports at most ${threads} thread(s)` : "";
-  if (m.dynamic && threads > 1) {
+  if (m.dynamic && threads > 1 && !Number.isInteger(m.threads?.descriptor_offset)) {
     threads = 1;
-    threadsReason = "bundles with dynamic shapes run on one thread for now";
+    threadsReason = "the bundle has no step descriptor for threads (re-package it with this version)";
   }
   if (threads > 1 && !m.kernels?.modules?.[`${baseVariant}-mt`]) {
     threadsReason = "the bundle has no shared-memory kernel build (re-package it with this version)";
@@ -211,7 +211,7 @@ async function load({ url: base, variant: baseVariant, integrity, threads: wante
   let memory;
   try {
     // a dynamic-shape bundle places its arena per input shape and grows the memory when a shape needs it
-    memory = new WebAssembly.Memory({ initial: pages, maximum: m.dynamic ? 65536 : pages, shared: threads > 1 });
+    memory = new WebAssembly.Memory({ initial: pages, maximum: m.dynamic ? 65535 : pages, shared: threads > 1 });
   } catch (err) {
     throw new Error(`could not allocate ${(pages * PAGE / 2 ** 20).toFixed(1)} MiB of WebAssembly memory: ${err.message}`);
   }
@@ -226,7 +226,7 @@ async function load({ url: base, variant: baseVariant, integrity, threads: wante
   callAll(prepare(m.init, exports, "init"));
   const pool = threads > 1 ? await startHelpers(module, memory, m, threads) : null;
   if (m.dynamic) {
-    state = { memory, exports, manifest: m, plans: new Map(), pool };
+    state = { memory, exports, manifest: m, plans: new Map(), pool, kernelIndex: new Map(m.kernels.exports.map((k, i) => [k, i])) };
   } else {
     state = { memory, inputs: m.inputs, outputs: m.outputs, calls: prepare(m.steps, exports, "steps", pool), pool };
   }
@@ -275,7 +275,10 @@ async function startHelpers(module, memory, m, threads) {
   const { control_offset, stacks_offset, stack_bytes } = m.threads;
   const ctrl = new Int32Array(memory.buffer, control_offset, 4);
   ctrl.fill(0);
-  const split = splitSteps(m.steps);
+  // a dynamic plan's arguments change with the input shape: helpers then read each split step from the
+  // descriptor block instead of binding the steps once here
+  const dynamic = m.dynamic ? { offset: m.threads.descriptor_offset, words: m.threads.descriptor_bytes / 8, kernels: m.kernels.exports } : null;
+  const split = dynamic ? [] : splitSteps(m.steps);
   const helpers = [];
   for (let t = 1; t < threads; t++) {
     const w = new Worker(new URL(import.meta.url), { type: "module", name: `wasm-runtime helper ${t}` });
@@ -283,18 +286,43 @@ async function startHelpers(module, memory, m, threads) {
       new Promise((resolve, reject) => {
         w.onmessage = ({ data }) => (data.error ? reject(new Error(`helper thread ${t}: ${data.error}`)) : resolve(w));
         w.onerror = (e) => reject(new Error(`helper thread ${t} failed to start: ${e.message}`));
-        w.postMessage({ op: "helper", module, memory, steps: split, t, threads, control_offset,
+        w.postMessage({ op: "helper", module, memory, steps: split, t, threads, control_offset, dynamic,
                         stack_top: stacks_offset + t * stack_bytes });
       }),
     );
   }
-  return { workers: await Promise.all(helpers), ctrl, helpers: threads - 1, threads };
+  const descriptor = dynamic ? new Float64Array(memory.buffer, dynamic.offset, dynamic.words) : null;
+  return { workers: await Promise.all(helpers), ctrl, helpers: threads - 1, threads, descriptor };
 }
 
-function helperMain({ module, memory, steps, t, threads, control_offset, stack_top }) {
+// Descriptor of a split step: [kernel index, arg count, units, count arg, align, delta count, (arg, delta)...,
+// args...]; floats and i32 values are both exact in a float64.
+function writeDescriptor(d, k, step) {
+  const { split, args } = step;
+  let p = 0;
+  d[p++] = k; d[p++] = args.length; d[p++] = split.units; d[p++] = split.count; d[p++] = split.align;
+  d[p++] = split.deltas.length;
+  for (const [i, delta] of split.deltas) { d[p++] = i; d[p++] = delta; }
+  for (const a of args) d[p++] = typeof a === "string" ? Number(a) : a;
+  if (p > d.length) throw new Error(`step ${step.kernel} does not fit the thread descriptor; re-package the model`);
+}
+
+function readDescriptor(d, kernels) {
+  let p = 0;
+  const kernel = kernels[d[p++]];
+  const nargs = d[p++];
+  const split = { units: d[p++], count: d[p++], align: d[p++], deltas: [] };
+  const ndeltas = d[p++];
+  for (let i = 0; i < ndeltas; i++) split.deltas.push([d[p++], d[p++]]);
+  const args = Array.from(d.subarray(p, p + nargs));
+  return { kernel, split, args };
+}
+
+function helperMain({ module, memory, steps, t, threads, control_offset, stack_top, dynamic }) {
   let calls;
+  let instance;
   try {
-    const instance = new WebAssembly.Instance(module, { env: { memory } });
+    instance = new WebAssembly.Instance(module, { env: { memory } });
     instance.exports.__stack_pointer.value = stack_top;
     calls = steps.map((step) => {
       const args = chunkArgs(step, t, threads);
@@ -313,7 +341,13 @@ function helperMain({ module, memory, steps, t, threads, control_offset, stack_t
     Atomics.wait(ctrl, 0, generation);
     generation = Atomics.load(ctrl, 0);
     try {
-      calls[Atomics.load(ctrl, 1)]?.();
+      if (dynamic) {
+        const step = readDescriptor(new Float64Array(memory.buffer, dynamic.offset, dynamic.words), dynamic.kernels);
+        const args = chunkArgs(step, t, threads);
+        if (args) instance.exports[step.kernel](...args);
+      } else {
+        calls[Atomics.load(ctrl, 1)]?.();
+      }
     } catch {
       Atomics.store(ctrl, 3, 1);
     }
@@ -357,6 +391,10 @@ function prepare(steps, exports, where, pool = null) {
       const own = chunkArgs(step, 0, pool.threads);
       const ownCall = own ? fn.bind(null, ...own) : null;
       const index = splitIndex++;
+      if (pool.descriptor) {
+        const k = state.kernelIndex.get(step.kernel);
+        return { call: () => { writeDescriptor(pool.descriptor, k, step); runSplit(pool, index, ownCall); }, step, i };
+      }
       return { call: () => runSplit(pool, index, ownCall), step, i };
     }
     return { call: fn.bind(null, ...args), step, i };
@@ -491,7 +529,7 @@ function planFor(shapes) {
       const vals = p.values.map((f) => evaluate(f, values));
       return { offset: p.offset, data: Ctor === BigInt64Array ? BigInt64Array.from(vals, BigInt) : Ctor.from(vals) };
     });
-    plan = { inputs, outputs: m.outputs.map(tensor), calls: prepare(steps, state.exports, "steps"), params, memoryBytes: base + bytes };
+    plan = { inputs, outputs: m.outputs.map(tensor), calls: prepare(steps, state.exports, "steps", state.pool), params, memoryBytes: base + bytes };
     state.plans.set(key, plan);
   }
   const need = Math.ceil(plan.memoryBytes / PAGE);
