@@ -168,7 +168,9 @@ def to_onnx(graph: Graph, shapes_only: bool = False) -> onnx.ModelProto:
                 n.outputs,
                 name=n.name,
                 domain=n.domain or None,
-                **{k: v for k, v in n.attrs.items() if v is not None},
+                # tensor attributes (ConstantOfShape's value) are numpy arrays in the IR: back to TensorProto
+                **{k: numpy_helper.from_array(v) if isinstance(v, np.ndarray) else v
+                   for k, v in n.attrs.items() if v is not None},  # fmt: skip
             )
         )
     g = helper.make_graph(
