@@ -167,15 +167,16 @@ INLINE int64_t pad_source(int64_t i, int64_t m, int mode) {
 
 /* Pad (mode 0 constant, 1 reflect, 2 edge, 3 wrap). dims = in_dims[rank], out_dims[rank]; pads = int64
  * [begins(n), ends(n)] for the n axes listed in `axes` (int64 if axes64 else int32; null: 0..n-1), read
- * at run time; negative pads crop. value: the es-byte constant. */
+ * at run time. Negative pads crop first, and the cropped extent is what reflect/edge/wrap repeat (as
+ * onnxruntime does). value: the es-byte constant. */
 KERNEL void x_pad(int es, int rank, const int32_t* dims, const int64_t* pads, const void* axes, int n, int axes64,
                   int mode, const uint8_t* value, const uint8_t* x, uint8_t* y, int r0, int nrows) {
     const int32_t *in = dims, *out = dims + rank;
-    int64_t begin[MAXR];
+    int64_t pad[MAXR], crop[MAXR], extent[MAXR]; /* leading pad, leading crop, input extent after cropping */
     int32_t stride[MAXR];
     int idx[MAXR];
     int seen = 0;
-    for (int k = 0; k < rank; k++) begin[k] = 0;
+    for (int k = 0; k < rank; k++) pad[k] = 0, crop[k] = 0, extent[k] = in[k];
     for (int i = 0; i < n; i++) {
         int64_t a = axes ? read_index(axes, i, axes64) : i;
         if (a < 0) a += rank;
@@ -184,8 +185,12 @@ KERNEL void x_pad(int es, int rank, const int32_t* dims, const int64_t* pads, co
         int64_t b, e;
         __builtin_memcpy(&b, pads + i, 8);
         __builtin_memcpy(&e, pads + n + i, 8);
-        if (b < -0x7fffffff || b > 0x7fffffff || in[a] + b + e != out[a]) __builtin_trap();
-        begin[a] = b;
+        if (b < -0x7fffffff || b > 0x7fffffff || e < -0x7fffffff || e > 0x7fffffff) __builtin_trap();
+        if (in[a] + b + e != out[a]) __builtin_trap();
+        pad[a] = b > 0 ? b : 0;
+        crop[a] = b < 0 ? -b : 0;
+        extent[a] = in[a] - crop[a] - (e < 0 ? -e : 0);
+        if (extent[a] < 0) __builtin_trap();
     }
     int32_t acc = 1;
     for (int k = rank - 1; k >= 0; k--) {
@@ -200,18 +205,18 @@ KERNEL void x_pad(int es, int rank, const int32_t* dims, const int64_t* pads, co
         r /= out[k];
     }
     const int last = rank - 1;
-    const int64_t m = in[last], b = begin[last];
+    const int64_t m = extent[last], b = pad[last];
     const int w = out[last];
-    /* output columns [lo, hi) read input columns [lo - b, hi - b) */
+    /* output columns [lo, hi) read columns [lo - b, hi - b) of the cropped row */
     const int lo = (int)clamp64(b, 0, w), hi = (int)clamp64(b + m, lo, w);
     const uint32_t row_bytes = (uint32_t)w * (uint32_t)es;
     for (int row = 0; row < nrows; row++, y += row_bytes) {
-        int64_t off = 0;
+        int64_t off = crop[last];
         int outside = 0;
         for (int k = 0; k < last; k++) {
-            int64_t i = pad_source(idx[k] - begin[k], in[k], mode);
+            int64_t i = pad_source(idx[k] - pad[k], extent[k], mode);
             if (i < 0) outside = 1;
-            off += i * stride[k];
+            off += (i + crop[k]) * stride[k];
         }
         for (int k = last - 1; k >= 0; k--) {
             if (++idx[k] < out[k]) break;
@@ -221,7 +226,7 @@ KERNEL void x_pad(int es, int rank, const int32_t* dims, const int64_t* pads, co
             fill_elems(y, value, es, w);
             continue;
         }
-        const uint8_t* src = x + (int32_t)(off * es);
+        const uint8_t* src = x + (int32_t)(off * es); /* the cropped row */
         if (hi > lo) __builtin_memcpy(y + (uint32_t)lo * es, src + (int32_t)((lo - b) * es), (uint32_t)(hi - lo) * es);
         if (mode == PAD_CONSTANT) {
             fill_elems(y, value, es, lo);

@@ -141,6 +141,11 @@ def to_graph(model: onnx.ModelProto) -> Graph:
     return Graph(g.name or "model", nodes, values, inputs, [o.name for o in g.output], opset, metadata)
 
 
+def _attr_proto(value):
+    """Tensor attributes (ConstantOfShape's value) are numpy arrays in the IR: TensorProtos again."""
+    return numpy_helper.from_array(value) if isinstance(value, np.ndarray) else value
+
+
 def to_onnx(graph: Graph, shapes_only: bool = False) -> onnx.ModelProto:
     """Rebuild an ONNX model from the IR. With shapes_only, large constants become typed graph inputs
     (enough for shape inference, and zero-stride views are never expanded)."""
@@ -168,9 +173,7 @@ def to_onnx(graph: Graph, shapes_only: bool = False) -> onnx.ModelProto:
                 n.outputs,
                 name=n.name,
                 domain=n.domain or None,
-                # tensor attributes (ConstantOfShape's value) are numpy arrays in the IR: back to TensorProto
-                **{k: numpy_helper.from_array(v) if isinstance(v, np.ndarray) else v
-                   for k, v in n.attrs.items() if v is not None},  # fmt: skip
+                **{k: _attr_proto(v) for k, v in n.attrs.items() if v is not None},
             )
         )
     g = helper.make_graph(

@@ -194,8 +194,6 @@ def emit_pad(ctx: LoweringContext, x: str, y: str, mode: str, pads, axes, value)
     es = elem_size(ctx, y)
     if math.prod(out_shape) == 0:
         return
-    if mode != "constant" and any(i == 0 and o > 0 for i, o in zip(in_shape, out_shape, strict=True)):
-        raise ctx.fail(f"{mode} padding of an empty dim")
     if rank == 0:
         ctx.alias(y, x)
         return
@@ -214,6 +212,10 @@ def emit_pad(ctx: LoweringContext, x: str, y: str, mode: str, pads, axes, value)
         got = [d + b + e for d, b, e in zip(in_shape, begin, end, strict=True)]
         if got != list(out_shape):
             raise ctx.fail(f"the pads give shape {got}, but the output is declared {list(out_shape)}")
+        # negative pads crop first; the other modes repeat what is left
+        kept = [d + min(b, 0) + min(e, 0) for d, b, e in zip(in_shape, begin, end, strict=True)]
+        if any(k < 0 for k in kept) or (mode != "constant" and any(k == 0 < o for k, o in zip(kept, got, strict=True))):
+            raise ctx.fail(f"pads {begin + end} crop more than the input {list(in_shape)} holds")
         if all(p <= 0 for p in begin + end):  # nothing added (a crop): a view of x
             emit_view(ctx, x, y, out_shape, contiguous_strides(in_shape),
                       sum(-b * c for b, c in zip(begin, contiguous_strides(in_shape), strict=True)))  # fmt: skip
