@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import helper, numpy_helper
-from oputil import check_model, randn, single, tensor_info
+from oputil import check_model, make_model, randn, single, tensor_info
 
 from wasm_runtime.host import HostSession
 from wasm_runtime.package import package
@@ -258,3 +258,35 @@ def test_constant_of_shape_runtime_shape(dtype, tmp_path):
 def test_int64_transpose(tmp_path):
     model = single("Transpose", {"x": ((3, 5, 2), np.int64)}, {"perm": [2, 0, 1]})
     check_model(model, tmp_path, tol=0)
+
+
+def test_chain_through_views(tmp_path):
+    """Slice of a reshaped (aliased) input, padded, then split: offsets resolve through the alias."""
+    nodes = [
+        helper.make_node("Reshape", ["x", "shape"], ["r"]),
+        helper.make_node("Slice", ["r", "st", "en", "ax", "sp"], ["s"]),
+        helper.make_node("Pad", ["s", "pads"], ["p"], mode="edge"),
+        helper.make_node("Split", ["p"], ["a", "b"], axis=1),
+    ]
+    inits = {
+        "shape": i64(6, 10),
+        "st": i64(1, 9),
+        "en": i64(5, 0),
+        "ax": i64(0, 1),
+        "sp": i64(1, -1),
+        "pads": i64(0, 1, 2, 0),
+    }
+    model = make_model(nodes, {"x": (3, 20)}, ["a", "b"], inits)
+
+    def ref(f):
+        return np.pad(f["x"].reshape(6, 10)[1:5, 9:0:-1], [(0, 2), (1, 0)], "edge")
+
+    check_model(model, tmp_path, tol=0, expect={"a": lambda f: ref(f)[:, :5], "b": lambda f: ref(f)[:, 5:]})
+
+
+def test_runtime_slice_of_a_constant(tmp_path):
+    model = declared("Slice", {"st": ((1,), np.int32), "en": ((1,), np.int32)}, {"y": ((4, 4), np.float32)},
+                     inits={"w": randn((4, 9), 3), "ax": np.array([1], np.int32)},
+                     input_names=["w", "st", "en", "ax"])  # fmt: skip
+    feeds = {"st": np.array([5], np.int32), "en": np.array([np.iinfo(np.int32).max], np.int32)}
+    check_model(model, tmp_path, tol=0, feeds=feeds, expect={"y": lambda f: randn((4, 9), 3)[:, 5:]})
