@@ -1,5 +1,5 @@
 """Shape and data movement: views (Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout), Concat,
-Transpose, and ConstantOfShape when its shape is only known at run time."""
+Transpose. (Slice, Split, Pad, Expand, Tile... and ConstantOfShape are in movement.py.)"""
 
 from __future__ import annotations
 
@@ -60,14 +60,6 @@ def transpose(ctx: LoweringContext, node: Node) -> None:
     if kernel is None:
         raise ctx.fail(f"Transpose of {ctx.dtype(x).name} is not supported")
     ctx.emit(kernel, i32(layout), Buf(x), Buf(y))
-
-
-@lowers("ConstantOfShape")
-def constant_of_shape(ctx: LoweringContext, node: Node) -> None:
-    raise ctx.fail(
-        "its shape input is computed at run time; only constant shapes are supported "
-        "(fix the model's input shapes with --input-shape so it folds at package time)"
-    )
 
 
 @lowers("Constant")
