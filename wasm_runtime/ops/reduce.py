@@ -122,3 +122,128 @@ def reduce(ctx: LoweringContext, node: Node) -> None:
         Buf(y),
         split=(units, 2, {3: 4 * ks, 4: 4 * os_}, 4 if contiguous_inner else 1),
     )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# one axis: [outer, n, inner]
+
+
+def _around(shape, axis: int) -> tuple[int, int, int]:
+    return math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1 :])
+
+
+def _emit_axis(ctx: LoweringContext, kernel: str, outer: int, n: int, inner: int, *rest, bufs, out_rows: dict):
+    """kernel(outer, n, inner, pitch, *rest, *bufs), split over outer or inner (whichever is larger).
+    out_rows: arg index -> (bytes per element, rows per outer step) for every buffer argument."""
+    args = [outer, n, inner, inner, *rest, *bufs]
+    first = 4 + len(rest)
+    if outer >= inner:
+        deltas = {first + j: size * rows * inner for j, (size, rows) in enumerate(out_rows)}
+        split = (outer, 0, deltas)
+    else:
+        deltas = {first + j: size for j, (size, _) in enumerate(out_rows)}
+        split = (inner, 2, deltas, 4)
+    ctx.emit(kernel, *args, split=split)
+
+
+@lowers("ArgMax", "ArgMin")
+def arg_min_max(ctx: LoweringContext, node: Node) -> None:
+    x, y = node.input(0), node.outputs[0]
+    ctx.require_dtype(x)
+    ctx.require_dtype(y, dtypes=(np.int64,))
+    shape = ctx.shape(x)
+    axis = _axis(ctx, int(node.attrs.get("axis", 0)), len(shape))
+    outer, n, inner = _around(shape, axis)
+    if n == 0:
+        raise ctx.fail(f"{node.op_type} over an empty axis")
+    if not outer * inner:
+        return
+    flags = (1 if node.op_type == "ArgMin" else 0) | (2 if node.attrs.get("select_last_index", 0) else 0)
+    _emit_axis(ctx, "f32_argminmax", outer, n, inner, flags, bufs=(Buf(x), Buf(y)), out_rows=((4, n), (8, 1)))
+
+
+def _softmax_like(ctx: LoweringContext, node: Node) -> tuple[int, int, int]:
+    """[outer, n, inner] around the axis; before opset 13 the input is coerced to 2-D at the axis."""
+    x, y = node.input(0), node.outputs[0]
+    ctx.require_dtype(x, y)
+    shape = ctx.shape(x)
+    legacy = ctx.graph.opset < 13
+    axis = _axis(ctx, int(node.attrs.get("axis", 1 if legacy else -1)), len(shape))
+    if legacy:
+        return math.prod(shape[:axis]), math.prod(shape[axis:]), 1
+    return _around(shape, axis)
+
+
+@lowers("LogSoftmax")
+def log_softmax(ctx: LoweringContext, node: Node) -> None:
+    outer, n, inner = _softmax_like(ctx, node)
+    if outer * n * inner:
+        bufs = (Buf(node.input(0)), Buf(node.outputs[0]))
+        _emit_axis(ctx, "f32_log_softmax", outer, n, inner, bufs=bufs, out_rows=((4, n), (4, n)))
+
+
+@lowers("Hardmax")
+def hardmax(ctx: LoweringContext, node: Node) -> None:
+    outer, n, inner = _softmax_like(ctx, node)
+    if outer * n * inner:
+        bufs = (Buf(node.input(0)), Buf(node.outputs[0]))
+        _emit_axis(ctx, "f32_hardmax", outer, n, inner, bufs=bufs, out_rows=((4, n), (4, n)))
+
+
+_PREFIX = {np.dtype(np.float32): "f32", np.dtype(np.int32): "i32", np.dtype(np.int64): "i64"}
+
+
+@lowers("CumSum")
+def cumsum(ctx: LoweringContext, node: Node) -> None:
+    """The axis is a scalar tensor: baked when constant, read by the kernel when computed at run time."""
+    x, axis_name, y = node.input(0), node.input(1), node.outputs[0]
+    ctx.require_dtype(x, y, dtypes=(np.float32, np.int32, np.int64))
+    ctx.require_dtype(axis_name, dtypes=(np.int32, np.int64))
+    prefix = _PREFIX[ctx.dtype(x)]
+    size = ctx.dtype(x).itemsize
+    shape = ctx.shape(x)
+    flags = (1 if node.attrs.get("exclusive", 0) else 0) | (2 if node.attrs.get("reverse", 0) else 0)
+    if not math.prod(shape):
+        return
+    axis = ctx.const(axis_name)
+    if axis is None:
+        is64 = int(ctx.dtype(axis_name) == np.int64)
+        ctx.emit(f"{prefix}_cumsum_dyn", i32(shape), len(shape), Buf(axis_name), is64, flags, Buf(x), Buf(y))
+        return
+    outer, n, inner = _around(shape, _axis(ctx, int(np.asarray(axis).reshape(-1)[0]), len(shape)))
+    bufs = (Buf(x), Buf(y))
+    _emit_axis(ctx, f"{prefix}_cumsum", outer, n, inner, flags, bufs=bufs, out_rows=((size, n), (size, n)))
+
+
+@lowers("TopK")
+def topk(ctx: LoweringContext, node: Node) -> None:
+    """k is the size of the outputs' axis (an input from opset 10, an attribute before): the static output
+    shape determines it exactly."""
+    x, values, indices = node.input(0), node.outputs[0], node.outputs[1]
+    ctx.require_dtype(x, values, dtypes=(np.float32, np.int32, np.int64))
+    ctx.require_dtype(indices, dtypes=(np.int64,))
+    shape = ctx.shape(x)
+    axis = _axis(ctx, int(node.attrs.get("axis", -1)), len(shape))
+    outer, n, inner = _around(shape, axis)
+    k = ctx.shape(values)[axis]
+    if k > n:
+        raise ctx.fail(f"k = {k} is larger than the axis ({n})")
+    if not outer * k * inner:
+        return
+    size = ctx.dtype(x).itemsize
+    largest = int(node.attrs.get("largest", 1))
+    ctx.emit(
+        f"{_PREFIX[ctx.dtype(x)]}_topk",
+        outer,
+        n,
+        k,
+        inner,
+        inner,
+        largest,
+        Buf(x),
+        Buf(values),
+        Buf(indices),
+        split=(outer, 0, {6: size * n * inner, 7: size * k * inner, 8: 8 * k * inner})
+        if outer >= inner
+        else (inner, 3, {6: size, 7: size, 8: 8}),
+    )
