@@ -17,6 +17,7 @@
 
 #define RMAX 8
 #define BLOCK 64
+#define TILE 64 /* walk A: outputs per pass, in vectors */
 
 enum { RED_SUM, RED_MEAN, RED_SUM_SQUARE, RED_L1, RED_L2, RED_LOG_SUM, RED_LOG_SUM_EXP, RED_PROD, RED_MAX, RED_MIN };
 /* how terms combine: the element transform before accumulating, then +, *, max or min */
@@ -77,18 +78,18 @@ INLINE v128_t finish(int mode, v128_t s, v128_t m, int count) {
     }
 }
 
-INLINE v128_t load_n(const float* p, int one) { return one ? wasm_v128_load32_zero(p) : VLOAD(p); }
-
 INLINE void store_n(float* p, v128_t v, int one) {
     if (one) wasm_v128_store32_lane(p, v, 0);
     else VSTORE(p, v);
 }
 
-/* Walk A: V vectors (V*4 outputs, or one output in lane 0 when `one`) at xp, accumulated over every reduced
- * position; acc[v] receives the combined value. The innermost reduced dim is the tight loop. */
-INLINE void gather_a(const rlayout* L, int c, const float* xp, int V, int one, const v128_t* shift, v128_t* acc) {
-    v128_t blk[4], mid[4], tot[4];
-    for (int v = 0; v < V; v++) blk[v] = mid[v] = tot[v] = c_identity(c);
+/* Walk A: V <= TILE vectors (V*4 neighbouring outputs, or one output in lane 0 when `one`) at xp, accumulated
+ * over every reduced position; acc[v] receives the combined value. Each position streams V*16 contiguous
+ * bytes; the innermost reduced dim is the tight loop. */
+INLINE void gather_a_impl(const rlayout* L, int c, const float* xp, int V, int one, const v128_t* shift,
+                          v128_t* acc) {
+    v128_t blk[TILE], mid[TILE];
+    for (int v = 0; v < V; v++) blk[v] = mid[v] = acc[v] = c_identity(c);
     int nb = 0, nm = 0, nr = L->nr;
     int rl = L->rd[nr - 1], rst = L->rs[nr - 1];
     int idx[RMAX] = {0};
@@ -99,16 +100,26 @@ INLINE void gather_a(const rlayout* L, int c, const float* xp, int V, int one, c
         const float* p = xp + off;
         for (int t = 0; t < rl;) {
             int m = imin(rl - t, BLOCK - nb);
-            for (int u = 0; u < m; u++, t++) {
-                const float* q = p + t * rst;
-                for (int v = 0; v < V; v++) blk[v] = c_op(c, blk[v], c_pre(c, load_n(q + 4 * v, one), shift[v]));
+            if (one) { /* 1 output, lane 0 */
+                v128_t b = blk[0];
+                for (int u = 0; u < m; u++, t++) b = c_op(c, b, c_pre(c, wasm_v128_load32_zero(p + t * rst), shift[0]));
+                blk[0] = b;
+            } else if (V == 1) { /* 4 outputs: the accumulator stays in a register */
+                v128_t b = blk[0];
+                for (int u = 0; u < m; u++, t++) b = c_op(c, b, c_pre(c, VLOAD(p + t * rst), shift[0]));
+                blk[0] = b;
+            } else {
+                for (int u = 0; u < m; u++, t++) {
+                    const float* q = p + t * rst;
+                    for (int v = 0; v < V; v++) blk[v] = c_op(c, blk[v], c_pre(c, VLOAD(q + 4 * v), shift[v]));
+                }
             }
             nb += m;
             if (nb == BLOCK) {
                 for (int v = 0; v < V; v++) mid[v] = c_op(c, mid[v], blk[v]), blk[v] = c_identity(c);
                 nb = 0;
                 if (++nm == BLOCK) {
-                    for (int v = 0; v < V; v++) tot[v] = c_op(c, tot[v], mid[v]), mid[v] = c_identity(c);
+                    for (int v = 0; v < V; v++) acc[v] = c_op(c, acc[v], mid[v]), mid[v] = c_identity(c);
                     nm = 0;
                 }
             }
@@ -123,12 +134,25 @@ INLINE void gather_a(const rlayout* L, int c, const float* xp, int V, int one, c
         if (d < 0) break;
     }
 done:
-    for (int v = 0; v < V; v++) acc[v] = c_op(c, c_op(c, tot[v], mid[v]), blk[v]);
+    for (int v = 0; v < V; v++) acc[v] = c_op(c, c_op(c, acc[v], mid[v]), blk[v]);
 }
 
-INLINE void group_a(const rlayout* L, int mode, const float* xp, float* yp, int V, int one) {
+/* one specialized copy per combiner: the switch stays out of the loops */
+static void gather_a(const rlayout* L, int c, const float* xp, int V, int one, const v128_t* shift, v128_t* acc) {
+    switch (c) {
+    case C_ADD: gather_a_impl(L, C_ADD, xp, V, one, shift, acc); break;
+    case C_ADD_ABS: gather_a_impl(L, C_ADD_ABS, xp, V, one, shift, acc); break;
+    case C_ADD_SQ: gather_a_impl(L, C_ADD_SQ, xp, V, one, shift, acc); break;
+    case C_ADD_EXP: gather_a_impl(L, C_ADD_EXP, xp, V, one, shift, acc); break;
+    case C_MUL: gather_a_impl(L, C_MUL, xp, V, one, shift, acc); break;
+    case C_MAX: gather_a_impl(L, C_MAX, xp, V, one, shift, acc); break;
+    default: gather_a_impl(L, C_MIN, xp, V, one, shift, acc); break;
+    }
+}
+
+static void group_a(const rlayout* L, int mode, const float* xp, float* yp, int V, int one) {
     int c = combiner(mode);
-    v128_t s[4], m[4], shift[4];
+    v128_t s[TILE], m[TILE], shift[TILE];
     for (int v = 0; v < V; v++) m[v] = shift[v] = VSPLAT(0.0f);
     if (mode == RED_LOG_SUM_EXP) {
         gather_a(L, C_MAX, xp, V, one, shift, m);
@@ -140,7 +164,7 @@ INLINE void group_a(const rlayout* L, int mode, const float* xp, float* yp, int 
 }
 
 /* Walk B: one output, the reduced rows contiguous (innermost reduced stride 1); returns lane 0. */
-INLINE v128_t gather_b(const rlayout* L, int c, const float* xp, v128_t shift) {
+INLINE v128_t gather_b_impl(const rlayout* L, int c, const float* xp, v128_t shift) {
     v128_t blk[5], mid[5], tot[5]; /* 4 vectors for 16-wide steps (the first also 4-wide), 1 for 1-wide */
     for (int v = 0; v < 5; v++) blk[v] = mid[v] = tot[v] = c_identity(c);
     int nb = 0, nm = 0, nr = L->nr;
@@ -196,7 +220,19 @@ done:;
     return c_op(c, r, a[4]);
 }
 
-INLINE void one_b(const rlayout* L, int mode, const float* xp, float* yp) {
+static v128_t gather_b(const rlayout* L, int c, const float* xp, v128_t shift) {
+    switch (c) {
+    case C_ADD: return gather_b_impl(L, C_ADD, xp, shift);
+    case C_ADD_ABS: return gather_b_impl(L, C_ADD_ABS, xp, shift);
+    case C_ADD_SQ: return gather_b_impl(L, C_ADD_SQ, xp, shift);
+    case C_ADD_EXP: return gather_b_impl(L, C_ADD_EXP, xp, shift);
+    case C_MUL: return gather_b_impl(L, C_MUL, xp, shift);
+    case C_MAX: return gather_b_impl(L, C_MAX, xp, shift);
+    default: return gather_b_impl(L, C_MIN, xp, shift);
+    }
+}
+
+static void one_b(const rlayout* L, int mode, const float* xp, float* yp) {
     int c = combiner(mode);
     v128_t m = VSPLAT(0.0f), shift = VSPLAT(0.0f);
     if (mode == RED_LOG_SUM_EXP) {
@@ -224,8 +260,11 @@ static void walk(const rlayout* L, int mode, int count, const float* x, float* y
         } else {
             int n = kd[nk - 1], st = L->ks[nk - 1], j = 0;
             if (st == 1) {
-                for (; j + 16 <= n; j += 16) group_a(L, mode, x + xo + j, y + yo + j, 4, 0);
-                for (; j + 4 <= n; j += 4) group_a(L, mode, x + xo + j, y + yo + j, 1, 0);
+                while (j + 4 <= n) {
+                    int V = imin(TILE, (n - j) / 4);
+                    group_a(L, mode, x + xo + j, y + yo + j, V, 0);
+                    j += 4 * V;
+                }
             }
             for (; j < n; j++) group_a(L, mode, x + xo + j * st, y + yo + j * L->os[nk - 1], 1, 1);
         }

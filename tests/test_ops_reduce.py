@@ -65,7 +65,8 @@ def _feeds(op, shape, seed=0, axes=None):
 # (shape, axes): each reaches a different part of the walk in kernels_wasm/f32-reduce-wasmsimd.c
 PATTERNS = {
     "rows_tail": ((67, 133), [-1]),  # innermost reduced: 16-wide, 4-wide, 1-wide tails
-    "cols_tail": ((301, 70), [0]),  # innermost kept: 64 + 4 + 2 outputs in lanes, split over 70
+    "cols_tail": ((301, 70), [0]),  # innermost kept: 68 outputs in lanes + 2 in lane 0, split over 70
+    "wide_cols": ((21, 2, 301), [0, 1]),  # innermost kept: 256-output tiles, then 44, then 1
     "two_axes_inner_reduced": ((3, 37, 5, 19), [1, 3]),
     "two_axes_inner_kept": ((3, 37, 5, 19), [0, 2]),
     "alternating_rank6": ((2, 3, 4, 5, 6, 7), [0, 2, 4]),
