@@ -4,8 +4,9 @@
  * same kind merged (wasm_runtime/ops/reduce.py does this at package time; f32_reduce_dyn does it here when
  * the axes arrive at run time). The output holds the kept dims in order, contiguous. Two walks:
  *
- *   A. the innermost input dim is kept: 16 (then 4, then 1) neighbouring outputs are accumulated together in
- *      vector lanes over every reduced position (each position one strided vector load per 4 outputs);
+ *   A. the innermost input dim is kept: up to 256 neighbouring outputs (a tile of 64 vectors; then the last
+ *      1-3 one at a time in lane 0) are accumulated together over every reduced position, each position
+ *      streaming the tile's contiguous bytes;
  *   B. the innermost input dim is reduced: each output sums contiguous rows, 16 lanes at a time.
  *
  * Sums are blocked in three levels (64 terms, 64 blocks, the rest), so float32 rounding grows like

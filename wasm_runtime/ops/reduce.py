@@ -134,7 +134,7 @@ def _around(shape, axis: int) -> tuple[int, int, int]:
 
 def _emit_axis(ctx: LoweringContext, kernel: str, outer: int, n: int, inner: int, *rest, bufs, out_rows: dict):
     """kernel(outer, n, inner, pitch, *rest, *bufs), split over outer or inner (whichever is larger).
-    out_rows: arg index -> (bytes per element, rows per outer step) for every buffer argument."""
+    out_rows: (bytes per element, axis rows per outer step) of each buffer in `bufs`, in order."""
     args = [outer, n, inner, inner, *rest, *bufs]
     first = 4 + len(rest)
     if outer >= inner:
