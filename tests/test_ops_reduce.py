@@ -40,8 +40,11 @@ def _reduce_model(op, shape, axes, keepdims=1, how="input", opset=18, **attrs):
         inits = {"axes": np.array(axes, np.int64)} if axes is not None else {}
         return single(op, {"x": shape}, attrs, inits, opset=opset)
     # shape inference cannot see run-time axes: declare the output's shape as a model would
-    out = np.sum(np.zeros(shape), axis=tuple(axes) if axes or not attrs.get("noop_with_empty_axes") else (),
-                 keepdims=bool(keepdims)).shape
+    out = np.sum(
+        np.zeros(shape),
+        axis=tuple(axes) if axes or not attrs.get("noop_with_empty_axes") else (),
+        keepdims=bool(keepdims),
+    ).shape
     node = helper.make_node(op, ["x", "axes"], ["y"], name="r", **attrs)
     inputs = [tensor_info("x", shape), tensor_info("axes", [len(axes)], np.int64)]
     graph = helper.make_graph([node], "t", inputs, [tensor_info("y", out)])
