@@ -3,8 +3,8 @@
  *
  * `inner` columns are processed (a split chunk may cover fewer than the tensor has), `pitch` is the tensor's
  * inner size: element (o, r, i) is at x[(o * n + r) * pitch + i]. With pitch == 1 the axis is contiguous and
- * runs 4-wide along it; otherwise 4 neighbouring columns run in the lanes, and the last inner % 4 columns
- * run the same vector code in lane 0, so every output is computed identically whichever chunk holds it. */
+ * runs 4-wide along it; otherwise 16 (then 4) neighbouring columns run in the lanes, and the last inner % 4
+ * columns run the same vector code in lane 0, so every output is computed identically whichever chunk holds it. */
 #include "common.h"
 #include "reduce-math.h"
 
@@ -35,16 +35,19 @@ INLINE void store_n(float* p, v128_t v, int one) {
     else VSTORE(p, v);
 }
 
-/* index along the axis of the best of 4 columns at p (lane 0 only when `one`), as i32 lanes */
-INLINE v128_t arg_cols(const float* p, int n, int pitch, int flags, int one) {
-    v128_t best = load_n(p, one), bi = wasm_i32x4_splat(0);
+/* indices along the axis of the best of V*4 columns at p (lane 0 only when `one`), as i32 lanes in bi[] */
+INLINE void arg_cols(const float* p, int n, int pitch, int flags, int V, int one, v128_t* bi) {
+    v128_t best[4];
+    for (int v = 0; v < V; v++) best[v] = load_n(p + 4 * v, one), bi[v] = wasm_i32x4_splat(0);
     for (int r = 1; r < n; r++) {
-        v128_t v = load_n(p + (long)r * pitch, one);
-        v128_t m = v_better(v, best, flags);
-        best = wasm_v128_bitselect(v, best, m);
-        bi = wasm_v128_bitselect(wasm_i32x4_splat(r), bi, m);
+        v128_t rv = wasm_i32x4_splat(r);
+        for (int v = 0; v < V; v++) {
+            v128_t x = load_n(p + (long)r * pitch + 4 * v, one);
+            v128_t m = v_better(x, best[v], flags);
+            best[v] = wasm_v128_bitselect(x, best[v], m);
+            bi[v] = wasm_v128_bitselect(rv, bi[v], m);
+        }
     }
-    return bi;
 }
 
 /* index of the best of n contiguous values: 4 lanes each keep their best, then the lanes and the tail */
@@ -87,12 +90,19 @@ KERNEL void f32_argminmax(int outer, int n, int inner, int pitch, int flags, con
             continue;
         }
         int i = 0;
-        for (; i + 4 <= inner; i += 4) {
-            v128_t bi = arg_cols(xo + i, n, pitch, flags, 0);
-            VSTORE(yo + i, wasm_i64x2_extend_low_i32x4(bi));
-            VSTORE(yo + i + 2, wasm_i64x2_extend_high_i32x4(bi));
+        v128_t bi[4];
+        while (i + 4 <= inner) {
+            int V = i + 16 <= inner ? 4 : 1;
+            arg_cols(xo + i, n, pitch, flags, V, 0, bi);
+            for (int v = 0; v < V; v++, i += 4) {
+                VSTORE(yo + i, wasm_i64x2_extend_low_i32x4(bi[v]));
+                VSTORE(yo + i + 2, wasm_i64x2_extend_high_i32x4(bi[v]));
+            }
         }
-        for (; i < inner; i++) yo[i] = wasm_i32x4_extract_lane(arg_cols(xo + i, n, pitch, flags, 1), 0);
+        for (; i < inner; i++) {
+            arg_cols(xo + i, n, pitch, flags, 1, 1, bi);
+            yo[i] = wasm_i32x4_extract_lane(bi[0], 0);
+        }
     }
 }
 
@@ -108,23 +118,36 @@ KERNEL void f32_hardmax(int outer, int n, int inner, int pitch, const float* x, 
             continue;
         }
         int i = 0;
-        for (; i + 4 <= inner; i += 4) {
-            int32_t idx[4];
-            VSTORE(idx, arg_cols(xo + i, n, pitch, 0, 0));
-            for (int l = 0; l < 4; l++) yo[(long)idx[l] * pitch + i + l] = 1.0f;
+        v128_t bi[4];
+        while (i + 4 <= inner) {
+            int V = i + 16 <= inner ? 4 : 1;
+            int32_t idx[16];
+            arg_cols(xo + i, n, pitch, 0, V, 0, bi);
+            for (int v = 0; v < V; v++) VSTORE(idx + 4 * v, bi[v]);
+            for (int l = 0; l < 4 * V; l++, i++) yo[(long)idx[l] * pitch + i] = 1.0f;
         }
-        for (; i < inner; i++) yo[(long)wasm_i32x4_extract_lane(arg_cols(xo + i, n, pitch, 0, 1), 0) * pitch + i] = 1.0f;
+        for (; i < inner; i++) {
+            arg_cols(xo + i, n, pitch, 0, 1, 1, bi);
+            yo[(long)wasm_i32x4_extract_lane(bi[0], 0) * pitch + i] = 1.0f;
+        }
     }
 }
 
-INLINE void log_softmax_cols(const float* x, float* y, int n, int pitch, int one) {
-    v128_t m = load_n(x, one);
-    for (int r = 1; r < n; r++) m = wasm_f32x4_max(m, load_n(x + (long)r * pitch, one));
-    v128_t s = VSPLAT(0.0f);
-    for (int r = 0; r < n; r++) s = wasm_f32x4_add(s, v_exp(wasm_f32x4_sub(load_n(x + (long)r * pitch, one), m)));
-    v128_t l = v_log(s);
+/* V*4 columns at x (lane 0 only when `one`) */
+INLINE void log_softmax_cols(const float* x, float* y, int n, int pitch, int V, int one) {
+    v128_t m[4], s[4];
+    for (int v = 0; v < V; v++) m[v] = load_n(x + 4 * v, one), s[v] = VSPLAT(0.0f);
+    for (int r = 1; r < n; r++)
+        for (int v = 0; v < V; v++) m[v] = wasm_f32x4_max(m[v], load_n(x + (long)r * pitch + 4 * v, one));
     for (int r = 0; r < n; r++)
-        store_n(y + (long)r * pitch, wasm_f32x4_sub(wasm_f32x4_sub(load_n(x + (long)r * pitch, one), m), l), one);
+        for (int v = 0; v < V; v++)
+            s[v] = wasm_f32x4_add(s[v], v_exp(wasm_f32x4_sub(load_n(x + (long)r * pitch + 4 * v, one), m[v])));
+    for (int v = 0; v < V; v++) s[v] = v_log(s[v]);
+    for (int r = 0; r < n; r++)
+        for (int v = 0; v < V; v++) {
+            v128_t t = wasm_f32x4_sub(load_n(x + (long)r * pitch + 4 * v, one), m[v]);
+            store_n(y + (long)r * pitch + 4 * v, wasm_f32x4_sub(t, s[v]), one);
+        }
 }
 
 static void log_softmax_row(const float* x, float* y, int n) {
@@ -162,7 +185,8 @@ KERNEL void f32_log_softmax(int outer, int n, int inner, int pitch, const float*
             continue;
         }
         int i = 0;
-        for (; i + 4 <= inner; i += 4) log_softmax_cols(xo + i, yo + i, n, pitch, 0);
-        for (; i < inner; i++) log_softmax_cols(xo + i, yo + i, n, pitch, 1);
+        for (; i + 16 <= inner; i += 16) log_softmax_cols(xo + i, yo + i, n, pitch, 4, 0);
+        for (; i + 4 <= inner; i += 4) log_softmax_cols(xo + i, yo + i, n, pitch, 1, 0);
+        for (; i < inner; i++) log_softmax_cols(xo + i, yo + i, n, pitch, 1, 1);
     }
 }
