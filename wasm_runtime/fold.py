@@ -18,6 +18,7 @@ from onnx.reference import ReferenceEvaluator
 
 from .errors import PackageError
 from .ir import Graph, Node, Value, is_uniform
+from .onnx_io import _attr_for_onnx
 
 # never evaluate ahead of time: results must differ per run
 _NONDETERMINISTIC = {
@@ -56,7 +57,7 @@ def _evaluate(graph: Graph, node: Node) -> list[np.ndarray]:
         node.outputs,
         name=node.name,
         domain=node.domain or None,
-        **{k: v for k, v in node.attrs.items() if v is not None},
+        **{k: _attr_for_onnx(v) for k, v in node.attrs.items() if v is not None},
     )
     # np.array, not np.ascontiguousarray: the latter turns 0-d scalars into shape (1,)
     feeds = {name: np.array(arr, order="C") for name, arr in zip(node.inputs, inputs, strict=True) if name}
