@@ -4,7 +4,8 @@
 #include "index.h"
 
 /* OneHot: out[o, d, i] = values[1] if wrap(idx[o, i]) == d else values[0], for d < depth; indices out of
- * [-depth, depth) give an all-off column. idx_kind: 0 int32, 1 int64, 2 float32. When depth_ptr is given
+ * [-depth, depth) give an all-off column, and so do float indices that are not whole numbers (onnxruntime
+ * and the ONNX reference compare values). idx_kind: 0 int32, 1 int64, 2 float32. When depth_ptr is given
  * (a run-time depth tensor, same kinds), its value must equal `depth`. Splits over outer
  * (idx += inner * idx size, out += depth * inner * sizeof(T) per unit). */
 #define ONEHOT_KERNEL(name, T)                                                                                \
@@ -17,8 +18,16 @@
             T* y = out + (size_t)o * block;                                                                   \
             for (int e = 0; e < block; e++) y[e] = off;                                                       \
             for (int i = 0; i < inner; i++) {                                                                 \
-                int64_t k = ld_index(idx, idx_kind, o * inner + i);                                           \
-                if (k < 0) k += depth;                                                                        \
+                int64_t k;                                                                                    \
+                if (idx_kind == 2) { /* float: hot where the value equals d exactly */                        \
+                    float f = ((const float*)idx)[o * inner + i];                                             \
+                    if (f < 0) f += (float)depth;                                                             \
+                    if (!(f >= 0 && f < (float)depth) || f != (float)(int32_t)f) continue;                    \
+                    k = (int32_t)f;                                                                           \
+                } else {                                                                                      \
+                    k = ld_index(idx, idx_kind, o * inner + i);                                               \
+                    if (k < 0) k += depth;                                                                    \
+                }                                                                                             \
                 if (k >= 0 && k < depth) y[(size_t)k * inner + i] = on;                                       \
             }                                                                                                 \
         }                                                                                                     \

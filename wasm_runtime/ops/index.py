@@ -42,19 +42,18 @@ def _size(shape) -> int:
     return math.prod(shape)
 
 
-def _indices(ctx: LoweringContext, name: str, bound: int | None = None):
-    """(pointer, is_int64) for an int32/int64 index tensor. A constant one is checked against [-bound, bound)
-    here, wrapped, and shipped as int32 (bound None: shipped as is)."""
+def _indices(ctx: LoweringContext, name: str, bound: int):
+    """(pointer, is_int64) for an int32/int64 index tensor into an axis of `bound` entries. A constant one is
+    checked against [-bound, bound) here, wrapped, and shipped as int32."""
     ctx.require_dtype(name, dtypes=INDICES)
     value = ctx.const(name)
     if value is None:
         return Buf(name), int(ctx.dtype(name) == np.int64)
     value = np.asarray(value, np.int64)
-    if bound is not None:
-        bad = (value < -bound) | (value >= bound)
-        if bad.any():
-            raise ctx.fail(f"index {int(value[bad].reshape(-1)[0])} of {name!r} is out of range [-{bound}, {bound})")
-        value = np.where(value < 0, value + bound, value)
+    bad = (value < -bound) | (value >= bound)
+    if bad.any():
+        raise ctx.fail(f"index {int(value[bad].reshape(-1)[0])} of {name!r} is out of range [-{bound}, {bound})")
+    value = np.where(value < 0, value + bound, value)
     return Const(value.astype(np.int32).reshape(-1), "indices"), 0
 
 
@@ -300,9 +299,9 @@ def non_zero(ctx: LoweringContext, node: Node) -> None:
             raise ctx.fail(f"an empty input has no nonzeros, the output shape says {expected}")
         return
     dtype = ctx.dtype(x)
-    kernel = "f32_nonzero" if dtype == np.float32 else f"{_SIZE_PREFIX.get(dtype.itemsize)}_nonzero"
-    if kernel.startswith("x16"):
+    if dtype.itemsize not in (1, 4, 8):
         raise ctx.fail(f"NonZero of {dtype.name} is not supported")
+    kernel = "f32_nonzero" if dtype == np.float32 else f"{_SIZE_PREFIX[dtype.itemsize]}_nonzero"  # -0.0 is zero
     ctx.emit(kernel, Buf(x), n, len(shape), i32(list(shape)), expected, Buf(y))
 
 
@@ -360,7 +359,8 @@ def eye_like(ctx: LoweringContext, node: Node) -> None:
         return
     dtype = ctx.dtype(y)
     one = int.from_bytes(np.ones(1, dtype).tobytes().ljust(8, b"\0"), "little")
-    ctx.emit("x_eyelike", 0, rows, cols, int(node.attrs.get("k", 0)), dtype.itemsize, one & 0xFFFFFFFF, one >> 32,
+    k = int(np.clip(int(node.attrs.get("k", 0)), -(1 << 30), 1 << 30))
+    ctx.emit("x_eyelike", 0, rows, cols, k, dtype.itemsize, one & 0xFFFFFFFF, one >> 32,
              Buf(y), split=(rows, 1, {0: 1}))  # fmt: skip
 
 
