@@ -406,3 +406,44 @@ def test_conv_transpose_4d_fails_clearly(tmp_path):
     model = single("ConvTranspose", {"x": (1, 1, 2, 2, 2, 2)}, {}, {"w": randn((1, 1, 1, 1, 1, 1))})
     with pytest.raises(PackageError, match="4-D transposed convolution"):
         package(model, tmp_path / "b")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# 3-D Conv
+
+
+@pytest.mark.parametrize(
+    ("xs", "ws", "attrs"),
+    [
+        ((1, 3, 5, 6, 7), (4, 3, 3, 3, 3), dict(pads=[1, 1, 1, 1, 1, 1])),
+        (
+            (2, 4, 6, 5, 7),
+            (6, 2, 2, 3, 2),
+            dict(group=2, strides=[2, 1, 2], dilations=[1, 2, 1], pads=[0, 1, 1, 1, 0, 0]),
+        ),
+        ((1, 2, 7, 5, 6), (3, 2, 3, 2, 3), dict(auto_pad="SAME_UPPER", strides=[2, 2, 1])),
+    ],
+)
+def test_conv3d(xs, ws, attrs, tmp_path, monkeypatch):
+    from wasm_runtime.ops import conv
+
+    monkeypatch.setattr(conv, "CONV3D_BLOCK_FLOATS", 300)  # several blocks of output slices
+    model = single("Conv", {"x": xs}, attrs, {"w": randn(ws, 1), "b": randn((ws[0],), 2)})
+    m = check_model(model, tmp_path / "b", tol=2e-5)
+    assert kernels(m) == ["f32_conv3d"]
+
+
+def test_conv3d_fused_residual_relu(tmp_path):
+    model = make_model(
+        [
+            helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1] * 6),
+            helper.make_node("Add", ["c", "r"], ["s"]),
+            helper.make_node("Relu", ["s"], ["y"]),
+        ],
+        {"x": (1, 2, 4, 5, 6), "r": (1, 3, 4, 5, 6)},
+        ["y"],
+        {"w": randn((3, 2, 3, 3, 3), 1), "b": randn((3,), 2)},
+    )
+    m = check_model(model, tmp_path / "b")
+    (step,) = m["steps"]
+    assert step["kernel"] == "f32_conv3d" and step["args"][10] == 1 and step["args"][13] != 0, "fused epilogue"
