@@ -164,4 +164,3 @@ def mean_variance_norm(ctx: LoweringContext, node: Node) -> None:
     layout = [1] * pad + dims + [0] * pad + red
     kept = math.prod(d for d, r in zip(dims, red, strict=True) if not r)
     ctx.emit("f32_mvn", i32(layout), Buf(x), Buf(y), Scratch(2 * kept * 4))
-
