@@ -979,16 +979,6 @@ def test_float_kernel_with_int64_input_names_node(tmp_path):
         package(model, tmp_path / "b")
 
 
-def test_maxpool_indices_used_fails(tmp_path):
-    model = make_model(
-        [helper.make_node("MaxPool", ["x"], ["y", "idx"], kernel_shape=[2, 2], name="pool_with_idx")],
-        {"x": (1, 2, 4, 4)},
-        ["y", "idx"],
-    )
-    with pytest.raises(PackageError, match=r"pool_with_idx.*Indices"):
-        package(model, tmp_path / "b")
-
-
 @pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
 def test_pool_ceil_window_starting_in_padding_fails_clearly(op, tmp_path):
     """See _CEIL_SHAPE_BUG: a wrong output shape must not be packaged silently."""

@@ -1,11 +1,11 @@
-"""Conv and FusedConv (1-D and 2-D, NCHW): depthwise -> direct kernel, 3x3 stride 1 -> Winograd F(2x2,3x3)
-(or im2col when --tune measured it faster), everything else -> im2col + GEMM;
+"""Conv and FusedConv (1-D, 2-D and 3-D, NCHW): depthwise -> direct kernel, 3x3 stride 1 -> Winograd F(2x2,3x3)
+(or im2col when --tune measured it faster), everything else -> im2col + GEMM (3-D: f32_conv3d);
 the fused activation and residual run in the kernels' epilogue."""
 
 from __future__ import annotations
 
 from ..ir import Node, is_uniform
-from ..lowering import Buf, LoweringContext, Scratch, lowers
+from ..lowering import Buf, LoweringContext, Scratch, i32, lowers
 from . import winograd
 from .activation import epilogue_args, residual_input
 from .spatial import as_2d, window
@@ -17,8 +17,11 @@ def conv(ctx: LoweringContext, node: Node) -> None:
     ctx.require_dtype(x, w, b, y, residual_input(node))
     xs, ws, ys = ctx.shape(x), ctx.shape(w), ctx.shape(y)
     spatial = len(xs) - 2
+    if spatial == 3:
+        conv3d(ctx, node)
+        return
     if spatial not in (1, 2):
-        raise ctx.fail(f"{spatial}-D convolution is not supported (1-D and 2-D are)")
+        raise ctx.fail(f"{spatial}-D convolution is not supported (1-D, 2-D and 3-D are)")
     group = int(node.attrs.get("group", 1))
     kernel = tuple(node.attrs.get("kernel_shape") or ws[2:])
     win = window(ctx, node, xs[2:], kernel, ys[2:])
@@ -114,4 +117,42 @@ def conv(ctx: LoweringContext, node: Node) -> None:
         x_plane,
         y_plane,
         split=split,
+    )
+
+
+# im2col columns of one 3-D block (output positions x Cg * K): bounds the workspace on large volumes
+CONV3D_BLOCK_FLOATS = 1 << 20
+
+
+def conv3d(ctx: LoweringContext, node: Node) -> None:
+    x, w, b, y = node.input(0), node.input(1), node.input(2), node.outputs[0]
+    xs, ws, ys = ctx.shape(x), ctx.shape(w), ctx.shape(y)
+    group = int(node.attrs.get("group", 1))
+    kernel = tuple(node.attrs.get("kernel_shape") or ws[2:])
+    win = window(ctx, node, xs[2:], kernel, ys[2:])
+    N, C, M = xs[0], xs[1], ws[0]
+    if N * M * ys[2] * ys[3] * ys[4] == 0:
+        return
+    ck = (C // group) * kernel[0] * kernel[1] * kernel[2]
+    plane = ys[3] * ys[4]
+    slices = max(1, min(ys[2], CONV3D_BLOCK_FLOATS // max(1, ck * plane)))
+    geo = [*xs[2:], *ys[2:], *kernel, *win["strides"], *win["begin"], *win["dilations"], slices]
+    act, p0, p1 = epilogue_args(node)
+    r = residual_input(node)
+    ctx.emit(
+        "f32_conv3d",
+        N,
+        C,
+        M,
+        group,
+        i32(geo),
+        Buf(x),
+        Buf(w),
+        Buf(b) if b else None,
+        Buf(y),
+        Scratch(ck * slices * plane * 4),
+        act,
+        p0,
+        p1,
+        Buf(r) if r else None,
     )

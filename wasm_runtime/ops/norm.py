@@ -8,25 +8,48 @@ import numpy as np
 
 from ..ir import Node
 from ..lowering import Buf, Const, LoweringContext, lowers
+from .normalization import optional_output
 
 
 @lowers("BatchNormalization")
 def batch_norm(ctx: LoweringContext, node: Node) -> None:
-    """y = (x - mean) / sqrt(var + eps) * gamma + beta  ==  x * scale + shift, with scale and shift
-    computed here once, in float64, from the constant statistics."""
+    """y = (x - mean) / sqrt(var + eps) * gamma + beta. With constant statistics, ==  x * scale + shift with
+    scale and shift computed here once, in float64; with statistics computed at run time, a kernel derives
+    them per channel. training_mode=1 normalizes with the batch's statistics and outputs the updated running
+    mean and variance."""
     x, y = node.input(0), node.outputs[0]
-    ctx.require_dtype(x, y)
+    params = [node.input(i) for i in range(1, 5)]
+    ctx.require_dtype(x, y, *params)
+    xs = ctx.shape(x)
+    N, C, inner = xs[0], (xs[1] if len(xs) > 1 else 1), math.prod(xs[2:])
+    eps = float(node.attrs.get("epsilon", 1e-5))
+    split = (C, 0, {4: inner * 4, 5: 4, 6: 4, 7: 4, 8: 4, 9: inner * 4})
     if node.attrs.get("training_mode", 0):
-        raise ctx.fail("training_mode=1 is not supported (inference only)")
+        outs = [optional_output(ctx, node, i) for i in (1, 2)]
+        ctx.require_dtype(*(o.name for o in outs if o is not None))
+        ctx.emit(
+            "f32_batchnorm_train",
+            C,
+            N,
+            inner,
+            C * inner,
+            *(Buf(n) for n in [x, *params]),
+            Buf(y),
+            *outs,
+            eps,
+            float(node.attrs.get("momentum", 0.9)),
+            split=(C, 0, {4: inner * 4, 5: 4, 6: 4, 7: 4, 8: 4, 9: inner * 4, 10: 4, 11: 4}),
+        )
+        return
     for i, what in ((1, "running mean"), (2, "running variance")):
         ctx.require_unused(node, i, what)
-    gamma, beta, mean, var = (
-        ctx.need_const(node.input(i), name).astype(np.float64)
-        for i, name in ((1, "scale"), (2, "B"), (3, "mean"), (4, "var"))
-    )
-    scale = gamma / np.sqrt(var + float(node.attrs.get("epsilon", 1e-5)))
+    consts = [ctx.const(n) for n in params]
+    if any(c is None for c in consts):
+        ctx.emit("f32_batchnorm", C, N, inner, C * inner, *(Buf(n) for n in [x, *params]), Buf(y), eps, split=split)
+        return
+    gamma, beta, mean, var = (c.astype(np.float64) for c in consts)
+    scale = gamma / np.sqrt(var + eps)
     shift = beta - mean * scale
-    xs = ctx.shape(x)
     ctx.emit(
         "f32_channel_affine",
         xs[0],
