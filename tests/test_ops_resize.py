@@ -277,8 +277,9 @@ def test_table_kernel_bit_identical_to_package_time_tables(variant):
                     continue
                 roi = np.array([0.15, 0.8], np.float32) if ip.ctm == CTMS["tf_crop_and_resize"] else None
                 taps = ip.taps(max(n_out - 0.5, 0.5) / n_in, n_in)
-                expect = pack_table(*axis_table(ip, n_in, n_out, scale, *(roi if roi is not None else (0.0, 1.0)),
-                                                taps=taps))
+                expect = pack_table(
+                    *axis_table(ip, n_in, n_out, scale, *(roi if roi is not None else (0.0, 1.0)), taps=taps)
+                )
                 k.reset()
                 cfg = k.put(_cfg(ip, 1, [0], [n_in]))
                 scales_p = 0 if via_sizes else k.put(np.array([scale], np.float32))

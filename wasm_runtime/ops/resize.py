@@ -263,8 +263,9 @@ def resize(ctx: LoweringContext, node: Node) -> None:
 
     passes: list[tuple[int, object, int]] = []  # (dim, table pointer, taps)
     if static:
-        scales = _static_scales(ctx, in_shape, out_shape, axes, scales_const, sizes_const if sizes_name else None,
-                                policy)
+        scales = _static_scales(
+            ctx, in_shape, out_shape, axes, scales_const, sizes_const if sizes_name else None, policy
+        )
         for d in axes:
             p = pos[d]
             r0, r1 = (roi_const[p], roi_const[len(axes) + p]) if roi_const is not None else (0.0, 1.0)
@@ -283,11 +284,27 @@ def resize(ctx: LoweringContext, node: Node) -> None:
         scales_ptr = None
         if not sizes_name:
             scales_ptr = Const(scales_const) if scales_const is not None else Buf(scales_name)
-        sizes_ptr = (Const(np.asarray(sizes_const, np.int64)) if sizes_const is not None else Buf(sizes_name)) \
-            if sizes_name else None
+        sizes_ptr = (
+            (Const(np.asarray(sizes_const, np.int64)) if sizes_const is not None else Buf(sizes_name))
+            if sizes_name
+            else None
+        )
         roi_ptr = (Const(roi_const) if roi_const is not None else Buf(roi_name)) if roi_name else None
-        cfg = i32([rank, ip.mode, ip.ctm, ip.nearest, int(ip.exclude_outside), int(ip.antialias),
-                   int(np.float32(ip.cubic_a).view(np.int32)), policy, len(axes), *pos, *in_shape])
+        cfg = i32(
+            [
+                rank,
+                ip.mode,
+                ip.ctm,
+                ip.nearest,
+                int(ip.exclude_outside),
+                int(ip.antialias),
+                int(np.float32(ip.cubic_a).view(np.int32)),
+                policy,
+                len(axes),
+                *pos,
+                *in_shape,
+            ]
+        )
         for d in axes:
             n_in, n_out = in_shape[d], out_shape[d]
             if n_in == n_out == 1 and ip.ctm != TF_CROP:
@@ -335,6 +352,7 @@ def _static_scales(ctx, in_shape, out_shape, axes, scales, sizes, policy) -> dic
 
 def _emit_passes(ctx, x, y, in_shape, out_shape, passes, float_data, extrapolation) -> None:
     """One pass per axis, in the order with the least work; intermediates live in scratch buffers."""
+
     def cost(order):
         shape, total = list(in_shape), 0
         for d, _, taps in order:
@@ -354,10 +372,34 @@ def _emit_passes(ctx, x, y, in_shape, out_shape, passes, float_data, extrapolati
         dst = Buf(y) if k == len(order) - 1 else Scratch(math.prod(shape) * itemsize)
         units = outer * n_out
         if float_data:
-            ctx.emit("f32_resize_axis", 0, units, n_out, inner, src, n_in, dst, table, taps, extrapolation,
-                     split=(units, 1, {0: 1}))
+            ctx.emit(
+                "f32_resize_axis",
+                0,
+                units,
+                n_out,
+                inner,
+                src,
+                n_in,
+                dst,
+                table,
+                taps,
+                extrapolation,
+                split=(units, 1, {0: 1}),
+            )
         else:
             extra = Const(np.asarray([extrapolation]).astype(ctx.dtype(x)), "extrapolation")
-            ctx.emit("x_resize_nearest_axis", 0, units, n_out, inner * itemsize, src, n_in, dst, table, extra,
-                     itemsize, split=(units, 1, {0: 1}))
+            ctx.emit(
+                "x_resize_nearest_axis",
+                0,
+                units,
+                n_out,
+                inner * itemsize,
+                src,
+                n_in,
+                dst,
+                table,
+                extra,
+                itemsize,
+                split=(units, 1, {0: 1}),
+            )
         src = dst
