@@ -22,6 +22,23 @@ KERNEL void f32_resize_axis(int first, int count, int n_out, int inner, const fl
     const int32_t* start = table;
     const int32_t* cnt = table + n_out;
     const float* weights = (const float*)(table + 2 * n_out);
+    if (inner == 1) { /* resizing the last axis: one element per unit */
+        int r = first / n_out, o = first - r * n_out;
+        const float* xr = x + (long)r * n_in;
+        for (int u = first; u < first + count; u++, o++) {
+            if (o == n_out) {
+                o = 0;
+                xr += n_in;
+            }
+            const int c = cnt[o];
+            const float* src = xr + start[o];
+            const float* w = weights + (long)o * taps;
+            float s = c ? w[0] * src[0] : extrapolation;
+            for (int t = 1; t < c; t++) s += w[t] * src[t];
+            y[u] = s;
+        }
+        return;
+    }
     for (int u = first; u < first + count; u++) {
         int r = u / n_out, o = u - r * n_out;
         float* dst = y + (long)u * inner;
@@ -34,12 +51,6 @@ KERNEL void f32_resize_axis(int first, int count, int n_out, int inner, const fl
         }
         const float* src = x + ((long)r * n_in + start[o]) * inner;
         const float* w = weights + (long)o * taps;
-        if (inner == 1) {
-            float s = w[0] * src[0];
-            for (int t = 1; t < c; t++) s += w[t] * src[t];
-            dst[0] = s;
-            continue;
-        }
         if (c == 1 && w[0] == 1.0f) {
             __builtin_memcpy(dst, src, (unsigned)inner * sizeof(float));
             continue;
