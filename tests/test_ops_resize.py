@@ -75,6 +75,21 @@ CASES = {
     "nearest_floor_channels": ([2, 3, 4, 5], {"mode": "nearest", "nearest_mode": "floor"}, {"scales": [1, 2, 1, 1]}),
     "linear_antialias_down": ([1, 2, 17, 23], {"mode": "linear", "antialias": 1}, {"sizes": [1, 2, 5, 7]}),
     "cubic_antialias_down": ([1, 2, 17, 23], {"mode": "cubic", "antialias": 1}, {"scales": [1, 1, 0.3, 0.35]}),
+    "linear_antialias_down_and_up": (
+        [1, 2, 17, 9],
+        {"mode": "linear", "antialias": 1},
+        {"scales": [1, 1, 0.37, 2.3]},
+    ),
+    "cubic_antialias_exclude_outside": (
+        [1, 2, 17, 19],
+        {"mode": "cubic", "antialias": 1, "exclude_outside": 1},
+        {"scales": [1, 1, 0.37, 0.6]},
+    ),
+    "nearest_tf_crop_and_resize": (
+        [1, 2, 7, 9],
+        {"mode": "nearest", "coordinate_transformation_mode": "tf_crop_and_resize", "extrapolation_value": 5.0},
+        {"sizes": [1, 2, 5, 11], "roi": [0, 0, -0.2, 0.1, 1, 1, 0.9, 1.3]},
+    ),
     "cubic_up": ([1, 2, 7, 9], {"mode": "cubic"}, {"scales": [1, 1, 1.7, 2.3]}),
     "cubic_exclude_outside": (
         [1, 2, 7, 9],
