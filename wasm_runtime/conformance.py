@@ -49,8 +49,8 @@ INDEX_OPS = {
     "ReverseSequence", "ScatterElements", "ScatterND", "Shape", "Size", "Slice", "Split", "Squeeze", "Tile", "TopK",
     "Transpose", "Trilu", "Unsqueeze", "Where", "Xor",
 }  # fmt: skip
-# ops whose every test is about integer bit patterns: their unsigned tests count too
-UNSIGNED_OPS = {"BitShift"}
+# ops defined on 8-bit or unsigned integers (bit patterns, quantized products): those tests count too
+UNSIGNED_OPS = {"BitShift", "MatMulInteger"}
 
 
 class WasmBackendRep(BackendRep):
@@ -168,7 +168,7 @@ def classify(case) -> CaseInfo:
     else:
         allowed = set(IN_SCOPE_DTYPES)
         if ops[0] in UNSIGNED_OPS:
-            allowed |= {"uint8", "uint16", "uint32", "uint64"}
+            allowed |= {"uint8", "uint16", "uint32", "uint64", "int8"}
         other = sorted(dtypes - allowed)
         if other:
             scope = f"dtype {'/'.join(other)}"
