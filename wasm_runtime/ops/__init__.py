@@ -1,3 +1,3 @@
 """One module per op family; importing the package registers every lowering (see ../lowering.py)."""
 
-from . import conv, elementwise, fused, gemm, norm, pool, softmax, tensor  # noqa: F401
+from . import conv, elementwise, fused, gemm, norm, pool, softmax, tensor, unary  # noqa: F401
