@@ -94,8 +94,9 @@ INLINE v128_t f_celu(v128_t x, v128_t alpha, v128_t b) {
     return wasm_f32x4_add(wasm_f32x4_max(x, VSPLAT(0.0f)), wasm_f32x4_min(neg, VSPLAT(0.0f)));
 }
 
-/* x (1 + erf(x / sqrt 2)) / 2 = x erfc(-x / sqrt 2) / 2, which keeps its relative accuracy for x << 0; there
- * the exponent -x^2/2 is taken from x (exact halving), not from the rounded x / sqrt 2 */
+/* x (1 + erf(x / sqrt 2)) / 2 = x erfc(z) / 2 with z = -x / sqrt 2: 1 - erf z for -1 < z < 1/2, the
+ * erfc tail above (relative accuracy kept for x << 0, the exponent -x^2/2 taken from x itself, exactly
+ * halved, not from the rounded z) and 2 - erfc |z| below. */
 INLINE v128_t f_gelu(v128_t x, v128_t a, v128_t b) {
     UNUSED(a, b);
     v128_t z = wasm_f32x4_mul(x, VSPLAT(-0.70710678118654752f));
@@ -103,8 +104,8 @@ INLINE v128_t f_gelu(v128_t x, v128_t a, v128_t b) {
     v128_t tail = vm_erfc_core(wasm_f32x4_abs(z), wasm_f32x4_mul(hi, VSPLAT(0.5f)), wasm_f32x4_mul(lo, VSPLAT(0.5f)));
     tail = vm_sel(wasm_f32x4_lt(z, VSPLAT(0.0f)), wasm_f32x4_sub(VSPLAT(2.0f), tail), tail);
     v128_t mid = wasm_f32x4_sub(wasm_f32x4_sub(VSPLAT(1.0f), z), vm_erf_small(z));
-    v128_t c = vm_sel(wasm_f32x4_lt(wasm_f32x4_abs(z), VSPLAT(1.0f)), mid, tail);
-    return wasm_f32x4_mul(wasm_f32x4_mul(x, VSPLAT(0.5f)), c);
+    v128_t in_mid = wasm_v128_and(wasm_f32x4_gt(z, VSPLAT(-1.0f)), wasm_f32x4_lt(z, VSPLAT(0.5f)));
+    return wasm_f32x4_mul(wasm_f32x4_mul(x, VSPLAT(0.5f)), vm_sel(in_mid, mid, tail));
 }
 
 /* x sigmoid(s), with e^-|s| so that neither side overflows: sigmoid s = 1/(1 + e^-s) for s >= 0, else

@@ -399,22 +399,22 @@ INLINE v128_t vm_neg_square(v128_t x, v128_t* lo) {
     return wasm_f32x4_neg(wasm_f32x4_mul(xh, xh));
 }
 
-/* erfc a for a >= 1 (0 past 10, where it is below the smallest subnormal) given hi + lo = -a^2:
- * erfc a = t e^(-a^2 + Q(t)) with t = 1/(1 + a/2) and Q fitted on a in [1, 10]. Carrying a^2 in two parts
+/* erfc a for a >= 1/2 (0 past 10, where it is below the smallest subnormal) given hi + lo = -a^2:
+ * erfc a = t e^(-a^2 + Q(t)) with t = 1/(1 + a/2) and Q fitted on a in [1/2, 10]. Carrying a^2 in two parts
  * keeps e^(-a^2) accurate to the last bit where a^2 is large. */
 INLINE v128_t vm_erfc_core(v128_t a, v128_t hi, v128_t lo) {
-    v128_t ac = wasm_f32x4_max(wasm_f32x4_min(a, VSPLAT(10.0f)), VSPLAT(1.0f));
+    v128_t ac = wasm_f32x4_max(wasm_f32x4_min(a, VSPLAT(10.0f)), VSPLAT(0.5f));
     v128_t t = wasm_f32x4_div(VSPLAT(1.0f), VMADD(ac, VSPLAT(0.5f), VSPLAT(1.0f)));
-    v128_t q = VSPLAT(0.19920059f);
-    q = VMADD(q, t, VSPLAT(-0.991079f));
-    q = VMADD(q, t, VSPLAT(1.8739444f));
-    q = VMADD(q, t, VSPLAT(-1.5971617f));
-    q = VMADD(q, t, VSPLAT(0.6046363f));
-    q = VMADD(q, t, VSPLAT(-0.32714432f));
-    q = VMADD(q, t, VSPLAT(0.13411847f));
-    q = VMADD(q, t, VSPLAT(0.36825192f));
-    q = VMADD(q, t, VSPLAT(1.0005134f));
-    q = VMADD(q, t, VSPLAT(-1.2655292f));
+    v128_t q = VSPLAT(0.25680843f);
+    q = VMADD(q, t, VSPLAT(-1.2070107f));
+    q = VMADD(q, t, VSPLAT(2.2251709f));
+    q = VMADD(q, t, VSPLAT(-1.9220109f));
+    q = VMADD(q, t, VSPLAT(0.79260993f));
+    q = VMADD(q, t, VSPLAT(-0.39760786f));
+    q = VMADD(q, t, VSPLAT(0.15120676f));
+    q = VMADD(q, t, VSPLAT(0.36566943f));
+    q = VMADD(q, t, VSPLAT(1.000734f));
+    q = VMADD(q, t, VSPLAT(-1.2655373f));
     v128_t r = wasm_f32x4_mul(t, vm_exp_hl(hi, wasm_f32x4_add(lo, q), 0));
     return vm_sel(wasm_f32x4_gt(a, VSPLAT(10.0f)), VSPLAT(0.0f), r);
 }
