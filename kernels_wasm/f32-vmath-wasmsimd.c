@@ -295,15 +295,12 @@ BINARY_BCAST_KERNEL(f32_prelu, b_prelu)
 BINARY_BCAST_KERNEL(f32_pow, vm_pow)
 
 /* ---------------------------------------------------------------------------------------------------------
- * Pow with an integer base or exponent (ta, tb: 0 float32, 1 int32, 2 int64; the output has the base's
- * type). One element at a time: an integral exponent on an integer base is exact (repeated squaring,
- * wrapping like C's integer arithmetic); a fractional one goes through float pow, truncated toward zero. */
+ * Pow with an integer base or exponent (ta, tb: 0 float32, 1 int32, 2 int64, 3 uint32, 4 uint64; the base is
+ * float32/int32/int64 and the output has its type). One element at a time: an integral exponent on an
+ * integer base is exact (repeated squaring, wrapping like C's integer arithmetic); a fractional one goes
+ * through float pow, truncated toward zero. */
 
-enum { T_F32 = 0, T_I32 = 1, T_I64 = 2 };
-
-INLINE int64_t ld_int(const void* p, long i, int t) {
-    return t == T_I64 ? ((const int64_t*)p)[i] : (int64_t)((const int32_t*)p)[i];
-}
+enum { T_F32 = 0, T_I32 = 1, T_I64 = 2, T_U32 = 3, T_U64 = 4 };
 
 /* float -> int64 toward zero without trapping (nan -> 0, out of range saturates) */
 INLINE int64_t f2i64(float f) {
@@ -311,6 +308,28 @@ INLINE int64_t f2i64(float f) {
     if (f >= 9.2233720e18f) return INT64_MAX;
     if (f <= -9.2233720e18f) return INT64_MIN;
     return (int64_t)f;
+}
+
+/* element i of p (type t) as a float; *n gets it as an integer and *exact whether that is its value (an
+ * integral float in int64 range; uint64 past INT64_MAX keeps only its parity, which is what pow needs) */
+INLINE float ld_num(const void* p, long i, int t, int64_t* n, int* exact) {
+    *exact = 1;
+    switch (t) {
+    case T_I32: *n = ((const int32_t*)p)[i]; return (float)*n;
+    case T_I64: *n = ((const int64_t*)p)[i]; return (float)*n;
+    case T_U32: *n = ((const uint32_t*)p)[i]; return (float)*n;
+    case T_U64: {
+        uint64_t u = ((const uint64_t*)p)[i];
+        *n = u > (uint64_t)INT64_MAX ? INT64_MAX - 1 + (int64_t)(u & 1) : (int64_t)u;
+        return (float)u;
+    }
+    default: {
+        float f = ((const float*)p)[i];
+        *exact = f == __builtin_truncf(f) && __builtin_fabsf(f) < 9.2e18f;
+        *n = *exact ? (int64_t)f : 0;
+        return f;
+    }
+    }
 }
 
 static int64_t ipow(int64_t base, int64_t e) {
@@ -334,24 +353,14 @@ KERNEL void x_pow(const int32_t* layout, const void* a, const void* b, void* y, 
                         for (int i5 = 0; i5 < d[5]; i5++, k++) {
                             long ai = (long)i0 * as[0] + i1 * as[1] + i2 * as[2] + i3 * as[3] + i4 * as[4] + i5 * as[5];
                             long bi = (long)i0 * bs[0] + i1 * bs[1] + i2 * bs[2] + i3 * bs[3] + i4 * bs[4] + i5 * bs[5];
-                            if (ta == T_F32) {
-                                float e = tb == T_F32 ? ((const float*)b)[bi] : (float)ld_int(b, bi, tb);
-                                ((float*)y)[k] = spow(((const float*)a)[ai], e);
-                                continue;
-                            }
-                            int64_t base = ld_int(a, ai, ta), r;
-                            if (tb != T_F32) {
-                                r = ipow(base, ld_int(b, bi, tb));
-                            } else {
-                                float e = ((const float*)b)[bi];
-                                if (e == __builtin_truncf(e) && __builtin_fabsf(e) < 9.2e18f)
-                                    r = ipow(base, (int64_t)e);
-                                else
-                                    r = f2i64(spow((float)base, e));
-                            }
-                            if (ta == T_I64)
-                                ((int64_t*)y)[k] = r;
+                            int64_t base, e;
+                            int base_int, e_int;
+                            float fb = ld_num(a, ai, ta, &base, &base_int), fe = ld_num(b, bi, tb, &e, &e_int);
+                            if (ta == T_F32)
+                                ((float*)y)[k] = spow(fb, fe);
+                            else if (ta == T_I64)
+                                ((int64_t*)y)[k] = e_int ? ipow(base, e) : f2i64(spow(fb, fe));
                             else
-                                ((int32_t*)y)[k] = (int32_t)r;
+                                ((int32_t*)y)[k] = (int32_t)(e_int ? ipow(base, e) : f2i64(spow(fb, fe)));
                         }
 }

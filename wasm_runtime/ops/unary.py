@@ -46,7 +46,8 @@ _UNARY: dict[str, tuple[str, tuple[tuple[str, float], ...]]] = {
     "Shrink": ("f32_shrink", (("lambd", 0.5), ("bias", 0.0))),
 }
 
-_TYPE_CODES = {np.dtype(np.float32): 0, np.dtype(np.int32): 1, np.dtype(np.int64): 2}
+# Pow operand types of the x_pow kernel; the base (and output) is one of the first three
+_TYPE_CODES = {np.dtype(t): code for code, t in enumerate((np.float32, np.int32, np.int64, np.uint32, np.uint64))}
 
 
 def emit_flat(ctx: LoweringContext, kernel: str, x: str, y: str, *params, in_bytes=4, out_bytes=4, align=4):
@@ -124,9 +125,10 @@ def prelu(ctx, node):
 @lowers("Pow")
 def pow_(ctx, node):
     """float32 x^y with broadcasting; one constant exponent for the whole tensor takes the unary kernel (its
-    shortcuts for 2, 3, 1/2, -1). An int32/int64 base or exponent goes through the scalar x_pow kernel."""
+    shortcuts for 2, 3, 1/2, -1). An int32/int64 base or an integer exponent (also uint32/uint64) goes through
+    the scalar x_pow kernel."""
     x, e, y = node.input(0), node.input(1), node.outputs[0]
-    ctx.require_dtype(x, y, dtypes=tuple(_TYPE_CODES))
+    ctx.require_dtype(x, y, dtypes=tuple(_TYPE_CODES)[:3])
     ctx.require_dtype(e, dtypes=tuple(_TYPE_CODES))
     tx, te = ctx.dtype(x), ctx.dtype(e)
     p = ctx.const(e)
