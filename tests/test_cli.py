@@ -48,14 +48,15 @@ def test_verify_fails_beyond_tolerance(squeezenet_path, tmp_path, capsys):
 
 
 def test_unsupported_op_exits_nonzero_naming_op_and_node(tmp_path, capsys):
-    nodes = [helper.make_node("Erf", ["x"], ["y"], name="the_erf"), helper.make_node("Relu", ["y"], ["z"], name="r")]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
-                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, [2])])
-    path = tmp_path / "erf.onnx"
-    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString())
+    # DFT: a signal-processing op nobody plans to support
+    nodes = [helper.make_node("DFT", ["x"], ["y"], name="the_dft"), helper.make_node("Relu", ["y"], ["z"], name="r")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 1])],
+                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 8, 2])])
+    path = tmp_path / "dft.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
     assert main([str(path), "-o", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert "Erf (first used by node 'the_erf')" in err
+    assert "DFT (first used by node 'the_dft')" in err
     assert not (tmp_path / "out").exists()
 
 
