@@ -292,6 +292,20 @@ def check(fitted: Fitted, values: tuple[int, ...], flat: Flat) -> None:
             raise _fail(symbols, fitted.flat.where.get(key, "graph"), "a constant changes")
 
 
+def varying_constants(a, b) -> set[str]:
+    """Names of constants of two probe graphs that differ in a way no formula can express: a different
+    shape, different float contents, or present in one graph only."""
+    out = set()
+    ca, cb = {v.name: v.data for v in a.constants()}, {v.name: v.data for v in b.constants()}
+    for name in set(ca) ^ set(cb):
+        out.add(name)
+    for name in set(ca) & set(cb):
+        x, y = ca[name], cb[name]
+        if x.shape != y.shape or x.dtype != y.dtype or (x.dtype.kind not in "iub" and not np.array_equal(x, y)):
+            out.add(name)
+    return out
+
+
 def fit_points(n: int) -> list[tuple[int, ...]]:
     if n > len(FIT_VALUES):
         raise PackageError(f"at most {len(FIT_VALUES)} symbolic dims are supported, the model has {n}")

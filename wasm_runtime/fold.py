@@ -86,8 +86,13 @@ def fold_constants(graph: Graph) -> int:
     """Replace constant-only nodes by their values. Returns how many nodes were folded."""
     kept: list[Node] = []
     folded = 0
+    # values that must stay computed at run time (dynamic shapes: their shape depends on a symbolic dim)
+    no_fold = graph.metadata.get("no_fold", ())
     for node in graph.nodes:
         results: list[np.ndarray] | None = None
+        if no_fold and node.op_type != "Constant" and any(o in no_fold for o in node.outputs):
+            kept.append(node)
+            continue
         if node.op_type == "Constant":
             results = [_constant_node_value(node)]
         elif node.op_type == "ConstantOfShape" and graph.const(node.input(0)) is not None:

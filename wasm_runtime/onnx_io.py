@@ -212,7 +212,12 @@ def infer_shapes(graph: Graph, require_static: bool = True) -> None:
     try:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     except Exception as exc:
-        raise PackageError(f"shape inference failed: {str(exc).strip().splitlines()[0]}") from None
+        # onnx's data propagation treats small int tensors as shapes and can trip over real data (a
+        # broadcasting Add of a range and a mask): our own constant folding does that job, so retry without
+        try:
+            inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=False)
+        except Exception:
+            raise PackageError(f"shape inference failed: {str(exc).strip().splitlines()[0]}") from None
     g = inferred.graph
     for info in [*g.value_info, *g.output]:
         if not info.type.HasField("tensor_type"):

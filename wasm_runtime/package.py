@@ -65,8 +65,11 @@ def _check_domains(model: onnx.ModelProto) -> None:
         raise PackageError(message)
 
 
-def import_model(source, input_shapes: dict[str, list[int]] | None = None) -> tuple[onnx.ModelProto, Graph]:
-    """Load, validate and convert; returns the (shape-fixed) ONNX model and its IR with static shapes."""
+def import_model(
+    source, input_shapes: dict[str, list[int]] | None = None, no_fold: set[str] | None = None
+) -> tuple[onnx.ModelProto, Graph]:
+    """Load, validate and convert; returns the (shape-fixed) ONNX model and its IR with static shapes.
+    Values named in `no_fold` are never replaced by constants (see _package_dynamic)."""
     model = onnx_io.load_model(source)
     onnx_io.check_model(model)
     _check_domains(model)
@@ -74,6 +77,8 @@ def import_model(source, input_shapes: dict[str, list[int]] | None = None) -> tu
         model = onnx_io.fix_input_shapes(model, input_shapes)
     model, if_outputs = control.inline_if(model)
     graph = onnx_io.to_graph(model)
+    if no_fold:
+        graph.metadata["no_fold"] = set(no_fold)
     onnx_io.require_static_inputs(graph)
     # Shape arithmetic (Shape -> Gather -> Concat -> Reshape...) folds once the shapes it reads are inferred,
     # and the shapes after it are inferred once it has folded: alternate until nothing more folds.
@@ -158,15 +163,31 @@ def _package_dynamic(model: onnx.ModelProto, symbols: list[str], opt_level: int)
     """Package at every probe point of the symbolic dims, fit the plan's formulas and check them at other
     points (wasm_runtime/dynamic.py). Returns the first probe's graph, lowering, plan and report, and the fit."""
 
-    def probe(values):
-        _, graph = import_model(model, dynamic.shapes_at(model, symbols, values))
+    no_fold: set[str] = set()
+
+    def optimized(values):
+        _, graph = import_model(model, dynamic.shapes_at(model, symbols, values), no_fold)
         report = optimize(graph, opt_level, report=False)
+        return graph, report
+
+    def probe(values):
+        graph, report = optimized(values)
         check_supported(graph)
         lowered = lower(graph)
         plan = plan_memory(graph, lowered)
         return graph, lowered, plan, report, dynamic.flatten(graph, lowered, plan)
 
     points = dynamic.fit_points(len(symbols))
+    # Constants folded from dims (position ids sliced to the sequence length, masks...) differ per size:
+    # keep the nodes that make them computed at run time, until folding gives the same constants everywhere
+    # except index/shape vectors of the same length (those become formulas or stay package-time shape data).
+    for _ in range(32):
+        a, _ = optimized(points[0])
+        b, _ = optimized(points[-1])
+        varying = dynamic.varying_constants(a, b)
+        if not varying - no_fold:
+            break
+        no_fold |= varying
     probes = [probe(v) for v in points]
     fitted = dynamic.fit(symbols, points, [p[4] for p in probes])
     for values in dynamic.check_points(len(symbols)):

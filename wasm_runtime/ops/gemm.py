@@ -134,9 +134,36 @@ def matmul(ctx: LoweringContext, node: Node) -> None:
         return out[::-1]
 
     st_a, st_b = strides(sa[:-2], M * K), strides(sb[:-2], K * N)
-    last = batch[-1]
-    for outer in itertools.product(*(range(d) for d in batch[:-1])):
-        oa = sum(i * s for i, s in zip(outer, st_a, strict=False))
-        ob = sum(i * s for i, s in zip(outer, st_b, strict=False))
-        oy = (sum(i * math.prod(batch[k + 1 :]) for k, i in enumerate(outer))) * M * N
-        ctx.emit("f32_gemm_batched", last, M, N, K, Buf(a, oa * 4), st_a[-1], Buf(b, ob * 4), st_b[-1], Buf(y, oy * 4))
+    st_y = strides(batch, M * N)
+    # merge adjacent batch dims that every operand steps through with one stride, so the common cases
+    # (attention's [batch, heads, ...], any contiguous batch) are a single call whose count scales with them
+    keep = [i for i, d in enumerate(batch) if d != 1] or [len(batch) - 1]  # size-1 dims index nothing
+    batch, st_a, st_b, st_y = ([x[i] for i in keep] for x in (batch, st_a, st_b, st_y))
+    dims, sts = [batch[0]], [[st_a[0]], [st_b[0]], [st_y[0]]]
+    for i in range(1, len(batch)):
+        if all(s[-1] == full[i] * batch[i] for s, full in zip(sts, (st_a, st_b, st_y), strict=True)):
+            dims[-1] *= batch[i]
+            for s, full in zip(sts, (st_a, st_b, st_y), strict=True):
+                s[-1] = full[i]
+        else:
+            dims.append(batch[i])
+            for s, full in zip(sts, (st_a, st_b, st_y), strict=True):
+                s.append(full[i])
+    (sa_m, sb_m, sy_m), last = sts, dims[-1]
+    for outer in itertools.product(*(range(d) for d in dims[:-1])):
+        oa = sum(i * s for i, s in zip(outer, sa_m, strict=False))
+        ob = sum(i * s for i, s in zip(outer, sb_m, strict=False))
+        oy = sum(i * s for i, s in zip(outer, sy_m, strict=False))
+        ctx.emit(
+            "f32_gemm_batched",
+            last,
+            M,
+            N,
+            K,
+            Buf(a, oa * 4),
+            sa_m[-1],
+            Buf(b, ob * 4),
+            sb_m[-1],
+            Buf(y, oy * 4),
+            split=(last, 0, {4: sa_m[-1] * 4, 6: sb_m[-1] * 4, 8: M * N * 4}),
+        )
