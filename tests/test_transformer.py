@@ -5,7 +5,8 @@ MiniLM (benchmarks/minilm/export.py --tiny), at toy size with seeded random weig
 op patterns of the real export (embedding Gathers, LayerNormalization, attention with the mask built from
 Cast/Where/IsNaN, Erf GELU...). The real MiniLM (90 MB, exported with torch by benchmarks/minilm/setup.sh) runs
 when MINILM_DIR points at the export (or benchmarks/work/minilm holds it): host and Chromium, several sentence
-lengths, against onnxruntime within 1e-4."""
+lengths, against onnxruntime within 1e-4. Both keep their [batch, seq] inputs symbolic: ONE bundle serves
+every shape (wasm_runtime/dynamic.py); a fixed-shape bundle is checked too."""
 
 from __future__ import annotations
 
@@ -46,16 +47,38 @@ def max_rel(ours, ref) -> float:
     return float(np.abs(ours - ref).max() / np.abs(ref).max())
 
 
-@pytest.mark.parametrize("batch,seq", [(1, 5), (2, 7), (3, 16), (1, 40)])
-def test_tiny_bert_matches_onnxruntime(tmp_path, batch, seq):
+TINY_SHAPES = [(1, 1), (1, 5), (2, 7), (3, 16), (1, 64), (4, 33)]
+
+
+@pytest.fixture(scope="module")
+def tiny_dynamic(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny") / "tiny_bert"
+    manifest = package(DATA / "tiny_bert.onnx", out).manifest
+    return onnx.load(DATA / "tiny_bert.onnx"), out, manifest
+
+
+def test_tiny_bert_one_dynamic_bundle_matches_onnxruntime(tiny_dynamic):
+    model, out, manifest = tiny_dynamic
+    assert manifest["dynamic"]["symbols"] == ["batch", "seq"]
+    sessions = [HostSession(out, v, threads=t) for v, t in (("simd", 1), ("relaxed", 1), ("simd", 3))]
+    for batch, seq in TINY_SHAPES:
+        feeds = bert_feeds(batch, seq, vocab=256)
+        ref = reference_outputs(model, feeds)["last_hidden_state"]
+        for session in sessions:
+            got = session.run(feeds)["last_hidden_state"]
+            assert got.shape == ref.shape
+            assert max_rel(got, ref) <= 1e-5, f"{session.variant} {batch}x{seq}: {max_rel(got, ref):.2e}"
+
+
+@pytest.mark.parametrize("batch,seq", [(2, 7)])
+def test_tiny_bert_fixed_shape_bundle(tmp_path, batch, seq):
     model = onnx.load(DATA / "tiny_bert.onnx")
     feeds = bert_feeds(batch, seq, vocab=256)
     ref = reference_outputs(model, feeds)["last_hidden_state"]
-    package(model, tmp_path / "b", shapes_for(batch, seq))
-    for variant, threads in (("simd", 1), ("relaxed", 1), ("simd", 3)):
-        got = HostSession(tmp_path / "b", variant, threads=threads).run(feeds)["last_hidden_state"]
-        assert got.shape == ref.shape
-        assert max_rel(got, ref) <= 1e-5, f"{variant} x{threads}: {max_rel(got, ref):.2e}"
+    manifest = package(model, tmp_path / "b", shapes_for(batch, seq)).manifest
+    assert "dynamic" not in manifest
+    got = HostSession(tmp_path / "b", "simd", threads=3).run(feeds)["last_hidden_state"]
+    assert max_rel(got, ref) <= 1e-5
 
 
 def _minilm_samples():
@@ -69,54 +92,65 @@ def _minilm_samples():
 def test_minilm_host_matches_onnxruntime(tmp_path):
     samples = _minilm_samples()
     model_path = MINILM_DIR / "minilm.onnx"
+    model = onnx.load(model_path)
+    package(model_path, tmp_path / "minilm")  # one bundle, dynamic [batch, seq]
+    session = HostSession(tmp_path / "minilm", "relaxed")
     for i, feeds in enumerate(samples):
-        ref = reference_outputs(onnx.load(model_path), feeds)["last_hidden_state"]
-        package(model_path, tmp_path / f"b{i}", shapes_for(*feeds["input_ids"].shape))
-        got = HostSession(tmp_path / f"b{i}", "relaxed").run(feeds)["last_hidden_state"]
+        ref = reference_outputs(model, feeds)["last_hidden_state"]
+        got = session.run(feeds)["last_hidden_state"]
         err = float(np.abs(got - ref).max())
         assert err <= 1e-4, f"sample {i} {feeds['input_ids'].shape}: max abs err {err:.2e}"
 
 
-RUN_JS = """async ({ url, feeds }) => {
+RUN_JS = """async ({ url, cases, threads }) => {
   const { InferenceSession, Tensor } = await import("/runtime/index.js");
-  const session = await InferenceSession.create(url);
-  const tensors = {};
-  for (const [name, f] of Object.entries(feeds)) {
-    const bytes = Uint8Array.from(atob(f.data), (c) => c.charCodeAt(0));
-    tensors[name] = new Tensor("int64", new BigInt64Array(bytes.buffer), f.dims);
+  const session = await InferenceSession.create(url, { numThreads: threads });
+  const results = [];
+  for (const feeds of cases) {
+    const tensors = {};
+    for (const [name, f] of Object.entries(feeds)) {
+      const bytes = Uint8Array.from(atob(f.data), (c) => c.charCodeAt(0));
+      tensors[name] = new Tensor("int64", new BigInt64Array(bytes.buffer), f.dims);
+    }
+    const out = (await session.run(tensors)).last_hidden_state;
+    results.push({ dims: out.dims, data: Array.from(out.data) });
   }
-  const out = (await session.run(tensors)).last_hidden_state;
+  const threadsUsed = session.threads;
   await session.release();
-  return { dims: out.dims, data: Array.from(out.data) };
+  return { results, threadsUsed };
 }"""
 
 
-def _browser_check(page, base_url, bundles: dict[str, tuple[dict, np.ndarray]], tol: float):
+def _browser_check(page, base_url, bundle: str, cases: list[tuple[dict, np.ndarray]], tol: float, threads: int):
+    """One session of one (dynamic) bundle runs every case; each output within `tol` (max abs) of its ref."""
     page.goto(f"{base_url}/demos/?model=")
     page.wait_for_selector("body[data-state=idle]")
-    for name, (feeds, ref) in bundles.items():
-        payload = {
-            n: {"dims": list(a.shape), "data": base64.b64encode(a.astype(np.int64).tobytes()).decode()}
-            for n, a in feeds.items()
-        }
-        out = page.evaluate(RUN_JS, {"url": f"/models/{name}/", "feeds": payload})
-        got = np.asarray(out["data"], np.float32).reshape(out["dims"])
+
+    def b64(a):
+        return base64.b64encode(a.astype(np.int64).tobytes()).decode()
+
+    payload = [{n: {"dims": list(a.shape), "data": b64(a)} for n, a in f.items()} for f, _ in cases]
+    out = page.evaluate(RUN_JS, {"url": f"/models/{bundle}/", "cases": payload, "threads": threads})
+    assert out["threadsUsed"] == threads
+    for (feeds, ref), r in zip(cases, out["results"], strict=True):
+        got = np.asarray(r["data"], np.float32).reshape(r["dims"])
+        assert got.shape == ref.shape
         err = float(np.abs(got - ref).max())
-        assert err <= tol, f"{name}: max abs err {err:.2e} in Chromium"
+        assert err <= tol, f"{feeds['input_ids'].shape}: max abs err {err:.2e} in Chromium"
 
 
 @pytest.mark.browser
-def test_tiny_bert_in_chromium(page, tmp_path):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_tiny_bert_in_chromium(page, tiny_dynamic, threads):
     from server.app import create_app, serving_in_background
 
-    model = onnx.load(DATA / "tiny_bert.onnx")
-    bundles = {}
-    for batch, seq in [(1, 5), (2, 9)]:
+    model, out, _ = tiny_dynamic
+    cases = []
+    for batch, seq in TINY_SHAPES:
         feeds = bert_feeds(batch, seq, vocab=256)
-        package(model, tmp_path / f"tiny{batch}x{seq}", shapes_for(batch, seq))
-        bundles[f"tiny{batch}x{seq}"] = (feeds, reference_outputs(model, feeds)["last_hidden_state"])
-    with serving_in_background(create_app(tmp_path), "bert-server") as url:
-        _browser_check(page, url, bundles, 1e-5)
+        cases.append((feeds, reference_outputs(model, feeds)["last_hidden_state"]))
+    with serving_in_background(create_app(out.parent), "bert-server") as url:
+        _browser_check(page, url, out.name, cases, 1e-5, threads)
 
 
 @pytest.mark.browser
@@ -127,9 +161,7 @@ def test_minilm_in_chromium(page, tmp_path):
     samples = _minilm_samples()
     model_path = MINILM_DIR / "minilm.onnx"
     model = onnx.load(model_path)
-    bundles = {}
-    for i, feeds in enumerate(samples):
-        package(model_path, tmp_path / f"minilm{i}", shapes_for(*feeds["input_ids"].shape))
-        bundles[f"minilm{i}"] = (feeds, reference_outputs(model, feeds)["last_hidden_state"])
+    package(model_path, tmp_path / "minilm")  # one bundle, dynamic [batch, seq]
+    cases = [(feeds, reference_outputs(model, feeds)["last_hidden_state"]) for feeds in samples]
     with serving_in_background(create_app(tmp_path), "minilm-server") as url:
-        _browser_check(page, url, bundles, 1e-4)
+        _browser_check(page, url, "minilm", cases, 1e-4, 2)
