@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..ir import Node
-from ..lowering import Buf, LoweringContext, i32, lowers
+from ..lowering import Buf, Const, LoweringContext, i32, lowers
 from .layout import transpose_layout
 
 
@@ -18,12 +20,19 @@ def view(ctx: LoweringContext, node: Node) -> None:
 
 @lowers("Dropout")
 def dropout(ctx: LoweringContext, node: Node) -> None:
-    ctx.require_unused(node, 1, "mask")
+    """Inference (or a ratio of 0): y is x and the mask is all true. Training with a nonzero ratio draws
+    random numbers: not supported."""
     ratio = ctx.const(node.input(1)) if node.input(1) else None
     training = ctx.const(node.input(2)) if node.input(2) else None
     if node.input(2) and (training is None or bool(training)) and (ratio is None or float(ratio) != 0.0):
-        raise ctx.fail("training_mode Dropout is not supported (inference only)")
+        raise ctx.fail("training_mode Dropout is not supported (inference only: it draws random numbers)")
     ctx.alias(node.outputs[0], node.input(0))
+    mask = node.outputs[1] if len(node.outputs) > 1 else ""
+    if mask and (ctx.graph.consumers().get(mask) or mask in ctx.graph.outputs):
+        n = int(np.prod(ctx.shape(mask)))
+        one = Const(np.ones(1, ctx.dtype(mask)), "fill value")
+        es = ctx.dtype(mask).itemsize
+        ctx.emit("x_fill", es, one, Buf(mask), n, split=(n, 3, {2: es}))
 
 
 @lowers("Concat")
