@@ -61,6 +61,16 @@ def split_args(args: list, split: dict, u0: int, u1: int) -> list:
     return out
 
 
+def _why(exc) -> str:
+    """Kernels stop with `unreachable` when a run-time check fails; say what such checks are."""
+    if "unreachable" in str(exc):
+        return (
+            " (a run-time check failed: an index out of range, or a data-dependent size such as NonZero's count "
+            "that differs from the one the plan was made for)"
+        )
+    return ""
+
+
 MAX_PAGES = 65535  # what the shared-memory builds declare (wasm-ld caps --max-memory there)
 
 
@@ -201,5 +211,7 @@ class HostSession:
             try:
                 func(self._store, *args)
             except wasmtime.Trap as exc:
-                raise RuntimeError(f"kernel {step['kernel']} trapped at node {step['node']!r}: {exc}") from None
+                where = f"kernel {step['kernel']} trapped at node {step['node']!r}"
+                cause = [line.strip() for line in str(exc).splitlines() if line.strip()][-1:] or ["trap"]
+                raise RuntimeError(f"{where}: {cause[0]}{_why(exc)}") from None
         return {e["name"]: self._view(e).copy() for e in outputs}

@@ -407,7 +407,10 @@ function callAll(calls) {
       call();
     } catch (err) {
       const node = step.node ? `node '${step.node}' (${step.op})` : `an ${step.op || "init"} step`;
-      throw new Error(`kernel ${step.kernel} trapped at ${node}, step ${i}: ${err.message}`);
+      const why = /unreachable/.test(err.message)
+        ? " (a run-time check failed: an index out of range, or a data-dependent size such as NonZero's count that differs from the one the plan was made for)"
+        : "";
+      throw new Error(`kernel ${step.kernel} trapped at ${node}, step ${i}: ${err.message}${why}`);
     }
   }
 }
