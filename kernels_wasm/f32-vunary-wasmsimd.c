@@ -14,3 +14,8 @@ KERNEL void f32_hard_sigmoid(const float* x, float* y, int n, float alpha, float
 KERNEL void f32_hard_swish(const float* x, float* y, int n) { activate_row(x, y, 0, n, ACT_HARD_SWISH, 0, 0); }
 KERNEL void f32_sigmoid(const float* x, float* y, int n) { activate_row(x, y, 0, n, ACT_SIGMOID, 0, 0); }
 KERNEL void f32_tanh(const float* x, float* y, int n) { activate_row(x, y, 0, n, ACT_TANH, 0, 0); }
+
+/* Clip whose bounds are run-time scalars in memory (null: unbounded on that side). */
+KERNEL void f32_clip_dynamic(const float* x, float* y, int n, const float* lo, const float* hi) {
+    activate_row(x, y, 0, n, ACT_CLIP, lo ? *lo : -__builtin_inff(), hi ? *hi : __builtin_inff());
+}

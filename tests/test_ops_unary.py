@@ -245,3 +245,16 @@ def test_isnan_isinf(n, tmp_path):
         "neg": lambda f: f["x"] == -np.inf,
     }
     check_model(model, tmp_path, feeds={"x": x}, expect=expect, tol=0)
+
+
+@pytest.mark.parametrize("bounds", [("lo", "hi"), ("lo", ""), ("", "hi")])
+def test_clip_with_run_time_bounds(tmp_path, bounds):
+    """Clip's min/max as graph inputs (opset 11+): read from memory by the kernel, split for threads."""
+    inputs = {"x": (5, 103)}
+    feeds = {"x": np.random.default_rng(0).standard_normal((5, 103)).astype(np.float32)}
+    for name, value in zip(bounds, (-0.5, 0.75), strict=True):
+        if name:
+            inputs[name] = ((), np.float32)
+            feeds[name] = np.array(value, np.float32)
+    model = single("Clip", inputs, input_names=["x", *bounds], opset=13)
+    check_model(model, tmp_path, tol=0.0, feeds=feeds)

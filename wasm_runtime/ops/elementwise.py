@@ -54,8 +54,17 @@ def clip(ctx, node):
     if ctx.graph.opset < 11:
         lo, hi = node.attrs.get("min", -FLT_MAX), node.attrs.get("max", FLT_MAX)
     else:
-        lo = ctx.need_const(node.input(1), "min") if node.input(1) else -np.inf
-        hi = ctx.need_const(node.input(2), "max") if node.input(2) else np.inf
+        bounds = [node.input(1), node.input(2)]
+        if any(b and ctx.const(b) is None for b in bounds):
+            # bounds computed at run time: the kernel reads them from memory
+            x, y = node.input(0), node.outputs[0]
+            ctx.require_dtype(x, y, *[b for b in bounds if b])
+            n = int(np.prod(ctx.shape(y)))
+            lo, hi = (Buf(b) if b else None for b in bounds)
+            ctx.emit("f32_clip_dynamic", Buf(x), Buf(y), n, lo, hi, split=(n, 2, {0: 4, 1: 4}, 4))
+            return
+        lo = ctx.const(node.input(1)) if node.input(1) else -np.inf
+        hi = ctx.const(node.input(2)) if node.input(2) else np.inf
     _unary(ctx, node, "f32_clip", float(lo), float(hi))
 
 
