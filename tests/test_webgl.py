@@ -72,6 +72,22 @@ OP_CASES = {
     "conv_hardsigmoid": lambda: _conv("conv", X, (5, 8, 3, 3), fused=("HardSigmoid", {"alpha": 0.3, "beta": 0.4})),
     "conv_hardswish": lambda: _conv("conv", X, (5, 8, 1, 1), fused=("HardSwish", {}), opset=14),
     "conv_tanh": lambda: _conv("conv", X, (5, 8, 1, 1), fused=("Tanh", {})),
+    "conv_pointwise_vec": lambda: _conv("conv", (2, 8, 4, 6), (12, 8, 1, 1), fused=("LeakyRelu", {"alpha": 0.1})),
+    "conv_pointwise_vec_residual": lambda: _conv("conv", (1, 8, 4, 4), (8, 8, 1, 1), residual=True),
+    "conv_row_vec": lambda: _conv("conv", (1, 4, 7, 8), (6, 4, 3, 3), pads=[1, 1, 1, 1], fused=("Tanh", {})),
+    "conv_row_vec_strided": lambda: _conv(
+        "conv", (1, 6, 9, 15), (6, 2, 3, 3), group=3, pads=[1, 2, 1, 2], strides=[2, 2], dilations=[1, 2]
+    ),
+    "gemm_vec_transb": lambda: make_model(
+        [
+            helper.make_node("Gemm", ["a", "b", "c"], ["g"], name="gemm", transB=1, alpha=0.7),
+            helper.make_node("Relu", ["g"], ["y"], name="relu"),
+        ],
+        {"a": (3, 8)},
+        ["y"],
+        {"b": randn((12, 8), 1), "c": randn((3, 12), 2)},
+    ),
+    "gemm_vec": lambda: single("Gemm", {"a": (2, 8), "b": (8, 4)}, {"beta": 0.5}, {"c": randn((1, 4), 2)}),
     "conv1d": lambda: _conv("conv", (1, 4, 11), (3, 4, 3), pads=[1, 1], strides=[2]),
     "gemm_transb_bias": lambda: single(
         "Gemm", {"a": (3, 7)}, {"transB": 1, "alpha": 0.5, "beta": 2.0}, {"b": randn((5, 7), 1), "c": randn((5,), 2)}

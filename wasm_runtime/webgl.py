@@ -96,7 +96,7 @@ def activation_glsl(name: str, params: list[float], v: str = "v") -> str:
             out = f"min({out}, {_f(hi)})"
         return out
     if name == "LeakyRelu":
-        return f"({v} >= 0.0 ? {v} : {v} * {_f(p[0])})"
+        return f"mix({v} * {_f(p[0])}, {v}, step(0.0, {v}))"
     if name == "Sigmoid":
         return f"(1.0 / (1.0 + exp(-{v})))"
     if name == "HardSigmoid":
@@ -111,7 +111,10 @@ def activation_glsl(name: str, params: list[float], v: str = "v") -> str:
 
 
 # tanh from exp, stable for large |x| (GLSL ES 3.00 has tanh(), but SwiftShader's overflows to NaN past ~±44)
-TANH = "float tanh_(float x) { float e = exp(-2.0 * abs(x)); return sign(x) * (1.0 - e) / (1.0 + e); }\n"
+TANH = (
+    "float tanh_(float x) { float e = exp(-2.0 * abs(x)); return sign(x) * (1.0 - e) / (1.0 + e); }\n"
+    "vec4 tanh_(vec4 x) { vec4 e = exp(-2.0 * abs(x)); return sign(x) * (1.0 - e) / (1.0 + e); }\n"
+)
 
 
 @dataclass
@@ -199,6 +202,52 @@ def conv(g: _Gen, node: Node) -> Program:
         if len(node.inputs) > 3 and node.inputs[3]:
             inputs.append(node.inputs[3])
             residual = f"v += x{len(inputs) - 1}(i);"
+    P = OH * OW
+    vec_residual = residual.replace("v += x", "v += v").replace("(i)", "(b >> 2)")
+    if (KH, KW, SH, SW, PT, PL, group) == (1, 1, 1, 1, 0, 0, 1) and P % 4 == 0 and C % 4 == 0 and (H, W) == (OH, OW):
+        # pointwise: a texel is 4 pixels of one output channel; per 4 input channels, 1 weight texel and 4 input
+        # texels make 16 multiply-adds
+        Q = P // 4
+        body = f"""vec4 g(int b) {{
+  int p = b % {P}, m = (b / {P}) % {M}, n = b / {M * P};
+  int xt = (n * {C * P} + p) >> 2, wt = m * {C // 4};
+  vec4 v = vec4({bias});
+  for (int c4 = 0; c4 < {C // 4}; c4++) {{
+    vec4 w = v1(wt + c4);
+    int q = xt + c4 * {4 * Q};
+    v += w.x * v0(q) + w.y * v0(q + {Q}) + w.z * v0(q + {2 * Q}) + w.w * v0(q + {3 * Q});
+  }}
+  {vec_residual}
+  return {activation_glsl(act, params)};
+}}
+"""
+        return Program(inputs, body)
+    if OW % 4 == 0:
+        # a texel is 4 neighbouring output pixels of one row: each weight is fetched once for the 4
+        taps = ", ".join(f"(jx{j} >= 0 && jx{j} < {W}) ? x0(row + jx{j}) : 0.0" for j in range(4))
+        ixs = " ".join(f"int jx{j} = ix0 + {j * SW} + kx * {DW};" for j in range(4))
+        body = f"""vec4 g(int b) {{
+  {_unravel((N, M, OH, OW), ["n", "m", "oy", "ox"], "b")}
+  int xb = (n * {C} + (m / {MG}) * {CG}) * {H * W};
+  int wb = m * {CG * KH * KW};
+  int iy0 = oy * {SH} - {PT}, ix0 = ox * {SW} - {PL};
+  vec4 v = vec4({bias});
+  for (int c = 0; c < {CG}; c++) {{
+    for (int ky = 0; ky < {KH}; ky++) {{
+      int iy = iy0 + ky * {DH};
+      if (iy < 0 || iy >= {H}) continue;
+      int row = xb + (c * {H} + iy) * {W};
+      for (int kx = 0; kx < {KW}; kx++) {{
+        {ixs}
+        v += x1(wb + (c * {KH} + ky) * {KW} + kx) * vec4({taps});
+      }}
+    }}
+  }}
+  {vec_residual}
+  return {activation_glsl(act, params)};
+}}
+"""
+        return Program(inputs, body)
     body = f"""float f(int i) {{
   {_unravel((N, M, OH, OW), ["n", "m", "oy", "ox"])}
   int xb = (n * {C} + (m / {MG}) * {CG}) * {H * W};
@@ -244,6 +293,33 @@ def gemm(g: _Gen, node: Node) -> Program:
         if len(node.inputs) > 3 and node.inputs[3]:
             inputs.append(node.inputs[3])
             residual = f"v += x{len(inputs) - 1}(i);"
+    if not ta and K % 4 == 0 and N % 4 == 0:
+        Kq = K // 4
+        if tb:  # B is [N, K]: texels of 4 k for each of the 4 columns
+            dots = ", ".join(f"dot(a, v1(bt + {j * Kq} + k4))" for j in range(4))
+            inner = f"s += vec4({dots});"
+        else:  # B is [K, N]: texel of 4 columns per k
+            inner = " + ".join(f"a.{'xyzw'[j]} * v1(bt + (4 * k4 + {j}) * {N // 4})" for j in range(4))
+            inner = f"s += {inner};"
+        bias4 = "vec4(0.0)"
+        if bias != "0.0":
+            idx = [_broadcast_index(g.shape(c), (M, N), ["m", f"(n + {j})"]) for j in range(4)]
+            bias4 = f"{_f(beta)} * vec4({', '.join(f'x{len(inputs) - 1 - bool(residual)}({e})' for e in idx)})"
+        vec_residual = residual.replace("v += x", "v += v").replace("(i)", "(b >> 2)")
+        body = f"""vec4 g(int b) {{
+  int m = b / {N}, n = b % {N};
+  int at = m * {Kq}, bt = {"n * " + str(Kq) if tb else "n >> 2"};
+  vec4 s = vec4(0.0);
+  for (int k4 = 0; k4 < {Kq}; k4++) {{
+    vec4 a = v0(at + k4);
+    {inner}
+  }}
+  vec4 v = {_f(alpha)} * s + {bias4};
+  {vec_residual}
+  return {activation_glsl(act, params)};
+}}
+"""
+        return Program(inputs, body)
     body = f"""float f(int i) {{
   int m = i / {N}, n = i % {N};
   float s = 0.0;
@@ -515,13 +591,22 @@ def program_source(prog: Program, widths: list[int], out_width: int, out_element
         "out vec4 o;",
     ]
     for k, width in enumerate(widths):
+        # a texture is one row, or MAX_WIDTH (a power of two) wide: no integer division per fetch
+        at = "ivec2(t, 0)" if width < MAX_WIDTH else f"ivec2(t & {MAX_WIDTH - 1}, t >> {MAX_WIDTH.bit_length() - 1})"
         lines.append(f"uniform sampler2D t{k};")
-        lines.append(
-            f"float x{k}(int i) {{ int t = i >> 2; "
-            f"return texelFetch(t{k}, ivec2(t % {width}, t / {width}), 0)[i & 3]; }}"
-        )
+        lines.append(f"vec4 v{k}(int t) {{ return texelFetch(t{k}, {at}, 0); }}")
+        lines.append(f"float x{k}(int i) {{ return v{k}(i >> 2)[i & 3]; }}")
     src = "\n".join(lines) + "\n" + (TANH if "tanh_(" in prog.body else "") + prog.body
     n = out_elements
+    if "vec4 g(int b)" in prog.body:
+        assert n % 4 == 0
+        return (
+            src
+            + f"""void main() {{
+  o = g((int(gl_FragCoord.y) * {out_width} + int(gl_FragCoord.x)) * 4);
+}}
+"""
+        )
     comps = ", ".join(
         ("f(b)" if k == 0 else f"f(b + {k})") if n % 4 == 0 else f"(b + {k} < {n} ? f(b + {k}) : 0.0)" for k in range(4)
     )
