@@ -361,12 +361,12 @@ def test_backend_errors_and_auto_fallback(gl_page):
 
     facts = create("/models/erf-all", {"backend": "webgl"})
     assert "no shader" in facts["createError"] and "'erf'" in facts["createError"], facts
-    facts = create("/models/erf-all", {"backend": "auto"})
+    facts = create("/models/erf-all", {"backend": "auto", "wasmVariant": "simd"})
     assert facts["backend"] == "wasm" and "Erf" in facts["backendReason"]
     assert facts["placement"] == {"erf": "wasm"}
     facts = create("/models/relu-wasm", {"backend": "webgl"})
     assert "no WebGL plan" in facts["createError"] and "--backend webgl" in facts["createError"]
-    facts = create("/models/relu", {"backend": "auto"})
+    facts = create("/models/relu", {"backend": "auto", "wasmVariant": "simd"})
     assert facts["backend"] == "webgl" and facts["placement"] == {"relu": "webgl"}
     facts = create("/models/relu", {"backend": "metal"})
     assert '"wasm", "webgl", "auto"' in facts["createError"]
@@ -375,8 +375,13 @@ def test_backend_errors_and_auto_fallback(gl_page):
     assert "WebGL context lost" in facts["runError"], facts
 
 
-def test_no_webgl_rejects_webgl_and_auto_falls_back(browser_type, browser_type_launch_args, gl_server):
-    args = {**browser_type_launch_args, "args": [*browser_type_launch_args["args"], "--disable-webgl"]}
+def test_no_webgl_rejects_webgl_and_auto_falls_back(  # a browser without GPU nor SwiftShader: no WebGL at all
+    browser_type, browser_type_launch_args, gl_server
+):
+    args = {
+        **browser_type_launch_args,
+        "args": [*browser_type_launch_args["args"], "--disable-gpu", "--disable-software-rasterizer"],
+    }
     browser = browser_type.launch(**args)
     try:
         page = browser.new_page()
@@ -384,7 +389,9 @@ def test_no_webgl_rejects_webgl_and_auto_falls_back(browser_type, browser_type_l
         page.wait_for_selector("body[data-state=idle]")
         facts = page.evaluate(CREATE_JS, {"url": "/models/relu", "options": {"backend": "webgl"}, "lose": False})
         assert "WebGL2 is not available" in facts["createError"], facts
-        facts = page.evaluate(CREATE_JS, {"url": "/models/relu", "options": {"backend": "auto"}, "lose": False})
+        facts = page.evaluate(
+            CREATE_JS, {"url": "/models/relu", "options": {"backend": "auto", "wasmVariant": "simd"}, "lose": False}
+        )
         assert facts["backend"] == "wasm" and "WebGL2 is not available" in facts["backendReason"]
     finally:
         browser.close()
