@@ -146,7 +146,7 @@ export class InferenceSession {
       session._init(info, performance.now() - t0);
       session.backend = info.backend ?? "wasm";
       session.backendReason = info.backendReason ?? "";
-      session.variant = info.variant ?? variant;
+      session.variant = session.backend === "webgl" ? null : variant; // the wasm kernel build, when wasm runs
       session.threads = info.threads;
       session.threadsReason = info.threadsReason || reason;
       if (session.threadsReason) console.warn(`wasm-runtime: running on ${session.threads} thread(s): ${session.threadsReason}`);
