@@ -271,7 +271,8 @@ def broken_bundles(models_dir):
         ("version", "/models/future-version/", {}, ["format version 2 is not supported", "expects 1", "re-package"]),
         ("tampered", "/models/tampered/", {}, ["weights.bin", "integrity", "sha256"]),
         ("no weights", "/models/no-weights/", {}, ["weights.bin", "HTTP 404", "/models/no-weights/weights.bin"]),
-        ("webgl", "/models/squeezenet1.1/", {"backend": "webgl"}, ["backend 'webgl' is not available"]),
+        ("webgl", "/models/squeezenet1.1/", {"backend": "webgl"}, ["no WebGL plan", "--backend webgl"]),
+        ("backend", "/models/squeezenet1.1/", {"backend": "gpu"}, ["backend 'gpu' is not one of"]),
         ("variant", "/models/squeezenet1.1/", {"wasmVariant": "sse"}, ["wasmVariant 'sse'"]),
     ],
 )

@@ -53,6 +53,12 @@ def _package(argv: list[str]) -> int:
         action="store_true",
         help="time each layer's candidate kernels (e.g. im2col vs Winograd) in wasmtime and plan the fastest",
     )
+    p.add_argument(
+        "--backend",
+        choices=["wasm", "webgl", "all"],
+        default="wasm",
+        help="webgl/all: also emit the WebGL2 plan (GLSL shaders per node); webgl fails if a node has no shader",
+    )
     p.add_argument("--verify", action="store_true", help="run the bundle in wasmtime against onnxruntime")
     p.add_argument("--rtol", type=float, default=None, help="--verify tolerance (max |err| / max |ref|), default 1e-4")
     p.add_argument("--seed", type=int, default=0, help="seed of the random --verify inputs")
@@ -65,7 +71,7 @@ def _package(argv: list[str]) -> int:
     t0 = time.perf_counter()
     shapes = _parse_shapes(args.input_shape)
     level = DEFAULT_LEVEL if args.opt_level is None else args.opt_level
-    result = package(args.model, args.output, shapes, args.name, opt_level=level, tune=args.tune)
+    result = package(args.model, args.output, shapes, args.name, opt_level=level, tune=args.tune, backend=args.backend)
     m = result.manifest
     if args.report:
         print(result.report.format())

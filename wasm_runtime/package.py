@@ -9,7 +9,7 @@ from pathlib import Path
 
 import onnx
 
-from . import control, dynamic, onnx_io
+from . import control, dynamic, onnx_io, webgl
 from . import tune as tuning
 from .bundle import write_bundle
 from .errors import PackageError
@@ -18,6 +18,8 @@ from .ir import Graph
 from .lowering import lower, supported_ops
 from .passes import DEFAULT_LEVEL, Report, optimize
 from .planner import plan_memory
+
+BACKENDS = ("wasm", "webgl", "all")
 
 
 @dataclass
@@ -101,11 +103,17 @@ def package(
     opt_level: int = DEFAULT_LEVEL,
     tune: bool = False,
     variants: tuple[str, ...] | None = None,
+    backend: str = "wasm",
 ) -> PackageResult:
     """Package a model. The optimizer's report (per pass: nodes, op counts, parameter bytes, FLOPs and
     planned arena bytes before and after) is returned and written to the bundle as optimization.json.
     With `tune`, nodes that can run more than one way are timed per candidate (wasm_runtime/tune.py) and
-    the fastest is planned; the manifest's `algorithms` lists every such choice (and its timings)."""
+    the fastest is planned; the manifest's `algorithms` lists every such choice (and its timings).
+    `backend` "webgl" or "all" adds the GPU plan (wasm_runtime/webgl.py; the manifest's `webgl` section and
+    webgl-weights.bin) next to the wasm plan, which every bundle keeps (the "auto" fallback). With "webgl",
+    a node without a shader fails here naming it; with "all" the section then only lists such nodes."""
+    if backend not in BACKENDS:
+        raise PackageError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
     model = onnx_io.load_model(source)
     if input_shapes:
         onnx_io.check_model(model)
@@ -137,6 +145,20 @@ def package(
             raise PackageError(f"{out_dir} exists and is not a bundle; refusing to overwrite it")
         shutil.rmtree(out_dir)
     extra_files = {"optimization.json": (json.dumps(report.to_json(), indent=1) + "\n").encode()}
+    gpu = {}
+    if backend != "wasm":
+        if symbols:
+            raise PackageError(f"--backend {backend} needs fixed input shapes (--input-shape) for now")
+        gl = webgl.plan_webgl(graph)
+        if gl.unsupported and backend == "webgl":
+            listing = "; ".join(f"node {n!r} ({op}): {reason}" for n, op, reason in gl.unsupported)
+            raise PackageError(
+                f"{len(gl.unsupported)} node(s) cannot run on the WebGL backend: {listing} "
+                "(use --backend all to keep the wasm plan for such models)"
+            )
+        gpu = {"webgl": gl.section}
+        if not gl.unsupported:
+            extra_files[webgl.WEIGHTS_FILE] = gl.weights
     manifest = write_bundle(
         graph,
         lowered,
@@ -151,6 +173,7 @@ def package(
                 "nodes_after": report.after.nodes,
             },
             "algorithms": {"tuned": tune, "nodes": algorithms},
+            **gpu,
         },
     )
     if fitted is not None:

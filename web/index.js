@@ -118,7 +118,8 @@ function bundleUrl(url) {
 export class InferenceSession {
   /**
    * Load the bundle directory at `url` in a new worker.
-   * options: {backend: "wasm" | "auto", wasmVariant: "auto" | "simd" | "relaxed", integrity: true,
+   * options: {backend: "wasm" (default) | "webgl" | "auto" (webgl when the bundle has a WebGL plan and the
+   *           browser can run it, else wasm; session.backendReason says why), wasmVariant: "auto" | "simd" | "relaxed", integrity: true,
    *           numThreads: N (default: the cores the browser reports, at most 4)}
    * Threads need a cross-origin isolated page (COOP/COEP headers, as `package-for-web serve` sends); without
    * it the session runs on one thread and says why in `session.threadsReason` and the console.
@@ -126,10 +127,11 @@ export class InferenceSession {
   static async create(url, options = {}) {
     const t0 = performance.now();
     const { backend = "wasm", wasmVariant = "auto", integrity = true } = options;
-    if (backend !== "wasm" && backend !== "auto") {
-      throw new Error(`backend '${backend}' is not available in this build (available: "wasm")`);
+    if (!["wasm", "webgl", "auto"].includes(backend)) {
+      throw new Error(`backend '${backend}' is not one of "wasm", "webgl", "auto"`);
     }
-    const variant = chooseVariant(wasmVariant);
+    // the WebGL backend needs no WebAssembly; "auto" may fall back to wasm, so it checks
+    const variant = backend === "webgl" ? null : chooseVariant(wasmVariant);
     const { threads, reason } = chooseThreads(options.numThreads);
     const session = new InferenceSession(variant);
     try {
@@ -139,8 +141,12 @@ export class InferenceSession {
         variant,
         integrity: integrity !== false,
         threads,
+        backend,
       });
       session._init(info, performance.now() - t0);
+      session.backend = info.backend ?? "wasm";
+      session.backendReason = info.backendReason ?? "";
+      session.variant = session.backend === "webgl" ? null : variant; // the wasm kernel build, when wasm runs
       session.threads = info.threads;
       session.threadsReason = info.threadsReason || reason;
       if (session.threadsReason) console.warn(`wasm-runtime: running on ${session.threads} thread(s): ${session.threadsReason}`);
@@ -187,6 +193,8 @@ export class InferenceSession {
     this.inputNames = this.inputMetadata.map((m) => m.name);
     this.outputNames = this.outputMetadata.map((m) => m.name);
     this.timings = { ...info.timings, createMs };
+    // which backend ran each node: {nodeName: "webgl" | "wasm"}
+    this.placement = info.placement ?? {};
   }
 
   _fail(err) {
@@ -257,6 +265,11 @@ export class InferenceSession {
     });
     this._queue = result.catch(() => {});
     return result;
+  }
+
+  /** Test hook: lose the WebGL context (WEBGL_lose_context), as a GPU reset would. */
+  _loseContext() {
+    return this._call({ op: "loseContext" });
   }
 
   /** Terminate the worker and free its memory; later run() calls reject. */

@@ -1,6 +1,9 @@
 // Module worker that loads and runs one bundle (the JS twin of wasm_runtime/host.py).
-// Protocol: {id, op: "load", url, variant, integrity} -> {id, result: info} | {id, error}
+// Protocol: {id, op: "load", url, variant, integrity, backend} -> {id, result: info} | {id, error}
 //           {id, op: "run", feeds: {name: TypedArray}}  -> {id, result: {name: ArrayBuffer}} | {id, error}
+//           {id, op: "loseContext"} (tests: lose the WebGL context as a GPU reset would)
+// backend "webgl" runs the manifest's `webgl` plan (webgl.js) on an OffscreenCanvas; "auto" does when it can
+// and otherwise loads the wasm plan, saying why in info.backendReason.
 
 const FORMAT = "wasm-runtime-bundle";
 const FORMAT_VERSION = 1;
@@ -18,8 +21,12 @@ self.onmessage = async ({ data: msg }) => {
     if (msg.op === "load") {
       self.postMessage({ id: msg.id, result: await load(msg) });
     } else if (msg.op === "run") {
-      const result = run(msg.feeds, msg.shapes);
+      const result = state?.gl ? state.gl.run(msg.feeds) : run(msg.feeds, msg.shapes);
       self.postMessage({ id: msg.id, result }, Object.values(result.buffers));
+    } else if (msg.op === "loseContext") {
+      if (!state?.gl) throw new Error("the session does not run on WebGL");
+      state.gl.loseContext();
+      self.postMessage({ id: msg.id, result: null });
     } else {
       throw new Error(`unknown request '${msg.op}'`);
     }
@@ -145,7 +152,62 @@ async function compileModule(response) {
   return WebAssembly.compile(await response.arrayBuffer());
 }
 
-async function load({ url: base, variant: baseVariant, integrity, threads: wanted = 1 }) {
+async function load(msg) {
+  const backend = msg.backend ?? "wasm";
+  if (backend === "wasm") return { ...(await loadWasm(msg)), backend: "wasm", backendReason: "" };
+  const t0 = performance.now();
+  const manifestUrl = new URL("manifest.json", msg.url).href;
+  const m = await fetchManifest(manifestUrl);
+  checkManifest(m, manifestUrl);
+  let reason;
+  if (!m.webgl) {
+    reason = `the bundle has no WebGL plan (package it with --backend webgl or --backend all) (${manifestUrl})`;
+  } else if (m.webgl.unsupported) {
+    const nodes = m.webgl.unsupported.map((u) => `'${u.node}' (${u.op}: ${u.reason})`).join(", ");
+    reason = `the bundle's WebGL plan is missing because these nodes have no shader: ${nodes}`;
+  } else {
+    const gl = await import("./webgl.js");
+    reason = gl.webglUnavailableReason();
+    if (!reason) {
+      try {
+        return await loadWebGL(m, msg, gl, t0);
+      } catch (err) {
+        if (backend === "webgl") throw err;
+        reason = err.message;
+      }
+    }
+  }
+  if (backend === "webgl") throw new Error(`backend "webgl" cannot run this model: ${reason}`);
+  console.warn(`wasm-runtime: backend "auto" runs on wasm: ${reason}`);
+  return { ...(await loadWasm(msg)), backend: "wasm", backendReason: reason };
+}
+
+async function loadWebGL(m, { url: base, integrity }, gl, t0) {
+  const name = "webgl-weights.bin";
+  const response = await fetchFile(base, name);
+  const bytes = await response.arrayBuffer();
+  if (integrity) await checkIntegrity(name, response.url, m.files?.[name], bytes);
+  const fetchMs = ms(t0);
+  const plan = new gl.WebGLPlan(m.webgl, bytes);
+  const timings = await plan.init();
+  state = { gl: plan };
+  const placement = m.webgl.placement ?? {};
+  return {
+    model: m.model ?? {},
+    files: m.files,
+    inputs: m.inputs.map(({ name, dtype, shape }) => ({ name, dtype, shape })),
+    outputs: m.outputs.map(({ name, dtype, shape }) => ({ name, dtype, shape })),
+    threads: 1,
+    threadsReason: "",
+    variant: null,
+    backend: "webgl",
+    backendReason: "",
+    placement,
+    timings: { fetchMs, ...timings },
+  };
+}
+
+async function loadWasm({ url: base, variant: baseVariant, integrity, threads: wanted = 1 }) {
   const t0 = performance.now();
   const manifestUrl = new URL("manifest.json", base).href;
   const m = await fetchManifest(manifestUrl);
@@ -239,6 +301,7 @@ async function load({ url: base, variant: baseVariant, integrity, threads: wante
     threads,
     threadsReason,
     variant,
+    placement: Object.fromEntries(m.steps.filter((s) => s.node).map((s) => [s.node, "wasm"])),
     timings: { fetchMs, compileMs, initMs: ms(ti) },
   };
 }

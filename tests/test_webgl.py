@@ -1,0 +1,405 @@
+"""The WebGL2 backend (wasm_runtime/webgl.py shaders, web/webgl.js executor) in headless Chromium
+(SwiftShader), against onnxruntime: every GPU op on a small model, the seeded zoo CNNs, the first-run
+property, and the error paths."""
+
+from __future__ import annotations
+
+import base64
+import math
+
+import numpy as np
+import pytest
+from onnx import helper
+
+from server.app import create_app, serving_in_background
+from tests.oputil import feeds_for, make_model, randn, single
+from wasm_runtime import zoo
+from wasm_runtime.errors import PackageError
+from wasm_runtime.package import package
+from wasm_runtime.verify import reference_outputs
+
+pytestmark = pytest.mark.browser
+
+RTOL = 1e-3
+X = (1, 8, 9, 9)
+
+
+def _conv(name, x_shape, w_shape, bias=True, fused=None, residual=False, opset=13, **attrs):
+    inits = {"w": randn(w_shape, 1)}
+    names = ["x", "w"]
+    if bias:
+        inits["b"] = randn((w_shape[0],), 2)
+        names.append("b")
+    nodes = [helper.make_node("Conv", names, ["c"], name=name, **attrs)]
+    last = "c"
+    inputs = {"x": x_shape}
+    if residual:
+        inputs["r"] = None  # shape filled below from the conv output
+    if fused:
+        op, kw = fused
+        nodes.append(helper.make_node(op, [last], ["a"], name=f"{name}_act", **kw))
+        last = "a"
+    if residual:
+        nodes.append(helper.make_node("Add", [last, "r"], ["sum"], name=f"{name}_add"))
+        nodes.append(helper.make_node("Relu", ["sum"], ["y"], name=f"{name}_relu"))
+    else:
+        nodes.append(helper.make_node("Identity", [last], ["y"], name=f"{name}_out"))
+    if residual:
+        n, c, h, w = x_shape
+        inputs["r"] = (n, w_shape[0], h, w)
+    return make_model(nodes, inputs, ["y"], inits, opset)
+
+
+def _clip6():
+    return make_model(
+        [helper.make_node("Clip", ["x", "lo", "hi"], ["y"], name="clip")],
+        {"x": X},
+        ["y"],
+        {"lo": np.float32(0.0), "hi": np.float32(6.0)},
+    )
+
+
+OP_CASES = {
+    "conv_pads_strides": lambda: _conv("conv", X, (6, 8, 3, 3), pads=[1, 0, 2, 1], strides=[2, 1]),
+    "conv_dilations_nobias": lambda: _conv("conv", X, (4, 8, 3, 2), bias=False, dilations=[2, 1]),
+    "conv_groups": lambda: _conv("conv", X, (6, 4, 3, 3), group=2, pads=[1, 1, 1, 1]),
+    "conv_depthwise_relu6": lambda: _conv(
+        "conv", X, (8, 1, 3, 3), group=8, pads=[1, 1, 1, 1], strides=[2, 2], fused=("Clip", {})
+    ),
+    "conv_1x1_residual": lambda: _conv("conv", X, (8, 8, 1, 1), residual=True),
+    "conv_sigmoid": lambda: _conv("conv", X, (5, 8, 3, 3), fused=("Sigmoid", {})),
+    "conv_leaky": lambda: _conv("conv", X, (5, 8, 3, 3), fused=("LeakyRelu", {"alpha": 0.2})),
+    "conv_hardsigmoid": lambda: _conv("conv", X, (5, 8, 3, 3), fused=("HardSigmoid", {"alpha": 0.3, "beta": 0.4})),
+    "conv_hardswish": lambda: _conv("conv", X, (5, 8, 1, 1), fused=("HardSwish", {}), opset=14),
+    "conv_tanh": lambda: _conv("conv", X, (5, 8, 1, 1), fused=("Tanh", {})),
+    "conv_pointwise_vec": lambda: _conv("conv", (2, 8, 4, 6), (12, 8, 1, 1), fused=("LeakyRelu", {"alpha": 0.1})),
+    "conv_pointwise_vec_residual": lambda: _conv("conv", (1, 8, 4, 4), (8, 8, 1, 1), residual=True),
+    "conv_row_vec": lambda: _conv("conv", (1, 4, 7, 8), (6, 4, 3, 3), pads=[1, 1, 1, 1], fused=("Tanh", {})),
+    "conv_row_vec_strided": lambda: _conv(
+        "conv", (1, 6, 9, 15), (6, 2, 3, 3), group=3, pads=[1, 2, 1, 2], strides=[2, 2], dilations=[1, 2]
+    ),
+    "gemm_vec_transb": lambda: make_model(
+        [
+            helper.make_node("Gemm", ["a", "b", "c"], ["g"], name="gemm", transB=1, alpha=0.7),
+            helper.make_node("Relu", ["g"], ["y"], name="relu"),
+        ],
+        {"a": (3, 8)},
+        ["y"],
+        {"b": randn((12, 8), 1), "c": randn((3, 12), 2)},
+    ),
+    "gemm_vec": lambda: single("Gemm", {"a": (2, 8), "b": (8, 4)}, {"beta": 0.5}, {"c": randn((1, 4), 2)}),
+    "conv1d": lambda: _conv("conv", (1, 4, 11), (3, 4, 3), pads=[1, 1], strides=[2]),
+    "gemm_transb_bias": lambda: single(
+        "Gemm", {"a": (3, 7)}, {"transB": 1, "alpha": 0.5, "beta": 2.0}, {"b": randn((5, 7), 1), "c": randn((5,), 2)}
+    ),
+    "gemm_transa_relu": lambda: make_model(
+        [
+            helper.make_node("Gemm", ["a", "b"], ["g"], name="gemm", transA=1),
+            helper.make_node("Relu", ["g"], ["y"], name="relu"),
+        ],
+        {"a": (7, 3), "b": (7, 5)},
+        ["y"],
+    ),
+    "matmul_batched": lambda: single("MatMul", {"a": (2, 1, 3, 6), "b": (3, 6, 4)}),
+    "matmul_vec": lambda: single("MatMul", {"a": (6,)}, inits={"b": randn((6, 4), 1)}),
+    "maxpool": lambda: single("MaxPool", {"x": X}, {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}),
+    "maxpool_ceil_dil": lambda: single(
+        "MaxPool", {"x": X}, {"kernel_shape": [2, 2], "strides": [2, 2], "dilations": [2, 1], "ceil_mode": 1}
+    ),
+    "avgpool_pad": lambda: single("AveragePool", {"x": X}, {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}),
+    "avgpool_count_pad": lambda: single(
+        "AveragePool",
+        {"x": X},
+        {"kernel_shape": [3, 2], "strides": [2, 2], "pads": [1, 0, 1, 1], "count_include_pad": 1},
+    ),
+    "global_avgpool": lambda: single("GlobalAveragePool", {"x": X}),
+    "add_broadcast": lambda: single("Add", {"a": (2, 3, 4), "b": (3, 1)}),
+    "sub_const": lambda: single("Sub", {"a": (2, 3, 4)}, inits={"b": randn((4,), 3)}),
+    "mul_broadcast": lambda: single("Mul", {"a": (1, 3, 1), "b": (2, 1, 4)}),
+    "div": lambda: single("Div", {"a": (2, 3, 4), "b": (2, 3, 4)}),
+    "relu": lambda: single("Relu", {"x": X}),
+    "clip": _clip6,
+    "sigmoid": lambda: single("Sigmoid", {"x": X}),
+    "tanh": lambda: single("Tanh", {"x": X}),
+    "leaky": lambda: single("LeakyRelu", {"x": X}, {"alpha": 0.1}),
+    "hardsigmoid": lambda: single("HardSigmoid", {"x": X}, {"alpha": 0.25, "beta": 0.6}),
+    "hardswish": lambda: single("HardSwish", {"x": X}, opset=14),
+    "concat": lambda: single("Concat", {"a": (1, 2, 3, 3), "b": (1, 5, 3, 3), "c": (1, 1, 3, 3)}, {"axis": 1}),
+    "concat_last": lambda: single("Concat", {"a": (2, 3), "b": (2, 5)}, {"axis": -1}),
+    "flatten_transpose": lambda: make_model(
+        [
+            helper.make_node("Flatten", ["x"], ["f"], name="flatten", axis=2),
+            helper.make_node("Transpose", ["f"], ["y"], name="transpose", perm=[1, 0]),
+        ],
+        {"x": (2, 3, 4, 5)},
+        ["y"],
+    ),
+    "reshape_transpose": lambda: make_model(
+        [
+            helper.make_node("Reshape", ["x", "s"], ["r"], name="reshape"),
+            helper.make_node("Transpose", ["r"], ["y"], name="transpose", perm=[0, 2, 1, 3]),
+        ],
+        {"x": (2, 12, 5)},
+        ["y"],
+        {"s": np.array([2, 3, 4, 5], np.int64)},
+    ),
+    "softmax": lambda: single("Softmax", {"x": (2, 3, 7)}, {"axis": 1}),
+    "softmax_v11": lambda: single("Softmax", {"x": (2, 3, 7)}, {"axis": 1}, opset=11),
+    "logsoftmax": lambda: single("LogSoftmax", {"x": (3, 10)}),
+    "lrn": lambda: single("LRN", {"x": X}, {"size": 3, "alpha": 1e-3, "beta": 0.75, "bias": 1.5}),
+}
+
+RUN_ALL_JS = """
+async (cases) => {
+  const { InferenceSession, Tensor } = await import("/runtime/index.js");
+  const results = {};
+  for (const { name, url, feeds } of cases) {
+    try {
+      const session = await InferenceSession.create(url, { backend: "webgl" });
+      const inputs = {};
+      for (const [k, { b64, dims }] of Object.entries(feeds)) {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        inputs[k] = new Tensor("float32", new Float32Array(bytes.buffer), dims);
+      }
+      const out = await session.run(inputs);
+      const outputs = {};
+      for (const [k, t] of Object.entries(out)) {
+        const raw = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+        let bin = "";
+        for (let i = 0; i < raw.length; i += 0x8000) bin += String.fromCharCode(...raw.subarray(i, i + 0x8000));
+        outputs[k] = { b64: btoa(bin), dims: t.dims };
+      }
+      results[name] = { outputs, backend: session.backend, placement: session.placement, timings: session.timings };
+      await session.release();
+    } catch (err) {
+      results[name] = { error: String(err && err.message) };
+    }
+  }
+  return results;
+}
+"""
+
+TIMING_JS = """
+async ({ url, b64, dims, runs }) => {
+  const { InferenceSession, Tensor } = await import("/runtime/index.js");
+  const t0 = performance.now();
+  const session = await InferenceSession.create(url, { backend: "webgl" });
+  const createMs = performance.now() - t0;
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const input = new Tensor("float32", new Float32Array(bytes.buffer), dims);
+  const times = [];
+  let out;
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    out = await session.run({ input });
+    times.push(performance.now() - t);
+  }
+  const t = out[session.outputNames[0]];
+  const raw = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  let bin = "";
+  for (let i = 0; i < raw.length; i += 0x8000) bin += String.fromCharCode(...raw.subarray(i, i + 0x8000));
+  await session.release();
+  return { times, createMs, timings: session.timings, b64: bin && btoa(bin), dims: t.dims, backend: session.backend };
+}
+"""
+
+CREATE_JS = """
+async ({ url, options, lose }) => {
+  const { InferenceSession, Tensor } = await import("/runtime/index.js");
+  let session;
+  try {
+    session = await InferenceSession.create(url, options);
+  } catch (err) {
+    return { createError: String(err && err.message) };
+  }
+  const facts = { backend: session.backend, backendReason: session.backendReason, placement: session.placement };
+  if (lose) {
+    await session._loseContext();
+    const dims = session.inputMetadata[0].shape;
+    const input = new Tensor("float32", new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
+    try {
+      await session.run({ [session.inputNames[0]]: input });
+      facts.runError = null;
+    } catch (err) {
+      facts.runError = String(err && err.message);
+    }
+  }
+  await session.release();
+  return facts;
+}
+"""
+
+ZOO_SIZE = 64
+
+
+def _b64(a: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(a, np.float32).tobytes()).decode()
+
+
+def _unb64(entry) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(entry["b64"]), np.float32).reshape(entry["dims"])
+
+
+def _rel(ours, ref) -> float:
+    ours, ref = np.asarray(ours, np.float64), np.asarray(ref, np.float64)
+    assert ours.shape == ref.shape, (ours.shape, ref.shape)
+    return float(np.abs(ours - ref).max() / max(np.abs(ref).max(), 1e-30))
+
+
+@pytest.fixture(scope="module")
+def gl_bundles(tmp_path_factory):
+    root = tmp_path_factory.mktemp("webgl")
+    models = {name: build() for name, build in OP_CASES.items()}
+    for name, model in models.items():
+        package(model, root / name, backend="webgl", variants=("simd",))
+    zoo_models = {}
+    for name in ("mobilenetv2", "squeezenet1.1"):
+        zoo_models[name] = zoo.BUILDERS[name](image_size=ZOO_SIZE)
+        package(zoo_models[name], root / name, backend="webgl", variants=("simd",))
+    zoo_models["mobilenetv2-224"] = zoo.BUILDERS["mobilenetv2"]()
+    package(zoo_models["mobilenetv2-224"], root / "mobilenetv2-224", backend="all", variants=("simd",))
+    # a model with a node the GPU cannot run (Erf): "all" keeps only the wasm plan
+    erf = single("Erf", {"x": (2, 3)})
+    package(erf, root / "erf-all", backend="all", variants=("simd",))
+    package(single("Relu", {"x": (2, 3)}), root / "relu-wasm", variants=("simd",))
+    return root, models, zoo_models
+
+
+@pytest.fixture(scope="module")
+def gl_server(gl_bundles):
+    with serving_in_background(create_app(gl_bundles[0]), "webgl-server") as url:
+        yield url
+
+
+@pytest.fixture
+def gl_page(page, gl_server):
+    page.goto(f"{gl_server}/demos/?model=")
+    page.wait_for_selector("body[data-state=idle]")
+    return page
+
+
+def test_every_gpu_op_matches_onnxruntime(gl_page, gl_bundles):
+    _, models, _ = gl_bundles
+    cases, refs = [], {}
+    for name, model in models.items():
+        feeds = feeds_for(model, seed=1, positive=("b",) if name == "div" else ())
+        refs[name] = reference_outputs(model, feeds)
+        cases.append(
+            {
+                "name": name,
+                "url": f"/models/{name}",
+                "feeds": {k: {"b64": _b64(v), "dims": list(v.shape)} for k, v in feeds.items()},
+            }
+        )
+    results = gl_page.evaluate(RUN_ALL_JS, cases)
+    failures = []
+    for name, ref in refs.items():
+        r = results[name]
+        if "error" in r:
+            failures.append(f"{name}: {r['error']}")
+            continue
+        assert r["backend"] == "webgl"
+        assert set(r["placement"].values()) == {"webgl"}
+        for out, expected in ref.items():
+            err = _rel(_unb64(r["outputs"][out]), expected)
+            if not err <= RTOL:
+                failures.append(f"{name}/{out}: rel err {err:.3g}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("name", ["mobilenetv2", "squeezenet1.1"])
+def test_zoo_models_match_onnxruntime_and_first_run_is_warm(gl_page, gl_bundles, name):
+    _, _, zoo_models = gl_bundles
+    x = np.random.default_rng(0).standard_normal((1, 3, ZOO_SIZE, ZOO_SIZE)).astype(np.float32)
+    ref = reference_outputs(zoo_models[name], {"input": x})["logits"]
+    facts = gl_page.evaluate(TIMING_JS, {"url": f"/models/{name}", "b64": _b64(x), "dims": list(x.shape), "runs": 4})
+    assert facts["backend"] == "webgl"
+    err = _rel(_unb64(facts), ref)
+    first, steady = facts["times"][0], float(np.median(facts["times"][1:]))
+    print(
+        f"\n{name} {ZOO_SIZE}x{ZOO_SIZE}: rel err {err:.3g}; first run {first:.1f} ms, steady {steady:.1f} ms; "
+        f"create {facts['createMs']:.0f} ms ({facts['timings']})"
+    )
+    assert err <= RTOL, f"{name}: max|ours-ref|/max|ref| = {err:.3g}"
+    # create() compiled, linked and warmed every program: the first run is no compile stall (loose: CPU-emulated)
+    assert first <= 1.5 * steady + 20, facts["times"]
+
+
+def test_mobilenetv2_224(gl_page, gl_bundles):
+    _, _, zoo_models = gl_bundles
+    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    ref = reference_outputs(zoo_models["mobilenetv2-224"], {"input": x})["logits"]
+    facts = gl_page.evaluate(
+        TIMING_JS, {"url": "/models/mobilenetv2-224", "b64": _b64(x), "dims": list(x.shape), "runs": 2}
+    )
+    err = _rel(_unb64(facts), ref)
+    print(
+        f"\nmobilenetv2 224: rel err {err:.3g}; runs {[round(t) for t in facts['times']]} ms; "
+        f"create {facts['createMs']:.0f} ms"
+    )
+    assert err <= RTOL
+
+
+def test_package_webgl_names_nodes_without_a_shader(tmp_path):
+    model = make_model(
+        [helper.make_node("Relu", ["x"], ["r"], name="ok"), helper.make_node("Erf", ["r"], ["y"], name="the_erf")],
+        {"x": (2, 3)},
+        ["y"],
+    )
+    with pytest.raises(PackageError, match=r"'the_erf' \(Erf\)"):
+        package(model, tmp_path / "m", backend="webgl", variants=("simd",))
+    m = package(model, tmp_path / "m", backend="all", variants=("simd",)).manifest
+    assert m["webgl"] == {"unsupported": [{"node": "the_erf", "op": "Erf", "reason": "no shader for Erf"}]}
+    assert m["steps"], "the wasm plan is kept"
+    with pytest.raises(PackageError, match="backend 'gpu'"):
+        package(model, tmp_path / "m", backend="gpu")
+
+
+def test_backend_errors_and_auto_fallback(gl_page):
+    def create(url, options, lose=False):
+        return gl_page.evaluate(CREATE_JS, {"url": url, "options": options, "lose": lose})
+
+    facts = create("/models/erf-all", {"backend": "webgl"})
+    assert "no shader" in facts["createError"] and "'erf'" in facts["createError"], facts
+    facts = create("/models/erf-all", {"backend": "auto", "wasmVariant": "simd"})
+    assert facts["backend"] == "wasm" and "Erf" in facts["backendReason"]
+    assert facts["placement"] == {"erf": "wasm"}
+    facts = create("/models/relu-wasm", {"backend": "webgl"})
+    assert "no WebGL plan" in facts["createError"] and "--backend webgl" in facts["createError"]
+    facts = create("/models/relu", {"backend": "auto", "wasmVariant": "simd"})
+    assert facts["backend"] == "webgl" and facts["placement"] == {"relu": "webgl"}
+    facts = create("/models/relu", {"backend": "metal"})
+    assert '"wasm", "webgl", "auto"' in facts["createError"]
+    # a lost context (GPU reset) rejects the run with an explanation
+    facts = create("/models/relu", {"backend": "webgl"}, lose=True)
+    assert "WebGL context lost" in facts["runError"], facts
+
+
+def test_no_webgl_rejects_webgl_and_auto_falls_back(  # a browser without GPU nor SwiftShader: no WebGL at all
+    browser_type, browser_type_launch_args, gl_server
+):
+    args = {
+        **browser_type_launch_args,
+        "args": [*browser_type_launch_args["args"], "--disable-gpu", "--disable-software-rasterizer"],
+    }
+    browser = browser_type.launch(**args)
+    try:
+        page = browser.new_page()
+        page.goto(f"{gl_server}/demos/?model=")
+        page.wait_for_selector("body[data-state=idle]")
+        facts = page.evaluate(CREATE_JS, {"url": "/models/relu", "options": {"backend": "webgl"}, "lose": False})
+        assert "WebGL2 is not available" in facts["createError"], facts
+        facts = page.evaluate(
+            CREATE_JS, {"url": "/models/relu", "options": {"backend": "auto", "wasmVariant": "simd"}, "lose": False}
+        )
+        assert facts["backend"] == "wasm" and "WebGL2 is not available" in facts["backendReason"]
+    finally:
+        browser.close()
+
+
+def test_texture_layout_sizes():
+    from wasm_runtime.webgl import MAX_WIDTH, texture_size
+
+    assert texture_size(5) == (2, 1)
+    assert texture_size(4 * MAX_WIDTH + 1) == (MAX_WIDTH, 2)
+    assert math.prod(texture_size(224 * 224 * 32)) * 4 >= 224 * 224 * 32

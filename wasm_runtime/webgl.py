@@ -1,0 +1,749 @@
+"""WebGL2 plan: one GLSL ES 3.00 fragment shader per graph node, shapes and strides baked in.
+
+The executor (web/webgl.js) keeps every tensor in an RGBA32F 2-D texture in the **flat4** layout: element
+`i` of the row-major tensor is component `i & 3` of texel `t = i >> 2`, and texel `t` sits at
+`(t % width, t / width)` with `width = min(texels, MAX_WIDTH)`. A reshape is therefore free (same texture),
+and every shader computes the 4 elements of its output texel from their flat indices. Each node's program
+defines `float f(int i)` (output element `i`) reading inputs through `x0(i)`, `x1(i)`...; main() calls it for
+the texel's 4 elements.
+
+The plan is data in the manifest's `webgl` section (web/README.md): textures (sizes only; the executor
+allocates them), which tensor lives in which texture (textures are reused once their tensor is dead),
+programs (deduplicated sources), steps (program, input textures, output texture, node) and the constants,
+shipped raw (float32, ONNX layout) in `webgl-weights.bin`. This module reads the optimized IR; the IR knows
+nothing of WebGL.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import PackageError
+from .ir import Graph, Node
+
+MAX_WIDTH = 2048  # WebGL2 guarantees MAX_TEXTURE_SIZE >= 2048
+WEIGHTS_FILE = "webgl-weights.bin"
+ALIASES = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"}
+ACTIVATIONS = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "SiLU")
+
+
+class Unsupported(Exception):
+    """This node has no shader (reason in the message)."""
+
+
+def texture_size(elements: int) -> tuple[int, int]:
+    texels = max(1, -(-elements // 4))
+    width = min(texels, MAX_WIDTH)
+    height = -(-texels // width)
+    if height > MAX_WIDTH:
+        raise Unsupported(f"{elements} elements do not fit one {MAX_WIDTH}x{MAX_WIDTH} texture")
+    return width, height
+
+
+def _f(x: float) -> str:
+    """A GLSL float literal."""
+    x = float(x)
+    if math.isnan(x):
+        raise Unsupported("NaN parameter")
+    if math.isinf(x):
+        return "(1.0 / 0.0)" if x > 0 else "(-1.0 / 0.0)"
+    return repr(x)  # "0.2", "1e-05": GLSL float literals, rounded to float32 like the reference's attribute
+
+
+def _strides(shape) -> list[int]:
+    out, acc = [], 1
+    for d in reversed(shape):
+        out.append(acc)
+        acc *= d
+    return out[::-1]
+
+
+def _unravel(shape, names: list[str], src: str = "i") -> str:
+    """GLSL lines declaring ints `names` (one per dim) from flat index `src`."""
+    lines = [f"int r_ = {src};"]
+    for d, name in zip(reversed(shape), reversed(names), strict=True):
+        lines.append(f"int {name} = r_ % {d}; r_ /= {d};")
+    return "\n  ".join(lines)
+
+
+def _broadcast_index(in_shape, out_shape, names: list[str]) -> str:
+    """Flat index into a tensor of `in_shape` broadcast (numpy rules) to `out_shape` whose indices are `names`."""
+    in_shape = list(in_shape)
+    offset = len(out_shape) - len(in_shape)
+    terms = []
+    for k, (d, s) in enumerate(zip(in_shape, _strides(in_shape), strict=True)):
+        if d != 1:
+            terms.append(f"{names[k + offset]} * {s}" if s != 1 else names[k + offset])
+    return " + ".join(terms) or "0"
+
+
+def activation_glsl(name: str, params: list[float], v: str = "v") -> str:
+    """An expression applying a fused activation (wasm_runtime/ops/activation.py codes) to `v`."""
+    p = [float(x) for x in params] + [0.0, 0.0]
+    if name == "":
+        return v
+    if name == "Relu":
+        return f"max({v}, 0.0)"
+    if name == "Clip":
+        lo, hi = p[0], p[1]
+        out = v
+        if not math.isinf(lo):
+            out = f"max({out}, {_f(lo)})"
+        if not math.isinf(hi):
+            out = f"min({out}, {_f(hi)})"
+        return out
+    if name == "LeakyRelu":
+        return f"mix({v} * {_f(p[0])}, {v}, step(0.0, {v}))"
+    if name == "Sigmoid":
+        return f"(1.0 / (1.0 + exp(-{v})))"
+    if name == "HardSigmoid":
+        return f"clamp({v} * {_f(p[0])} + {_f(p[1])}, 0.0, 1.0)"
+    if name == "HardSwish":
+        return f"({v} * clamp({v} / 6.0 + 0.5, 0.0, 1.0))"
+    if name == "Tanh":
+        return f"tanh_({v})"
+    if name == "SiLU":
+        return f"({v} / (1.0 + exp(-{v})))"
+    raise Unsupported(f"activation {name!r}")
+
+
+# tanh from exp, stable for large |x| (GLSL ES 3.00 has tanh(), but SwiftShader's overflows to NaN past ~±44)
+TANH = (
+    "float tanh_(float x) { float e = exp(-2.0 * abs(x)); return sign(x) * (1.0 - e) / (1.0 + e); }\n"
+    "vec4 tanh_(vec4 x) { vec4 e = exp(-2.0 * abs(x)); return sign(x) * (1.0 - e) / (1.0 + e); }\n"
+)
+
+
+@dataclass
+class Program:
+    inputs: list[str]  # tensor names read as x0, x1, ...
+    body: str  # GLSL defining float f(int i)
+
+
+@dataclass
+class WebGLPlan:
+    section: dict
+    weights: bytes
+    unsupported: list[tuple[str, str, str]] = field(default_factory=list)  # (node, op, reason)
+
+
+class _Gen:
+    def __init__(self, graph: Graph):
+        self.graph = graph
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return tuple(self.graph.values[name].shape)
+
+    def const(self, name: str):
+        return self.graph.const(name)
+
+    def attr(self, node: Node, key: str, default=None):
+        return node.attrs.get(key, default)
+
+
+# ---- op shaders ----------------------------------------------------------------------------------------
+
+OPS = {}
+
+
+def shader(*op_types: str):
+    def register(fn):
+        for op in op_types:
+            OPS[op] = fn
+        return fn
+
+    return register
+
+
+def _window(node: Node, in_sizes, kernel, out_sizes) -> dict:
+    from .ops.spatial import window
+
+    class _Ctx:
+        def fail(self, message):
+            return Unsupported(message)
+
+    return window(_Ctx(), node, tuple(in_sizes), tuple(kernel), tuple(out_sizes))
+
+
+def _as2(sizes, fill):
+    return [fill, *sizes] if len(sizes) == 1 else list(sizes)
+
+
+@shader("Conv", "FusedConv")
+def conv(g: _Gen, node: Node) -> Program:
+    x, w, b = node.input(0), node.input(1), node.input(2)
+    y = node.outputs[0]
+    xs, ws, ys = g.shape(x), g.shape(w), g.shape(y)
+    if len(xs) not in (3, 4):
+        raise Unsupported(f"{len(xs) - 2}-D convolution (1-D and 2-D run on the GPU)")
+    group = int(g.attr(node, "group", 1))
+    kernel = tuple(g.attr(node, "kernel_shape") or ws[2:])
+    win = _window(node, xs[2:], kernel, ys[2:])
+    N, C, M = xs[0], xs[1], ws[0]
+    H, W = _as2(xs[2:], 1)
+    OH, OW = _as2(ys[2:], 1)
+    KH, KW = _as2(kernel, 1)
+    SH, SW = _as2(win["strides"], 1)
+    DH, DW = _as2(win["dilations"], 1)
+    PT, PL = _as2(win["begin"], 0)
+    CG, MG = C // group, M // group
+    inputs = [x, w]
+    bias = "0.0"
+    if b:
+        inputs.append(b)
+        bias = f"x{len(inputs) - 1}(m)"
+    residual = ""
+    act, params = "", []
+    if node.domain == "wasm_runtime":
+        act, params = node.attrs.get("activation", ""), node.attrs.get("activation_params", [])
+        if len(node.inputs) > 3 and node.inputs[3]:
+            inputs.append(node.inputs[3])
+            residual = f"v += x{len(inputs) - 1}(i);"
+    P = OH * OW
+    vec_residual = residual.replace("v += x", "v += v").replace("(i)", "(b >> 2)")
+    if (KH, KW, SH, SW, PT, PL, group) == (1, 1, 1, 1, 0, 0, 1) and P % 4 == 0 and C % 4 == 0 and (H, W) == (OH, OW):
+        # pointwise: a texel is 4 pixels of one output channel; per 4 input channels, 1 weight texel and 4 input
+        # texels make 16 multiply-adds
+        Q = P // 4
+        body = f"""vec4 g(int b) {{
+  int p = b % {P}, m = (b / {P}) % {M}, n = b / {M * P};
+  int xt = (n * {C * P} + p) >> 2, wt = m * {C // 4};
+  vec4 v = vec4({bias});
+  for (int c4 = 0; c4 < {C // 4}; c4++) {{
+    vec4 w = v1(wt + c4);
+    int q = xt + c4 * {4 * Q};
+    v += w.x * v0(q) + w.y * v0(q + {Q}) + w.z * v0(q + {2 * Q}) + w.w * v0(q + {3 * Q});
+  }}
+  {vec_residual}
+  return {activation_glsl(act, params)};
+}}
+"""
+        return Program(inputs, body)
+    if OW % 4 == 0:
+        # a texel is 4 neighbouring output pixels of one row: each weight is fetched once for the 4
+        taps = ", ".join(f"(jx{j} >= 0 && jx{j} < {W}) ? x0(row + jx{j}) : 0.0" for j in range(4))
+        ixs = " ".join(f"int jx{j} = ix0 + {j * SW} + kx * {DW};" for j in range(4))
+        body = f"""vec4 g(int b) {{
+  {_unravel((N, M, OH, OW), ["n", "m", "oy", "ox"], "b")}
+  int xb = (n * {C} + (m / {MG}) * {CG}) * {H * W};
+  int wb = m * {CG * KH * KW};
+  int iy0 = oy * {SH} - {PT}, ix0 = ox * {SW} - {PL};
+  vec4 v = vec4({bias});
+  for (int c = 0; c < {CG}; c++) {{
+    for (int ky = 0; ky < {KH}; ky++) {{
+      int iy = iy0 + ky * {DH};
+      if (iy < 0 || iy >= {H}) continue;
+      int row = xb + (c * {H} + iy) * {W};
+      for (int kx = 0; kx < {KW}; kx++) {{
+        {ixs}
+        v += x1(wb + (c * {KH} + ky) * {KW} + kx) * vec4({taps});
+      }}
+    }}
+  }}
+  {vec_residual}
+  return {activation_glsl(act, params)};
+}}
+"""
+        return Program(inputs, body)
+    body = f"""float f(int i) {{
+  {_unravel((N, M, OH, OW), ["n", "m", "oy", "ox"])}
+  int xb = (n * {C} + (m / {MG}) * {CG}) * {H * W};
+  int wb = m * {CG * KH * KW};
+  int iy0 = oy * {SH} - {PT}, ix0 = ox * {SW} - {PL};
+  float v = {bias};
+  for (int c = 0; c < {CG}; c++) {{
+    for (int ky = 0; ky < {KH}; ky++) {{
+      int iy = iy0 + ky * {DH};
+      if (iy < 0 || iy >= {H}) continue;
+      for (int kx = 0; kx < {KW}; kx++) {{
+        int ix = ix0 + kx * {DW};
+        if (ix < 0 || ix >= {W}) continue;
+        v += x0(xb + (c * {H} + iy) * {W} + ix) * x1(wb + (c * {KH} + ky) * {KW} + kx);
+      }}
+    }}
+  }}
+  {residual}
+  return {activation_glsl(act, params)};
+}}
+"""
+    return Program(inputs, body)
+
+
+@shader("Gemm", "FusedGemm")
+def gemm(g: _Gen, node: Node) -> Program:
+    a, b, c = node.input(0), node.input(1), node.input(2)
+    y = node.outputs[0]
+    M, N = g.shape(y)
+    ta, tb = int(g.attr(node, "transA", 0)), int(g.attr(node, "transB", 0))
+    K = g.shape(a)[0 if ta else 1]
+    alpha, beta = float(g.attr(node, "alpha", 1.0)), float(g.attr(node, "beta", 1.0))
+    a_idx = f"k * {M} + m" if ta else f"m * {K} + k"
+    b_idx = f"n * {K} + k" if tb else f"k * {N} + n"
+    inputs = [a, b]
+    bias = "0.0"
+    if c and beta != 0.0:
+        inputs.append(c)
+        bias = f"{_f(beta)} * x{len(inputs) - 1}({_broadcast_index(g.shape(c), (M, N), ['m', 'n'])})"
+    act, params, residual = "", [], ""
+    if node.domain == "wasm_runtime":
+        act, params = node.attrs.get("activation", ""), node.attrs.get("activation_params", [])
+        if len(node.inputs) > 3 and node.inputs[3]:
+            inputs.append(node.inputs[3])
+            residual = f"v += x{len(inputs) - 1}(i);"
+    if not ta and K % 4 == 0 and N % 4 == 0:
+        Kq = K // 4
+        if tb:  # B is [N, K]: texels of 4 k for each of the 4 columns
+            dots = ", ".join(f"dot(a, v1(bt + {j * Kq} + k4))" for j in range(4))
+            inner = f"s += vec4({dots});"
+        else:  # B is [K, N]: texel of 4 columns per k
+            inner = " + ".join(f"a.{'xyzw'[j]} * v1(bt + (4 * k4 + {j}) * {N // 4})" for j in range(4))
+            inner = f"s += {inner};"
+        bias4 = "vec4(0.0)"
+        if bias != "0.0":
+            idx = [_broadcast_index(g.shape(c), (M, N), ["m", f"(n + {j})"]) for j in range(4)]
+            bias4 = f"{_f(beta)} * vec4({', '.join(f'x{len(inputs) - 1 - bool(residual)}({e})' for e in idx)})"
+        vec_residual = residual.replace("v += x", "v += v").replace("(i)", "(b >> 2)")
+        body = f"""vec4 g(int b) {{
+  int m = b / {N}, n = b % {N};
+  int at = m * {Kq}, bt = {"n * " + str(Kq) if tb else "n >> 2"};
+  vec4 s = vec4(0.0);
+  for (int k4 = 0; k4 < {Kq}; k4++) {{
+    vec4 a = v0(at + k4);
+    {inner}
+  }}
+  vec4 v = {_f(alpha)} * s + {bias4};
+  {vec_residual}
+  return {activation_glsl(act, params)};
+}}
+"""
+        return Program(inputs, body)
+    body = f"""float f(int i) {{
+  int m = i / {N}, n = i % {N};
+  float s = 0.0;
+  for (int k = 0; k < {K}; k++) s += x0({a_idx}) * x1({b_idx});
+  float v = {_f(alpha)} * s + {bias};
+  {residual}
+  return {activation_glsl(act, params)};
+}}
+"""
+    return Program(inputs, body)
+
+
+@shader("MatMul")
+def matmul(g: _Gen, node: Node) -> Program:
+    a, b, y = node.input(0), node.input(1), node.outputs[0]
+    sa, sb, sy = list(g.shape(a)), list(g.shape(b)), list(g.shape(y))
+    a1, b1 = len(sa) == 1, len(sb) == 1
+    if a1:
+        sa = [1, *sa]
+    if b1:
+        sb = [*sb, 1]
+    M, K, N = sa[-2], sa[-1], sb[-1]
+    full = list(np.broadcast_shapes(tuple(sa[:-2]), tuple(sb[:-2]))) + [M, N]
+    names = [f"d{k}" for k in range(len(full) - 2)] + ["m", "n"]
+    batch_a = _broadcast_index([*sa[:-2], 1, 1], full, names)
+    batch_b = _broadcast_index([*sb[:-2], 1, 1], full, names)
+    body = f"""float f(int i) {{
+  {_unravel(full, names)}
+  int ab = ({batch_a}) * {M * K} + m * {K}, bb = ({batch_b}) * {K * N} + n;
+  float s = 0.0;
+  for (int k = 0; k < {K}; k++) s += x0(ab + k) * x1(bb + k * {N});
+  return s;
+}}
+"""
+    assert math.prod(full) == math.prod(sy)
+    return Program([a, b], body)
+
+
+def _pool(g: _Gen, node: Node, mode: str) -> Program:
+    x, y = node.input(0), node.outputs[0]
+    xs, ys = g.shape(x), g.shape(y)
+    if len(xs) not in (3, 4):
+        raise Unsupported(f"{len(xs) - 2}-D pooling (1-D and 2-D run on the GPU)")
+    if len(node.outputs) > 1 and node.outputs[1]:
+        raise Unsupported("MaxPool's Indices output")
+    kernel = tuple(node.attrs["kernel_shape"])
+    win = _window(node, xs[2:], kernel, ys[2:])
+    H, W = _as2(xs[2:], 1)
+    OH, OW = _as2(ys[2:], 1)
+    KH, KW = _as2(kernel, 1)
+    SH, SW = _as2(win["strides"], 1)
+    DH, DW = _as2(win["dilations"], 1)
+    PT, PL = _as2(win["begin"], 0)
+    PB, PR = _as2(win["end"], 0)
+    for size, out, stride, begin in zip(xs[2:], ys[2:], win["strides"], win["begin"], strict=True):
+        if out > 1 and (out - 1) * stride - begin >= size:
+            raise Unsupported("a ceil_mode window starting in the right padding")
+    head = f"""float f(int i) {{
+  {_unravel((xs[0] * xs[1], OH, OW), ["p", "oy", "ox"])}
+  int xb = p * {H * W};
+  int iy0 = oy * {SH} - {PT}, ix0 = ox * {SW} - {PL};
+"""
+    if mode == "max":
+        return Program(
+            [x],
+            head
+            + f"""  float v = -1.0 / 0.0;
+  for (int ky = 0; ky < {KH}; ky++) {{
+    int iy = iy0 + ky * {DH};
+    if (iy < 0 || iy >= {H}) continue;
+    for (int kx = 0; kx < {KW}; kx++) {{
+      int ix = ix0 + kx * {DW};
+      if (ix < 0 || ix >= {W}) continue;
+      v = max(v, x0(xb + iy * {W} + ix));
+    }}
+  }}
+  return v;
+}}
+""",
+        )
+    if DH != 1 or DW != 1:
+        raise Unsupported("AveragePool with dilations")
+    cip = int(node.attrs.get("count_include_pad", 0))
+    count = (
+        f"float((min(iy0 + {KH}, {H + PB}) - iy0) * (min(ix0 + {KW}, {W + PR}) - ix0))"
+        if cip
+        else "float((y1 - y0) * (x1_ - x0_))"
+    )
+    return Program(
+        [x],
+        head
+        + f"""  int y0 = max(iy0, 0), y1 = min(iy0 + {KH}, {H});
+  int x0_ = max(ix0, 0), x1_ = min(ix0 + {KW}, {W});
+  float s = 0.0;
+  for (int iy = y0; iy < y1; iy++)
+    for (int ix = x0_; ix < x1_; ix++) s += x0(xb + iy * {W} + ix);
+  return s / {count};
+}}
+""",
+    )
+
+
+@shader("MaxPool")
+def max_pool(g: _Gen, node: Node) -> Program:
+    return _pool(g, node, "max")
+
+
+@shader("AveragePool")
+def average_pool(g: _Gen, node: Node) -> Program:
+    return _pool(g, node, "avg")
+
+
+@shader("GlobalAveragePool", "GlobalMaxPool")
+def global_pool(g: _Gen, node: Node) -> Program:
+    x = node.input(0)
+    xs = g.shape(x)
+    size = math.prod(xs[2:])
+    if node.op_type == "GlobalMaxPool":
+        loop, result = "v = max(v, x0(b + k));", "v"
+        init = "-1.0 / 0.0"
+    else:
+        loop, result, init = "v += x0(b + k);", f"v / {_f(size)}", "0.0"
+    return Program(
+        [x],
+        f"""float f(int i) {{
+  int b = i * {size};
+  float v = {init};
+  for (int k = 0; k < {size}; k++) {loop}
+  return {result};
+}}
+""",
+    )
+
+
+BINARY = {"Add": "a + b", "Sub": "a - b", "Mul": "a * b", "Div": "a / b"}
+
+
+@shader(*BINARY)
+def binary(g: _Gen, node: Node) -> Program:
+    a, b, y = node.input(0), node.input(1), node.outputs[0]
+    ys = g.shape(y)
+    names = [f"d{k}" for k in range(len(ys))]
+    return Program(
+        [a, b],
+        f"""float f(int i) {{
+  {_unravel(ys, names) if ys else ""}
+  float a = x0({_broadcast_index(g.shape(a), ys, names)});
+  float b = x1({_broadcast_index(g.shape(b), ys, names)});
+  return {BINARY[node.op_type]};
+}}
+""",
+    )
+
+
+@shader(*[a for a in ACTIVATIONS if a != "SiLU"])
+def unary(g: _Gen, node: Node) -> Program:
+    op = node.op_type
+    params: list[float] = []
+    if op == "Clip":
+        if len(node.inputs) > 1:  # opset >= 11: min/max are inputs
+            lo, hi = g.const(node.input(1)), g.const(node.input(2))
+            if (node.input(1) and lo is None) or (node.input(2) and hi is None):
+                raise Unsupported("Clip bounds computed at run time")
+            params = [float(lo) if lo is not None else -math.inf, float(hi) if hi is not None else math.inf]
+        else:
+            params = [float(node.attrs.get("min", -math.inf)), float(node.attrs.get("max", math.inf))]
+    elif op == "LeakyRelu":
+        params = [float(node.attrs.get("alpha", 0.01))]
+    elif op == "HardSigmoid":
+        params = [float(node.attrs.get("alpha", 0.2)), float(node.attrs.get("beta", 0.5))]
+    return Program([node.input(0)], f"float f(int i) {{ float v = x0(i); return {activation_glsl(op, params)}; }}\n")
+
+
+@shader("Concat")
+def concat(g: _Gen, node: Node) -> Program:
+    y = node.outputs[0]
+    ys = g.shape(y)
+    axis = int(node.attrs["axis"]) % len(ys)
+    inner = math.prod(ys[axis + 1 :])
+    inputs = [n for n in node.inputs if n and math.prod(g.shape(n)) > 0]
+    if len(inputs) > 15:
+        raise Unsupported(f"Concat of {len(inputs)} inputs (at most 15 on the GPU)")
+    lines, start = [], 0
+    for k, name in enumerate(inputs):
+        size = g.shape(name)[axis]
+        cond = f"if (a < {start + size}) " if k < len(inputs) - 1 else ""
+        lines.append(f"{cond}return x{k}((o * {size} + a - {start}) * {inner} + r);")
+        start += size
+    joined = "\n  ".join(lines)
+    return Program(
+        inputs,
+        f"""float f(int i) {{
+  int r = i % {inner}, q = i / {inner};
+  int a = q % {ys[axis]}, o = q / {ys[axis]};
+  {joined}
+}}
+""",
+    )
+
+
+@shader("Transpose")
+def transpose(g: _Gen, node: Node) -> Program:
+    x, y = node.input(0), node.outputs[0]
+    xs, ys = g.shape(x), g.shape(y)
+    perm = list(node.attrs.get("perm") or reversed(range(len(xs))))
+    names = [f"d{k}" for k in range(len(ys))]
+    strides = _strides(xs)
+    index = " + ".join(f"{names[k]} * {strides[p]}" for k, p in enumerate(perm)) or "0"
+    return Program([x], f"float f(int i) {{\n  {_unravel(ys, names)}\n  return x0({index});\n}}\n")
+
+
+@shader("Softmax", "LogSoftmax")
+def softmax(g: _Gen, node: Node) -> Program:
+    x = node.input(0)
+    xs = g.shape(x)
+    axis = int(node.attrs.get("axis", -1 if g.graph.opset >= 13 else 1)) % len(xs)
+    if g.graph.opset >= 13:
+        length, stride = xs[axis], math.prod(xs[axis + 1 :])
+    else:
+        length, stride = math.prod(xs[axis:]), 1
+    result = "x0(i) - mx - log(s)" if node.op_type == "LogSoftmax" else "exp(x0(i) - mx) / s"
+    return Program(
+        [x],
+        f"""float f(int i) {{
+  int inner = i % {stride}, k0 = (i / {stride}) % {length};
+  int b = i - k0 * {stride};
+  float mx = -1.0 / 0.0;
+  for (int k = 0; k < {length}; k++) mx = max(mx, x0(b + k * {stride}));
+  float s = 0.0;
+  for (int k = 0; k < {length}; k++) s += exp(x0(b + k * {stride}) - mx);
+  return {result};
+}}
+""",
+    )
+
+
+@shader("LRN")
+def lrn(g: _Gen, node: Node) -> Program:
+    x = node.input(0)
+    xs = g.shape(x)
+    size = int(node.attrs["size"])
+    alpha, beta, bias = (float(node.attrs.get(k, d)) for k, d in (("alpha", 1e-4), ("beta", 0.75), ("bias", 1.0)))
+    C, inner = xs[1], math.prod(xs[2:])
+    lo, hi = (size - 1) // 2, -(-(size - 1) // 2)
+    return Program(
+        [x],
+        f"""float f(int i) {{
+  int c = (i / {inner}) % {C};
+  float s = 0.0;
+  for (int k = max(c - {lo}, 0); k <= min(c + {hi}, {C - 1}); k++) {{
+    float v = x0(i + (k - c) * {inner});
+    s += v * v;
+  }}
+  return x0(i) / pow({_f(bias)} + {_f(alpha / size)} * s, {_f(beta)});
+}}
+""",
+    )
+
+
+# ---- assembling ------------------------------------------------------------------------------------------
+
+
+def program_source(prog: Program, widths: list[int], out_width: int, out_elements: int) -> str:
+    lines = [
+        "#version 300 es",
+        "precision highp float;",
+        "precision highp int;",
+        "precision highp sampler2D;",
+        "out vec4 o;",
+    ]
+    for k, width in enumerate(widths):
+        # a texture is one row, or MAX_WIDTH (a power of two) wide: no integer division per fetch
+        at = "ivec2(t, 0)" if width < MAX_WIDTH else f"ivec2(t & {MAX_WIDTH - 1}, t >> {MAX_WIDTH.bit_length() - 1})"
+        lines.append(f"uniform sampler2D t{k};")
+        lines.append(f"vec4 v{k}(int t) {{ return texelFetch(t{k}, {at}, 0); }}")
+        lines.append(f"float x{k}(int i) {{ return v{k}(i >> 2)[i & 3]; }}")
+    src = "\n".join(lines) + "\n" + (TANH if "tanh_(" in prog.body else "") + prog.body
+    n = out_elements
+    if "vec4 g(int b)" in prog.body:
+        assert n % 4 == 0
+        return (
+            src
+            + f"""void main() {{
+  o = g((int(gl_FragCoord.y) * {out_width} + int(gl_FragCoord.x)) * 4);
+}}
+"""
+        )
+    comps = ", ".join(
+        ("f(b)" if k == 0 else f"f(b + {k})") if n % 4 == 0 else f"(b + {k} < {n} ? f(b + {k}) : 0.0)" for k in range(4)
+    )
+    src += f"""void main() {{
+  int b = (int(gl_FragCoord.y) * {out_width} + int(gl_FragCoord.x)) * 4;
+  o = vec4({comps});
+}}
+"""
+    return src
+
+
+def supports(node: Node) -> bool:
+    return node.op_type in OPS or node.op_type in ALIASES
+
+
+def plan_webgl(graph: Graph) -> WebGLPlan:
+    """The GPU plan of an optimized graph. Nodes without a shader are listed in `unsupported` (the section is
+    then only {"unsupported": [...]}); the caller decides whether that is an error."""
+    g = _Gen(graph)
+    unsupported: list[tuple[str, str, str]] = []
+    alias: dict[str, str] = {}
+    programs: list[tuple[Node, Program]] = []
+
+    def root(name: str) -> str:
+        while name in alias:
+            name = alias[name]
+        return name
+
+    def float_tensor(name: str) -> None:
+        v = graph.values[name]
+        if v.dtype != np.float32:
+            raise Unsupported(f"tensor {name!r} is {v.dtype.name} (the GPU runs float32)")
+        texture_size(math.prod(v.shape))
+
+    for node in graph.nodes:
+        if node.domain not in ("", "ai.onnx", "wasm_runtime"):
+            unsupported.append((node.name, node.op_type, f"domain {node.domain}"))
+            continue
+        try:
+            if node.op_type in ALIASES:
+                for extra in node.outputs[1:]:
+                    if extra and (graph.consumers().get(extra) or extra in graph.outputs):
+                        raise Unsupported(f"output {extra!r}")
+                float_tensor(node.input(0))
+                alias[node.outputs[0]] = node.input(0)
+                continue
+            fn = OPS.get(node.op_type)
+            if fn is None:
+                raise Unsupported(f"no shader for {node.op_type}")
+            prog = fn(g, node)
+            for name in [*prog.inputs, node.outputs[0]]:
+                float_tensor(name)
+            if len(prog.inputs) > 15:
+                raise Unsupported("more than 15 inputs")
+            programs.append((node, prog))
+        except Unsupported as err:
+            unsupported.append((node.name, node.op_type, str(err)))
+    if unsupported:
+        return WebGLPlan(
+            {"unsupported": [{"node": n, "op": o, "reason": r} for n, o, r in unsupported]}, b"", unsupported
+        )
+
+    # textures: constants and graph inputs get their own; activations share by size once dead
+    textures: list[list[int]] = []
+    where: dict[str, int] = {}
+    weights = bytearray()
+    constants = []
+
+    def new_texture(name: str) -> int:
+        textures.append(list(texture_size(math.prod(graph.values[name].shape))))
+        return len(textures) - 1
+
+    for name in graph.inputs:
+        where[name] = new_texture(name)
+    last_use: dict[str, int] = {}
+    for k, (_, prog) in enumerate(programs):
+        for name in prog.inputs:
+            last_use[root(name)] = k
+    outputs = {root(o) for o in graph.outputs}
+    free: dict[tuple[int, int], list[int]] = {}
+    steps, sources, program_index = [], [], {}
+    for k, (node, prog) in enumerate(programs):
+        for name in prog.inputs:
+            r = root(name)
+            if r not in where:
+                data = graph.const(r)
+                if data is None:
+                    raise PackageError(f"webgl plan: tensor {r!r} read by node {node.name!r} has no producer")
+                where[r] = new_texture(r)
+                raw = np.ascontiguousarray(data, dtype=np.float32).tobytes()
+                constants.append({"name": r, "texture": where[r], "offset": len(weights), "elements": int(data.size)})
+                weights += raw + b"\0" * (-len(raw) % 16)
+        out = node.outputs[0]
+        size = tuple(texture_size(math.prod(graph.values[out].shape)))
+        pool = free.get(size)
+        where[out] = pool.pop() if pool else new_texture(out)
+        widths = [textures[where[root(n)]][0] for n in prog.inputs]
+        src = program_source(prog, widths, size[0], math.prod(graph.values[out].shape))
+        if src not in program_index:
+            program_index[src] = len(sources)
+            sources.append({"source": src, "inputs": len(prog.inputs)})
+        steps.append(
+            {
+                "program": program_index[src],
+                "inputs": [where[root(n)] for n in prog.inputs],
+                "output": where[out],
+                "node": node.name,
+                "op": node.op_type,
+            }
+        )
+        # free the textures whose tensors this step read for the last time (never inputs/constants/outputs)
+        for name in {root(n) for n in prog.inputs} | {out}:
+            if (
+                last_use.get(name, -1) <= k
+                and name not in outputs
+                and name not in graph.inputs
+                and graph.const(name) is None
+            ):
+                free.setdefault(tuple(textures[where[name]]), []).append(where[name])
+
+    def entry(name: str) -> dict:
+        v = graph.values[name]
+        r = root(name)
+        if r not in where:
+            raise PackageError(f"webgl plan: graph output {name!r} is not computed on the GPU")
+        return {"name": name, "texture": where[r], "shape": list(v.shape), "elements": math.prod(v.shape)}
+
+    section = {
+        "version": 1,
+        "layout": "flat4",
+        "max_width": MAX_WIDTH,
+        "textures": textures,
+        "constants": constants,
+        "inputs": [entry(n) for n in graph.inputs],
+        "outputs": [entry(n) for n in graph.outputs],
+        "programs": sources,
+        "steps": steps,
+        "placement": {n.name: "webgl" for n in graph.nodes},
+    }
+    return WebGLPlan(section, bytes(weights))

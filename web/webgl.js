@@ -1,0 +1,218 @@
+// WebGL2 executor for the `webgl` section of a bundle manifest (see README.md, "WebGL2 plan").
+// Runs inside the session's worker on an OffscreenCanvas context. Every tensor is an RGBA32F texture in the
+// flat4 layout (element i = component i & 3 of texel i >> 2, texel t at (t % width, t / width)); every
+// step draws one full-screen triangle into its output texture with the node's precompiled program.
+//
+// createWebGL(section, weights) compiles and links every program (in parallel when the driver offers
+// KHR_parallel_shader_compile), uploads the constants, and runs the plan once on zeros so the driver has
+// finished its lazy work (SwiftShader JITs at the first draw) before the first real run().
+
+const VERTEX = `#version 300 es
+void main() {
+  vec2 p = vec2(float((gl_VertexID << 1) & 2), float(gl_VertexID & 2));
+  gl_Position = vec4(p * 2.0 - 1.0, 0.0, 1.0);
+}
+`;
+
+/** Why this context cannot run plans, or "" if it can. */
+export function webglUnavailableReason() {
+  if (typeof OffscreenCanvas !== "function") return "this browser has no OffscreenCanvas in workers, which the WebGL backend needs";
+  let gl;
+  try {
+    gl = new OffscreenCanvas(1, 1).getContext("webgl2");
+  } catch {
+    gl = null;
+  }
+  if (!gl) return "WebGL2 is not available in this browser (or is disabled)";
+  const reason = gl.getExtension("EXT_color_buffer_float") ? "" : "this WebGL2 implementation cannot render to float32 textures (no EXT_color_buffer_float)";
+  gl.getExtension("WEBGL_lose_context")?.loseContext();
+  return reason;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class WebGLPlan {
+  constructor(section, weights) {
+    this.section = section;
+    const canvas = new OffscreenCanvas(1, 1);
+    this.lost = false;
+    canvas.addEventListener("webglcontextlost", (e) => {
+      e.preventDefault();
+      this.lost = true;
+    });
+    const gl = canvas.getContext("webgl2", { antialias: false, depth: false, stencil: false, powerPreference: "high-performance" });
+    if (!gl) throw new Error("WebGL backend: WebGL2 is not available in this browser (or is disabled)");
+    if (!gl.getExtension("EXT_color_buffer_float")) {
+      throw new Error("WebGL backend: this WebGL2 implementation cannot render to float32 textures (no EXT_color_buffer_float)");
+    }
+    const maxSize = gl.getParameter(gl.MAX_TEXTURE_SIZE);
+    const widest = Math.max(...section.textures.flat());
+    if (widest > maxSize) throw new Error(`WebGL backend: the plan needs ${widest}-texel textures, this GPU allows ${maxSize}`);
+    this.canvas = canvas;
+    this.gl = gl;
+    this.loseExt = gl.getExtension("WEBGL_lose_context");
+    this.parallel = gl.getExtension("KHR_parallel_shader_compile");
+    this.weights = weights;
+  }
+
+  async init() {
+    const { gl, section } = this;
+    const t0 = performance.now();
+    this.textures = section.textures.map(([w, h]) => {
+      const tex = gl.createTexture();
+      gl.bindTexture(gl.TEXTURE_2D, tex);
+      gl.texStorage2D(gl.TEXTURE_2D, 1, gl.RGBA32F, w, h);
+      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
+      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
+      return { tex, w, h, fbo: null };
+    });
+    for (const c of section.constants) this.upload(c.texture, new Float32Array(this.weights, c.offset, c.elements));
+    this.weights = null;
+    this.vao = gl.createVertexArray();
+
+    // compile everything first, check afterwards: with KHR_parallel_shader_compile the driver works on all
+    // programs at once while we poll
+    const tc = performance.now();
+    const vs = this.shader(gl.VERTEX_SHADER, VERTEX);
+    const programs = section.programs.map((p) => {
+      const fs = this.shader(gl.FRAGMENT_SHADER, p.source);
+      const prog = gl.createProgram();
+      gl.attachShader(prog, vs);
+      gl.attachShader(prog, fs);
+      gl.linkProgram(prog);
+      return { prog, fs, inputs: p.inputs };
+    });
+    if (this.parallel) {
+      while (!programs.every(({ prog }) => gl.getProgramParameter(prog, this.parallel.COMPLETION_STATUS_KHR))) await sleep(2);
+    }
+    for (const [k, p] of programs.entries()) {
+      if (!gl.getProgramParameter(p.prog, gl.LINK_STATUS)) {
+        const step = section.steps.find((s) => s.program === k);
+        const log = gl.getShaderInfoLog(p.fs) || gl.getProgramInfoLog(p.prog);
+        throw new Error(`WebGL backend: the shader of node '${step?.node}' (${step?.op}) failed to compile: ${log}`);
+      }
+      gl.useProgram(p.prog);
+      for (let i = 0; i < p.inputs; i++) gl.uniform1i(gl.getUniformLocation(p.prog, `t${i}`), i);
+    }
+    this.programs = programs.map((p) => p.prog);
+    const compileMs = performance.now() - tc;
+    for (const s of section.steps) {
+      const t = this.textures[s.output];
+      if (!t.fbo) {
+        t.fbo = gl.createFramebuffer();
+        gl.bindFramebuffer(gl.FRAMEBUFFER, t.fbo);
+        gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, t.tex, 0);
+        const status = gl.checkFramebufferStatus(gl.FRAMEBUFFER);
+        if (status !== gl.FRAMEBUFFER_COMPLETE) {
+          throw new Error(`WebGL backend: cannot render to a ${t.w}x${t.h} RGBA32F texture (framebuffer status 0x${status.toString(16)})`);
+        }
+      }
+    }
+    for (const o of section.outputs) this.framebuffer(o.texture);
+    this.staging = new Map(); // padded upload buffers per input
+    // warm-up: one run on zeros makes the driver finish whatever it deferred to the first draw
+    const tw = performance.now();
+    this.execute();
+    this.read(section.outputs[0]);
+    this.check("create()");
+    return { compileMs: r2(compileMs), warmupMs: r2(performance.now() - tw), initMs: r2(performance.now() - t0) };
+  }
+
+  shader(type, source) {
+    const { gl } = this;
+    const s = gl.createShader(type);
+    gl.shaderSource(s, source);
+    gl.compileShader(s);
+    return s;
+  }
+
+  framebuffer(k) {
+    const { gl } = this;
+    const t = this.textures[k];
+    if (!t.fbo) {
+      t.fbo = gl.createFramebuffer();
+      gl.bindFramebuffer(gl.FRAMEBUFFER, t.fbo);
+      gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, t.tex, 0);
+    }
+    return t;
+  }
+
+  upload(k, data, staging = null) {
+    const { gl } = this;
+    const t = this.textures[k];
+    let buf = data;
+    if (data.length !== t.w * t.h * 4) {
+      buf = staging ?? new Float32Array(t.w * t.h * 4);
+      buf.set(data);
+    }
+    gl.bindTexture(gl.TEXTURE_2D, t.tex);
+    gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, t.w, t.h, gl.RGBA, gl.FLOAT, buf);
+  }
+
+  execute() {
+    const { gl } = this;
+    gl.bindVertexArray(this.vao);
+    gl.disable(gl.BLEND);
+    gl.disable(gl.DEPTH_TEST);
+    for (const s of this.section.steps) {
+      const t = this.textures[s.output];
+      gl.bindFramebuffer(gl.FRAMEBUFFER, t.fbo);
+      gl.viewport(0, 0, t.w, t.h);
+      gl.useProgram(this.programs[s.program]);
+      for (let i = 0; i < s.inputs.length; i++) {
+        gl.activeTexture(gl.TEXTURE0 + i);
+        gl.bindTexture(gl.TEXTURE_2D, this.textures[s.inputs[i]].tex);
+      }
+      gl.drawArrays(gl.TRIANGLES, 0, 3);
+    }
+  }
+
+  read(entry) {
+    const { gl } = this;
+    const t = this.framebuffer(entry.texture);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, t.fbo);
+    const buf = new Float32Array(t.w * t.h * 4);
+    gl.readPixels(0, 0, t.w, t.h, gl.RGBA, gl.FLOAT, buf);
+    return buf.buffer.byteLength === entry.elements * 4 ? buf.buffer : buf.slice(0, entry.elements).buffer;
+  }
+
+  check(where) {
+    if (this.lost || this.gl.isContextLost()) {
+      this.lost = true;
+      throw new Error(
+        `WebGL context lost during ${where} (the GPU was reset or reclaimed by the browser); ` +
+          "its results are unusable: release this session and create a new one",
+      );
+    }
+  }
+
+  /** feeds: {name: Float32Array}; returns {buffers: {name: ArrayBuffer}, shapes}. */
+  run(feeds) {
+    this.check("run()");
+    for (const e of this.section.inputs) {
+      const data = feeds[e.name];
+      if (!data || data.length !== e.elements) throw new Error(`input '${e.name}' must have ${e.elements} float32 elements`);
+      const t = this.textures[e.texture];
+      let staging = this.staging.get(e.name);
+      if (!staging && data.length !== t.w * t.h * 4) this.staging.set(e.name, (staging = new Float32Array(t.w * t.h * 4)));
+      this.upload(e.texture, data instanceof Float32Array ? data : new Float32Array(data.buffer, data.byteOffset, e.elements), staging);
+    }
+    this.execute();
+    const buffers = {};
+    const shapes = {};
+    for (const e of this.section.outputs) {
+      buffers[e.name] = this.read(e);
+      shapes[e.name] = e.shape;
+    }
+    this.check("run()");
+    return { buffers, shapes };
+  }
+
+  /** Test hook: lose the context as a GPU reset would (WEBGL_lose_context). */
+  loseContext() {
+    if (!this.loseExt) throw new Error("WEBGL_lose_context is not available");
+    this.loseExt.loseContext();
+  }
+}
+
+const r2 = (x) => Math.round(x * 100) / 100;
