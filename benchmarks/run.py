@@ -61,6 +61,9 @@ BROWSER = {
 }
 NATIVE = {"native-1t": 1, "native-2t": 2}
 CONTENDERS = [*BROWSER, *NATIVE]
+# --webgl adds the GPU backends (SwiftShader here, so this measures shader efficiency, not a GPU): ours
+# (the bundle packaged with --backend webgl) and ORT-web's webgl backend, with --webgl-runs timed runs
+BROWSER_GL = {"ours-webgl": ("ours-webgl", 1), "ort-webgl": ("ort-webgl", 1)}
 
 
 class PageFailure(RuntimeError):
@@ -70,7 +73,7 @@ class PageFailure(RuntimeError):
 # preparation
 
 
-def prepare(models: list[str], work: Path) -> dict:
+def prepare(models: list[str], work: Path, webgl: bool = False) -> dict:
     """Seeded ONNX models, our bundles and the shared input under `work`; returns {name: {"onnx", "bundle"}}."""
     (work / "onnx").mkdir(parents=True, exist_ok=True)
     (work / "models").mkdir(parents=True, exist_ok=True)
@@ -84,6 +87,8 @@ def prepare(models: list[str], work: Path) -> dict:
         onnx.save(model, onnx_path)
         plain = package(model, work / "models" / name, name=name).manifest
         tuned = package(model, work / "models" / f"{name}-tuned", name=name, tune=True).manifest
+        if webgl:
+            package(model, work / "models" / f"{name}-webgl", name=name, backend="webgl")
         out[name] = {"onnx": onnx_path, "bundle": work / "models" / name, "tuning": tuning_summary(plain, tuned)}
         mib = onnx_path.stat().st_size / 2**20
         print(f"built {name}: {mib:.1f} MiB onnx + bundle ({time.perf_counter() - t0:.1f}s)")
@@ -169,9 +174,10 @@ def measure_browser(
 ) -> dict:
     """One fresh context: the measured visit (cold HTTP cache), then a revisit of the same page in the same
     context (files in the HTTP cache, revalidated) that only creates the session and runs once."""
-    bundle = f"{model}-tuned" if runtime == "ours-tuned" else model
+    bundle = {"ours-tuned": f"{model}-tuned", "ours-webgl": f"{model}-webgl"}.get(runtime, model)
     query = {
         "runtime": "ours" if runtime.startswith("ours") else runtime,
+        "backend": "webgl" if runtime == "ours-webgl" else "wasm",
         "url": f"/models/{bundle}/" if runtime.startswith("ours") else f"/work/onnx/{model}.onnx",
         "input": "/work/input.bin",
         "dims": ",".join(map(str, IMAGE_SHAPE)),
@@ -315,6 +321,7 @@ def ratios(res: dict) -> dict:
             "ours/native 2t": _div(med["ours-2t"], med["native-2t"]),
             "ours 2t speedup": _div(med["ours-1t"], med["ours-2t"]),
             "tuned/untuned 1t": _div(med["ours-tuned-1t"], med["ours-1t"]),
+            **({"ours/ort-web webgl": _div(med["ours-webgl"], med["ort-webgl"])} if "ours-webgl" in med else {}),
             "ort-web 2t speedup": _div(med["ort-wasm-1t"], med["ort-wasm-2t"]),
             "native 2t speedup": _div(med["native-1t"], med["native-2t"]),
             "session-ready ours/ort-web 1t": startup("session_ready_ms"),
@@ -394,6 +401,14 @@ def download_table(res: dict) -> tuple[list[str], list[list]]:
 def targets(res: dict, rat: dict, gemm: dict | None) -> list[list[str]]:
     """The issue's targets: [target, measured, status]."""
 
+    def check_in(subset, name, key, limit):
+        vals = {m: r[key] for m, r in subset.items()}
+        if not vals or any(v is None for v in vals.values()):
+            return [name, "not measured", "not met"]
+        detail = ", ".join(f"{m} {v:.2f}x" for m, v in vals.items())
+        worst = max(vals.values())
+        return [name, f"worst {worst:.2f}x ({detail})", "met" if worst <= limit else "not met"]
+
     def check(name, key, limit, fmt="{:.2f}x", note="", higher=False):
         vals = {m: r[key] for m, r in rat.items()}
         detail = ", ".join(f"{m} {_f(v, fmt)}" for m, v in vals.items()) + note
@@ -422,6 +437,10 @@ def targets(res: dict, rat: dict, gemm: dict | None) -> list[list[str]]:
     rows.append(check("runtime download (gzip) ≤ 1/20 of ORT-web", "download gzip ours/ort-web", 1 / 20, "{:.4f}x")[0])
     rows.append(check("--tune's wasmtime choices also fast in Chromium: tuned ≤ untuned (1t)", "tuned/untuned 1t",
                       1.0, note=" (median latency; within noise counts as met only ≤ 1.00x)")[0])
+    if any("ours/ort-web webgl" in r for r in rat.values()):
+        gl = {m: r for m, r in rat.items() if m in ("mobilenetv2", "resnet18")}
+        rows.append(check_in(gl, "WebGL latency ≤ 0.5x ORT-web webgl (MobileNetV2, ResNet-18; SwiftShader)",
+                             "ours/ort-web webgl", 0.5))
     if gemm and 512 in gemm["sizes"]:
         c = gemm["contenders"]
         share = c["chromium relaxed"][512]["best_gflops"] / c["numpy 1t"][512]["best_gflops"]
@@ -447,6 +466,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=0, help="seed of the contender order")
     p.add_argument("--page-timeout", type=float, help="seconds before a page counts as failed (120; --quick: 60)")
     p.add_argument("--quick", action="store_true", help="smoke mode: 1 round, 3 runs, SqueezeNet only, GEMM n=256")
+    p.add_argument("--webgl", action="store_true", help="add ours-webgl vs ORT-web webgl (slow: SwiftShader)")
+    p.add_argument("--webgl-runs", type=int, default=3, help="timed runs of the webgl contenders (default 3)")
     p.add_argument("--write", action="store_true", help="replace the browser section of --results")
     p.add_argument("--results", type=Path, default=benchlib.RESULTS, help="file --write updates (RESULTS.md)")
     p.add_argument("--json", type=Path, help="raw results (JSON; default WORK/results.json)")
@@ -467,7 +488,11 @@ def main(argv: list[str] | None = None) -> dict:
     ort_web_version = benchlib.ensure_ort_web()
     work = args.work.resolve()
     args.json = args.json or work / "results.json"
-    built = prepare(models, work)
+    if args.webgl:
+        BROWSER.update(BROWSER_GL)
+        CONTENDERS[:] = [*BROWSER, *NATIVE]
+        RATIO_KEYS.append("ours/ort-web webgl")
+    built = prepare(models, work, args.webgl)
     x = np.fromfile(work / "input.bin", np.float32).reshape(IMAGE_SHAPE)
     model_bytes = {m: built[m]["onnx"].read_bytes() for m in models}
     refs = {m: measure_native(model_bytes[m], x, 1, 1, 0)["output"] for m in models}  # the reference outputs
@@ -487,10 +512,11 @@ def main(argv: list[str] | None = None) -> dict:
                 for k in order:
                     if k in BROWSER:
                         runtime, threads = BROWSER[k]
+                        gl = k in BROWSER_GL
+                        warmup, runs = (1, args.webgl_runs) if gl else (args.warmup, args.runs)
+                        timeout = max(args.page_timeout, 900) if gl else args.page_timeout
                         try:
-                            s = measure_browser(
-                                browser, base_url, model, runtime, threads, args.warmup, args.runs, args.page_timeout
-                            )
+                            s = measure_browser(browser, base_url, model, runtime, threads, warmup, runs, timeout)
                         except PageFailure as err:
                             failures[model][k].append(f"round {rnd + 1}: {err}")
                             print(f"round {rnd + 1}/{args.rounds} {model:13s} {k:11s} FAILED: {err}", flush=True)

@@ -34,7 +34,7 @@ const CONTENDERS = {
     t.importEnd = performance.now();
     progress("create");
     t.createStart = performance.now();
-    const session = await InferenceSession.create(opt.url, { backend: "wasm", numThreads: opt.threads });
+    const session = await InferenceSession.create(opt.url, { backend: q.get("backend") || "wasm", numThreads: opt.threads });
     t.createEnd = performance.now();
     const feeds = { [session.inputNames[0]]: new Tensor("float32", new Float32Array(await inputP), opt.dims) };
     const outName = session.outputNames[0];
@@ -42,10 +42,25 @@ const CONTENDERS = {
       run: async () => (await session.run(feeds))[outName].data,
       facts: {
         threads: session.threads, // what the runtime actually uses, not what was asked for
-        variant: session.variant,
+        variant: session.backend === "webgl" ? "webgl" : session.variant,
         sessionCrossOriginIsolated: session.crossOriginIsolated,
         runtimeTimings: session.timings,
       },
+    };
+  },
+
+  async "ort-webgl"(t, inputP) {
+    const ort = await import("/ort/ort.webgl.min.mjs");
+    t.importEnd = performance.now();
+    progress("create");
+    t.createStart = performance.now();
+    const session = await ort.InferenceSession.create(opt.url, { executionProviders: ["webgl"] });
+    t.createEnd = performance.now();
+    const feeds = { [session.inputNames[0]]: new ort.Tensor("float32", new Float32Array(await inputP), opt.dims) };
+    const outName = session.outputNames[0];
+    return {
+      run: async () => (await session.run(feeds))[outName].data,
+      facts: { threads: 1, variant: "webgl", ortVersion: ort.env.versions?.web ?? null },
     };
   },
 
