@@ -17,31 +17,6 @@ enum {
     RNN_SOFTPLUS = 11,        /* log(1 + exp(x)) */
 };
 
-/* log(x) for 4 positive normal lanes: the vector form of s_log (common.h). */
-INLINE v128_t v_log(v128_t x) {
-    v128_t bits = x;
-    v128_t e = wasm_i32x4_sub(wasm_u32x4_shr(bits, 23), wasm_i32x4_splat(126));
-    v128_t m = wasm_v128_or(wasm_v128_and(bits, wasm_i32x4_splat(0x007fffff)), wasm_i32x4_splat(0x3f000000));
-    v128_t small = wasm_f32x4_lt(m, VSPLAT(0.707106781186547524f));
-    e = wasm_i32x4_add(e, small); /* the mask is -1 where m < sqrt(1/2) */
-    m = wasm_f32x4_sub(wasm_f32x4_add(m, wasm_v128_and(m, small)), VSPLAT(1.0f));
-    v128_t z = wasm_f32x4_mul(m, m);
-    v128_t y = VSPLAT(7.0376836292e-2f);
-    y = VMADD(y, m, VSPLAT(-1.1514610310e-1f));
-    y = VMADD(y, m, VSPLAT(1.1676998740e-1f));
-    y = VMADD(y, m, VSPLAT(-1.2420140846e-1f));
-    y = VMADD(y, m, VSPLAT(1.4249322787e-1f));
-    y = VMADD(y, m, VSPLAT(-1.6668057665e-1f));
-    y = VMADD(y, m, VSPLAT(2.0000714765e-1f));
-    y = VMADD(y, m, VSPLAT(-2.4999993993e-1f));
-    y = VMADD(y, m, VSPLAT(3.3333331174e-1f));
-    y = wasm_f32x4_mul(wasm_f32x4_mul(y, m), z);
-    v128_t fe = wasm_f32x4_convert_i32x4(e);
-    y = VMADD(fe, VSPLAT(-2.12194440e-4f), y);
-    y = VMADD(VSPLAT(-0.5f), z, y);
-    return VMADD(fe, VSPLAT(0.693359375f), wasm_f32x4_add(m, y));
-}
-
 /* the less common activations, out of line: each gate's inlined code stays small */
 __attribute__((noinline)) static v128_t rnn_activate_other(v128_t x, int code, float alpha, float beta) {
     v128_t zero = VSPLAT(0.0f);

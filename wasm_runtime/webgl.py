@@ -23,6 +23,7 @@ import numpy as np
 
 from .errors import PackageError
 from .ir import Graph, Node
+from .ops.spatial import as_2d
 
 MAX_WIDTH = 2048  # WebGL2 guarantees MAX_TEXTURE_SIZE >= 2048
 WEIGHTS_FILE = "webgl-weights.bin"
@@ -168,10 +169,6 @@ def _window(node: Node, in_sizes, kernel, out_sizes) -> dict:
     return window(_Ctx(), node, tuple(in_sizes), tuple(kernel), tuple(out_sizes))
 
 
-def _as2(sizes, fill):
-    return [fill, *sizes] if len(sizes) == 1 else list(sizes)
-
-
 @shader("Conv", "FusedConv")
 def conv(g: _Gen, node: Node) -> Program:
     x, w, b = node.input(0), node.input(1), node.input(2)
@@ -183,12 +180,12 @@ def conv(g: _Gen, node: Node) -> Program:
     kernel = tuple(g.attr(node, "kernel_shape") or ws[2:])
     win = _window(node, xs[2:], kernel, ys[2:])
     N, C, M = xs[0], xs[1], ws[0]
-    H, W = _as2(xs[2:], 1)
-    OH, OW = _as2(ys[2:], 1)
-    KH, KW = _as2(kernel, 1)
-    SH, SW = _as2(win["strides"], 1)
-    DH, DW = _as2(win["dilations"], 1)
-    PT, PL = _as2(win["begin"], 0)
+    H, W = as_2d(xs[2:], 1)
+    OH, OW = as_2d(ys[2:], 1)
+    KH, KW = as_2d(kernel, 1)
+    SH, SW = as_2d(win["strides"], 1)
+    DH, DW = as_2d(win["dilations"], 1)
+    PT, PL = as_2d(win["begin"], 0)
     CG, MG = C // group, M // group
     inputs = [x, w]
     bias = "0.0"
@@ -367,13 +364,13 @@ def _pool(g: _Gen, node: Node, mode: str) -> Program:
         raise Unsupported("MaxPool's Indices output")
     kernel = tuple(node.attrs["kernel_shape"])
     win = _window(node, xs[2:], kernel, ys[2:])
-    H, W = _as2(xs[2:], 1)
-    OH, OW = _as2(ys[2:], 1)
-    KH, KW = _as2(kernel, 1)
-    SH, SW = _as2(win["strides"], 1)
-    DH, DW = _as2(win["dilations"], 1)
-    PT, PL = _as2(win["begin"], 0)
-    PB, PR = _as2(win["end"], 0)
+    H, W = as_2d(xs[2:], 1)
+    OH, OW = as_2d(ys[2:], 1)
+    KH, KW = as_2d(kernel, 1)
+    SH, SW = as_2d(win["strides"], 1)
+    DH, DW = as_2d(win["dilations"], 1)
+    PT, PL = as_2d(win["begin"], 0)
+    PB, PR = as_2d(win["end"], 0)
     for size, out, stride, begin in zip(xs[2:], ys[2:], win["strides"], win["begin"], strict=True):
         if out > 1 and (out - 1) * stride - begin >= size:
             raise Unsupported("a ceil_mode window starting in the right padding")

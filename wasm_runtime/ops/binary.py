@@ -13,7 +13,7 @@ import numpy as np
 
 from ..ir import Node
 from ..lowering import Buf, Const, LoweringContext, i32, lowers
-from .elementwise import emit_binary
+from .elementwise import emit_sum
 from .layout import broadcast_layout
 
 # kernel name prefix per tensor dtype
@@ -79,12 +79,9 @@ def mean(ctx: LoweringContext, node: Node) -> None:
     """Sum of the inputs, then divided by their count."""
     inputs, y = [i for i in node.inputs if i], node.outputs[0]
     ctx.require_dtype(*inputs, y)
+    emit_sum(ctx, inputs, y)
     if len(inputs) == 1:
-        ctx.alias(y, inputs[0])
         return
-    emit_binary(ctx, "f32_add", inputs[0], inputs[1], y)
-    for other in inputs[2:]:
-        emit_binary(ctx, "f32_add", y, other, y)
     shape = ctx.shape(y)
     if math.prod(shape):
         count = Const(np.array([len(inputs)], np.float32), "mean count")

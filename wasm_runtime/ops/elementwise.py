@@ -90,7 +90,12 @@ def binary(ctx, node):
 @lowers("Sum")
 def sum_(ctx, node):
     """Sum(a, b, c) -> y = a + b; y = y + c (in place: y is read at the index it is written)."""
-    inputs, y = [i for i in node.inputs if i], node.outputs[0]
+    emit_sum(ctx, [i for i in node.inputs if i], node.outputs[0])
+
+
+def emit_sum(ctx: LoweringContext, inputs: list[str], y: str) -> None:
+    """y = inputs[0] + inputs[1] + ...: the first add writes y, the others add into it in place; one input
+    is an alias."""
     if len(inputs) == 1:
         ctx.alias(y, inputs[0])
         return

@@ -84,19 +84,34 @@ def gemm(ctx: LoweringContext, node: Node) -> None:
     )
 
 
+def matmul_shapes(shape_a, shape_b) -> tuple[list[int], list[int], int, int, int, list[int]]:
+    """numpy matmul: (A's shape, B's shape with a 1-D operand given its unit dim, M, K, N, broadcast batch dims)."""
+    sa, sb = list(shape_a), list(shape_b)
+    if len(sa) == 1:
+        sa = [1, *sa]
+    if len(sb) == 1:
+        sb = [*sb, 1]
+    batch = list(np.broadcast_shapes(tuple(sa[:-2]), tuple(sb[:-2])))
+    return sa, sb, sa[-2], sa[-1], sb[-1], batch
+
+
+def batch_strides(shape, batch, size) -> list[int]:
+    """Element strides of each broadcast batch dim for a stack of `size`-element matrices (0: broadcast)."""
+    shape = [1] * (len(batch) - len(shape)) + list(shape)
+    out, acc = [], size
+    for d in reversed(shape):
+        out.append(0 if d == 1 else acc)
+        acc *= d
+    return out[::-1]
+
+
 @lowers("MatMul")
 def matmul(ctx: LoweringContext, node: Node) -> None:
     """numpy matmul: 1-D operands gain a unit dim; batch dims broadcast. Batches whose operands advance by
     fixed strides run as one batched call; other broadcast patterns split into one call per outer index."""
     a, b, y = node.input(0), node.input(1), node.outputs[0]
     ctx.require_dtype(a, b, y)
-    sa, sb = list(ctx.shape(a)), list(ctx.shape(b))
-    if len(sa) == 1:
-        sa = [1, *sa]
-    if len(sb) == 1:
-        sb = [*sb, 1]
-    M, K, N = sa[-2], sa[-1], sb[-1]
-    batch = list(np.broadcast_shapes(tuple(sa[:-2]), tuple(sb[:-2])))
+    sa, sb, M, K, N, batch = matmul_shapes(ctx.shape(a), ctx.shape(b))
     if not batch or math.prod(sb[:-2]) == 1:
         # B is one matrix: fold all of A's batch dims into its rows
         rows = math.prod(sa[:-1])
@@ -125,16 +140,8 @@ def matmul(ctx: LoweringContext, node: Node) -> None:
         )
         return
 
-    def strides(shape, size):
-        shape = [1] * (len(batch) - len(shape)) + shape
-        out, acc = [], size
-        for d in reversed(shape):
-            out.append(0 if d == 1 else acc)
-            acc *= d
-        return out[::-1]
-
-    st_a, st_b = strides(sa[:-2], M * K), strides(sb[:-2], K * N)
-    st_y = strides(batch, M * N)
+    st_a, st_b = batch_strides(sa[:-2], batch, M * K), batch_strides(sb[:-2], batch, K * N)
+    st_y = batch_strides(batch, batch, M * N)
     # merge adjacent batch dims that every operand steps through with one stride, so the common cases
     # (attention's [batch, heads, ...], any contiguous batch) are a single call whose count scales with them
     keep = [i for i, d in enumerate(batch) if d != 1] or [len(batch) - 1]  # size-1 dims index nothing

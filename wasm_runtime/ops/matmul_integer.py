@@ -10,19 +10,10 @@ import numpy as np
 
 from ..ir import Node
 from ..lowering import Buf, LoweringContext, lowers
+from .gemm import batch_strides, matmul_shapes
 from .layout import contiguous_strides
 
 EIGHT_BIT = (np.uint8, np.int8)
-
-
-def _batch_strides(shape, batch, size) -> list[int]:
-    """Element strides of each broadcast batch dim for a stack of `size`-element matrices (0: broadcast)."""
-    shape = [1] * (len(batch) - len(shape)) + list(shape)
-    out, acc = [], size
-    for d in reversed(shape):
-        out.append(0 if d == 1 else acc)
-        acc *= d
-    return out[::-1]
 
 
 def _zero_point(ctx, name, matrix_shape, batch, axis):
@@ -57,18 +48,13 @@ def matmul_integer(ctx: LoweringContext, node: Node) -> None:
         ctx.require_dtype(za_name, dtypes=(ctx.dtype(a),))
     if zb_name:
         ctx.require_dtype(zb_name, dtypes=(ctx.dtype(b),))
-    sa, sb = list(ctx.shape(a)), list(ctx.shape(b))
-    if len(sa) == 1:
-        sa = [1, *sa]
-    if len(sb) == 1:
-        sb = [*sb, 1]
-    M, K, N = sa[-2], sa[-1], sb[-1]
+    sa, sb, M, K, N, batch = matmul_shapes(ctx.shape(a), ctx.shape(b))
     if sb[-2] != K:
         raise ctx.fail(f"inner dims differ: {ctx.shape(a)} x {ctx.shape(b)}")
-    batch = list(np.broadcast_shapes(tuple(sa[:-2]), tuple(sb[:-2]))) or [1]
+    batch = batch or [1]
     if math.prod(batch) * M * N == 0:
         return
-    st_a, st_b = _batch_strides(sa[:-2], batch, M * K), _batch_strides(sb[:-2], batch, K * N)
+    st_a, st_b = batch_strides(sa[:-2], batch, M * K), batch_strides(sb[:-2], batch, K * N)
     za, za_row, za_b = _zero_point(ctx, za_name, sa, batch, -2)
     zb, zb_col, zb_b = _zero_point(ctx, zb_name, sb, batch, -1)
     flags = int(ctx.dtype(a) == np.int8) | (int(ctx.dtype(b) == np.int8) << 1)
