@@ -106,3 +106,90 @@ KERNEL void f32_gemm_batched(int batch, int M, int N, int K, const float* A, int
         f32_gemm(M, N, K, A + (long)b * stride_a, K, B + (long)b * stride_b, N, C + (long)b * M * N, N, 1.0f, 0, 0, 0,
                  0.0f, ACT_NONE, 0, 0, 0, 0);
 }
+
+/* ---- B packed in 8-column panels ----------------------------------------------------------------------
+ * Panel p holds columns 8p..8p+7 of B row after row: Bp[p * 8K + k * 8 + c] = B[k, 8p + c], the last panel
+ * zero-padded. A tile then reads its B operand as one contiguous stream (32 bytes per k) instead of one
+ * cache line per k, and the column tail runs the same 8-wide loop (its padding multiplies into columns that
+ * are not stored). Constant B (weights) is packed at package time; f32_pack_b packs at run time. */
+
+KERNEL void f32_pack_b(int K, int N, const float* B, int ldb, float* Bp) {
+    for (int j0 = 0; j0 < N; j0 += 8, Bp += 8 * K) {
+        int w = imin(8, N - j0);
+        for (int k = 0; k < K; k++) {
+            const float* b = B + (long)k * ldb + j0;
+            float* d = Bp + k * 8;
+            if (w == 8) {
+                VSTORE(d, VLOAD(b));
+                VSTORE(d + 4, VLOAD(b + 4));
+            } else {
+                for (int c = 0; c < 8; c++) d[c] = c < w ? b[c] : 0.0f;
+            }
+        }
+    }
+}
+
+/* one element of the epilogue, for the columns of a partial tile */
+INLINE float finish1(float s, int i, int j, const Epilogue* e) {
+    s *= e->alpha;
+    if (e->bias) s += e->beta * e->bias[i * e->bias_rs + j * e->bias_cs];
+    if (e->residual) s += e->residual[i * e->res_ld + j];
+    return wasm_f32x4_extract_lane(v_activate(VSPLAT(s), e->act, e->p0, e->p1), 0);
+}
+
+/* mr rows x one packed panel (columns j..j+w-1, w <= 8) */
+INLINE void ptile(int mr, int K, const float* A, int lda, const float* bp, float* C, int ldc, int i, int j, int w,
+                  const Epilogue* e) {
+    v128_t lo[6], hi[6];
+    for (int r = 0; r < mr; r++) lo[r] = hi[r] = wasm_f32x4_splat(0.0f);
+    const float* a = A + i * lda;
+    for (int k = 0; k < K; k++, bp += 8) {
+        v128_t b0 = VLOAD(bp), b1 = VLOAD(bp + 4);
+        for (int r = 0; r < mr; r++) {
+            v128_t av = VSPLAT(a[r * lda + k]);
+            lo[r] = VMADD(av, b0, lo[r]);
+            hi[r] = VMADD(av, b1, hi[r]);
+        }
+    }
+    for (int r = 0; r < mr; r++) {
+        float* c = C + (i + r) * ldc + j;
+        if (w == 8) {
+            finish4(c, lo[r], i + r, j, e);
+            finish4(c + 4, hi[r], i + r, j + 4, e);
+        } else {
+            float t[8];
+            VSTORE(t, lo[r]);
+            VSTORE(t + 4, hi[r]);
+            for (int q = 0; q < w; q++) c[q] = finish1(t[q], i + r, j + q, e);
+        }
+    }
+}
+
+/* rows i0.. in tiles of MR (a compile-time constant after inlining), then the leftover rows one by one */
+INLINE void packed_rows(int MR, int M, int N, int K, const float* A, int lda, const float* Bp, float* C, int ldc,
+                        int j0, int j1, const Epilogue* e) {
+    int i = 0;
+    for (; i + MR <= M; i += MR)
+        for (int j = j0; j < j1; j += 8) ptile(MR, K, A, lda, Bp + (long)(j >> 3) * 8 * K, C, ldc, i, j, imin(8, N - j), e);
+    for (; i < M; i++)
+        for (int j = j0; j < j1; j += 8) ptile(1, K, A, lda, Bp + (long)(j >> 3) * 8 * K, C, ldc, i, j, imin(8, N - j), e);
+}
+
+/* C = epilogue(A @ B) with B packed by f32_pack_b (or at package time). mr: rows per register tile (2..6;
+ * --tune picks it per shape). Column blocks of panels stay in L2 while every row tile passes over them. */
+KERNEL void f32_gemm_packed(int M, int N, int K, const float* A, int lda, const float* Bp, float* C, int ldc,
+                            float alpha, const float* bias, int bias_rs, int bias_cs, float beta, int act, float p0,
+                            float p1, const float* residual, int res_ld, int mr) {
+    const Epilogue ep = {alpha, beta, bias, bias_rs, bias_cs, residual, res_ld, act, p0, p1};
+    int block = imax(8, ((48 * 1024) / imax(K, 1)) & ~7);
+    for (int j0 = 0; j0 < N; j0 += block) {
+        int j1 = imin(N, j0 + block);
+        switch (mr) {
+            case 2: packed_rows(2, M, N, K, A, lda, Bp, C, ldc, j0, j1, &ep); break;
+            case 3: packed_rows(3, M, N, K, A, lda, Bp, C, ldc, j0, j1, &ep); break;
+            case 5: packed_rows(5, M, N, K, A, lda, Bp, C, ldc, j0, j1, &ep); break;
+            case 6: packed_rows(6, M, N, K, A, lda, Bp, C, ldc, j0, j1, &ep); break;
+            default: packed_rows(4, M, N, K, A, lda, Bp, C, ldc, j0, j1, &ep); break;
+        }
+    }
+}

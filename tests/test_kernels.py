@@ -12,11 +12,14 @@ import numpy as np
 import pytest
 from oputil import VARIANTS, KernelModule
 
+from wasm_runtime.ops.gemm import pack_b
 from wasm_runtime.ops.layout import transpose_layout
 
 EXPORTS = [
     "f32_gemm",
     "f32_gemm_batched",
+    "f32_gemm_packed",
+    "f32_pack_b",
     "f32_sigmoid",
     "f32_tanh",
     "f32_softmax",
@@ -62,7 +65,22 @@ def _strided(k: KernelModule, matrix: np.ndarray, ld: int) -> int:
     return k.put(padded)
 
 
-def _gemm_case(k: KernelModule, rng, M, N, K, bias_mode, alpha, beta, pad=(3, 5, 2)):
+# f32_gemm on B as it is, and f32_gemm_packed over B packed by f32_pack_b with every register tile height
+GEMMS = ("plain", 2, 3, 4, 5, 6)
+
+
+def _call_gemm(k: KernelModule, gemm, M, N, K, a, lda, b, ldb, c, ldc, epilogue):
+    if gemm == "plain":
+        k.call("f32_gemm", M, N, K, a, lda, b, ldb, c, ldc, *epilogue)
+        return
+    bp = k.alloc(K * -(-N // 8) * 8 * 4)
+    k.call("f32_pack_b", K, N, b, ldb, bp)
+    B = k.get(b, (K, ldb))[:, :N] if K * N else np.zeros((K, N), np.float32)
+    np.testing.assert_array_equal(k.get(bp, (-(-N // 8), K, 8)), pack_b(B), "f32_pack_b differs from pack_b")
+    k.call("f32_gemm_packed", M, N, K, a, lda, bp, c, ldc, *epilogue, gemm)
+
+
+def _gemm_case(k: KernelModule, rng, M, N, K, bias_mode, alpha, beta, pad=(3, 5, 2), gemm="plain"):
     k.reset()
     A = rng.standard_normal((M, K)).astype(np.float32)
     B = rng.standard_normal((K, N)).astype(np.float32)
@@ -81,42 +99,45 @@ def _gemm_case(k: KernelModule, rng, M, N, K, bias_mode, alpha, beta, pad=(3, 5,
         bias = k.put(vec)
         i, j = np.meshgrid(np.arange(M), np.arange(N), indexing="ij")
         full = vec.astype(np.float64)[i * rs + j * cs]
-    k.call("f32_gemm", M, N, K, a, lda, b, ldb, c, ldc, alpha, bias, rs, cs, beta, 0, 0.0, 0.0, 0, 0)
+    _call_gemm(k, gemm, M, N, K, a, lda, b, ldb, c, ldc, (alpha, bias, rs, cs, beta, 0, 0.0, 0.0, 0, 0))
     out = k.get(c, (M, ldc))
     A64, B64 = A.astype(np.float64), B.astype(np.float64)
     ref = alpha * (A64 @ B64) + (beta * full if bias_mode is not None else 0.0)
     # float32 accumulation over K terms: bound the error by the magnitudes that were summed
     bound = 1e-6 * (K + 2) * (abs(alpha) * (np.abs(A64) @ np.abs(B64)) + abs(beta) * np.abs(full)) + 1e-30
     got = out[:, :N].astype(np.float64)
-    where = f"M={M} N={N} K={K} bias={bias_mode} alpha={alpha} beta={beta}"
+    where = f"{gemm}: M={M} N={N} K={K} bias={bias_mode} alpha={alpha} beta={beta}"
     assert np.all(np.abs(got - ref) <= bound), f"{where}: max err {np.abs(got - ref).max():.3g}"
     assert np.isnan(out[:, N:]).all(), f"{where}: wrote C past N (into the ldc gap)"
 
 
+@pytest.mark.parametrize("gemm", GEMMS)
 @pytest.mark.parametrize("M", SIZES)
-def test_gemm_grid(k, M):
-    """Every N, K in SIZES for this M: full 4x8 tiles, 4-wide and scalar column tails, 1-3 leftover rows.
-    The bias mode cycles through none / scalar / per-column / per-row / full matrix."""
+def test_gemm_grid(k, M, gemm):
+    """Every N, K in SIZES for this M: full tiles, column tails (4-wide and scalar, or a partial packed
+    panel), leftover rows. The bias mode cycles through none / scalar / per-column / per-row / full matrix."""
     rng = np.random.default_rng(M)
     for idx, (N, K) in enumerate(itertools.product(SIZES, SIZES)):
         mode = BIAS_MODES[(idx + M) % len(BIAS_MODES)]
-        _gemm_case(k, rng, M, N, K, mode, 1.0, 1.0)
+        _gemm_case(k, rng, M, N, K, mode, 1.0, 1.0, gemm=gemm)
 
 
+@pytest.mark.parametrize("gemm", GEMMS)
 @pytest.mark.parametrize("bias_mode", BIAS_MODES)
 @pytest.mark.parametrize(("alpha", "beta"), [(1.0, 1.0), (0.5, 2.0), (-1.25, 0.0), (0.0, -0.75)])
-def test_gemm_bias_alpha_beta(k, bias_mode, alpha, beta):
+def test_gemm_bias_alpha_beta(k, bias_mode, alpha, beta, gemm):
     rng = np.random.default_rng(7)
     for M, N, K in [(1, 1, 1), (4, 8, 3), (5, 13, 9), (9, 17, 16), (33, 12, 7), (3, 4, 33)]:
-        _gemm_case(k, rng, M, N, K, bias_mode, alpha, beta)
+        _gemm_case(k, rng, M, N, K, bias_mode, alpha, beta, gemm=gemm)
 
 
-def test_gemm_no_padding_and_lda_only(k):
+@pytest.mark.parametrize("gemm", GEMMS)
+def test_gemm_no_padding_and_lda_only(k, gemm):
     """Leading dimensions equal to the row length, and only one of them padded."""
     rng = np.random.default_rng(3)
     for pad in [(0, 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 1)]:
         for M, N, K in [(5, 9, 7), (8, 16, 4), (17, 33, 5)]:
-            _gemm_case(k, rng, M, N, K, (0, 1), 1.0, 1.0, pad)
+            _gemm_case(k, rng, M, N, K, (0, 1), 1.0, 1.0, pad, gemm)
 
 
 def _activation_ref(x, code, p0, p1):
@@ -133,12 +154,13 @@ def _activation_ref(x, code, p0, p1):
     }[code]
 
 
+@pytest.mark.parametrize("gemm", ("plain", 4))
 @pytest.mark.parametrize("with_residual", [False, True])
 @pytest.mark.parametrize(
     ("code", "p0", "p1"),
     [(1, 0, 0), (2, -0.5, 0.75), (3, 0.1, 0), (4, 0, 0), (5, 0.2, 0.5), (6, 0, 0), (7, 0, 0), (8, 0, 0)],
 )
-def test_gemm_fused_epilogue(k, code, p0, p1, with_residual):
+def test_gemm_fused_epilogue(k, code, p0, p1, with_residual, gemm):
     """act(A @ B + bias[row] + residual) in the kernel's epilogue, on full tiles and both column tails."""
     rng = np.random.default_rng(code)
     for M, N, K in [(4, 8, 5), (5, 13, 9), (1, 3, 2), (9, 17, 16)]:
@@ -148,7 +170,8 @@ def test_gemm_fused_epilogue(k, code, p0, p1, with_residual):
         R = rng.standard_normal((M, N)).astype(np.float32)
         c = k.alloc(M * N * 4)
         res = k.put(R) if with_residual else 0
-        k.call("f32_gemm", M, N, K, k.put(A), K, k.put(B), N, c, N, 1.0, k.put(bias), 1, 0, 1.0, code, p0, p1, res, N)
+        epilogue = (1.0, k.put(bias), 1, 0, 1.0, code, p0, p1, res, N)
+        _call_gemm(k, gemm, M, N, K, k.put(A), K, k.put(B), N, c, N, epilogue)
         pre = A.astype(np.float64) @ B.astype(np.float64) + bias[:, None] + (R if with_residual else 0)
         ref = _activation_ref(pre, code, p0, p1)
         np.testing.assert_allclose(k.get(c, (M, N)), ref, rtol=2e-5, atol=2e-5 * (np.abs(ref).max() + 1))

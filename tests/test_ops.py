@@ -14,10 +14,15 @@ import numpy as np
 import onnx
 import pytest
 from onnx import helper, numpy_helper
-from oputil import check_model, make_model, randn, single
+from oputil import check_model, feeds_for, make_model, max_rel, randn, reference_outputs, single
 
+from wasm_runtime import onnx_io
+from wasm_runtime.bundle import write_bundle
 from wasm_runtime.errors import PackageError
-from wasm_runtime.package import package
+from wasm_runtime.host import HostSession
+from wasm_runtime.lowering import lower
+from wasm_runtime.package import import_model, optimize, package
+from wasm_runtime.planner import plan_memory
 
 
 @dataclass
@@ -73,8 +78,10 @@ def conv_case(x_shape, w_shape, bias=True, check=None, **attrs) -> Callable[[], 
 
 def _direct_conv(manifest):
     (step,) = manifest["steps"]
-    # argument 20 is the im2col workspace pointer (kernels_wasm/f32-conv2d-im2col-wasmsimd.c)
-    assert step["kernel"] == "f32_conv2d" and step["args"][20] == 0, "1x1 conv should multiply x directly"
+    # a 1x1 convolution is one GEMM over the input as it is, or over its columns packed into the workspace
+    # (argument 20, kernels_wasm/f32-conv2d-im2col-wasmsimd.c) without any im2col
+    assert step["kernel"] == "f32_conv2d", step["kernel"]
+    assert "gemm in place" in manifest["algorithms"]["nodes"][step["node"]]["candidates"]
 
 
 DW = uses("f32_dwconv2d", absent=("f32_conv2d",))
@@ -85,6 +92,7 @@ def GENERIC(manifest):
     called = kernels_of(manifest)
     assert {"f32_conv2d", "f32_conv2d_winograd_f23"} & set(called), called
     assert "f32_dwconv2d" not in called, called
+
 
 case("conv_1x1_direct", conv_case([1, 8, 5, 6], [4, 8, 1, 1], check=_direct_conv))
 case("conv_1x1_direct_batch2_nobias", conv_case([2, 5, 3, 7], [6, 5, 1, 1], bias=False, check=_direct_conv))
@@ -954,6 +962,40 @@ def test_package_deterministic(opt_level, name, tmp_path):
     assert files == sorted(p.name for p in b.iterdir())
     differing = [f for f in files if (a / f).read_bytes() != (b / f).read_bytes()]
     assert not differing, f"{name}: {differing} differ between two packagings"
+
+
+# Every way a node can run (the candidates --tune times: register tiles, packed or in place, im2col or
+# Winograd) gives onnxruntime's result, not only the default one.
+def _lowered_with_candidates(name: str):
+    _, graph = import_model(onnx_io.load_model(CASES[name]().model))
+    optimize(graph)
+    return graph, lower(graph).algorithms
+
+
+# the cases with at least one such node (a depthwise conv or a run-time B has only one way)
+ALGORITHM_CASES = [
+    n
+    for n in sorted(CASES)
+    if n.startswith(("conv", "gemm", "matmul")) and n not in XFAIL and _lowered_with_candidates(n)[1]
+]
+
+
+@pytest.mark.parametrize("name", ALGORITHM_CASES)
+def test_every_algorithm_candidate(name, tmp_path):
+    c = CASES[name]()
+    graph, candidates = _lowered_with_candidates(name)
+    feeds = feeds_for(c.model, 0, c.positive)
+    ref = reference_outputs(c.model, feeds)
+    for k in range(1, max(len(options) for _, options in candidates.values())):
+        choices = {node: options[min(k, len(options) - 1)] for node, (_, options) in candidates.items()}
+        lowered = lower(graph, choices)
+        out = tmp_path / str(k)
+        write_bundle(graph, lowered, plan_memory(graph, lowered), out)
+        for variant, threads in (("simd", 1), ("relaxed", 1), ("simd", 3)):
+            got = HostSession(out, variant, threads=threads).run(feeds)
+            for key, r in ref.items():
+                err = max_rel(got[key], r)
+                assert err <= c.tol, f"{choices} ({variant}, {threads} threads): {key} max rel err {err:.3g}"
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -90,6 +90,14 @@ class LoweringContext:
         self.out = Lowered()
         self.node: Node | None = None
         self.choices = choices or {}
+        self._derived: dict[str, Const] = {}
+
+    def derived(self, label: str, make) -> Const:
+        """A constant computed from weights at package time (transposed, packed...), made once per label, so
+        nodes sharing a weight share the derived bytes too."""
+        if label not in self._derived:
+            self._derived[label] = Const(make(), label)
+        return self._derived[label]
 
     # graph queries -------------------------------------------------------------------------------------
     def shape(self, name: str) -> tuple[int, ...]:

@@ -8,6 +8,7 @@ from ..ir import Node, is_uniform
 from ..lowering import Buf, LoweringContext, Scratch, i32, lowers
 from . import winograd
 from .activation import epilogue_args, residual_input
+from .gemm import TILES
 from .spatial import as_2d, window
 
 
@@ -68,25 +69,35 @@ def conv(ctx: LoweringContext, node: Node) -> None:
         )
         return
     weights = ctx.const(w)
+    direct = KH == KW == SH == SW == 1 and PT == PL == 0
+    # candidates: the GEMM's register tile (gemm.TILES) over B packed in panels (im2col writes them; a 1x1
+    # convolution packs its input), a 1x1 convolution also in place (no packing), and Winograd
+    base = "gemm" if direct else "im2col"
+    options = [f"{base} {t}" for t in TILES] + ([f"{base} in place"] if direct else [])
     # uniform weights (a ConstantOfShape fill) stay untransformed: shipped as a fill, not as 16/9 x the bytes
     if winograd.applicable(xs, ws, node.attrs) and weights is not None and not is_uniform(weights):
         # both give the same values; Winograd measured 3.6-4.4x faster on ResNet-18's layers (--tune re-times)
-        if ctx.algorithm(["winograd", "im2col"], default="winograd") == "winograd":
-            winograd.emit(ctx, node)
-            return
-    direct = KH == KW == SH == SW == 1 and PT == PL == 0
+        options.insert(0, "winograd")
+    choice = ctx.algorithm(options, default=options[0])
+    if choice == "winograd":
+        winograd.emit(ctx, node)
+        return
+    mr = TILES.get(choice.split(" ", 1)[1], 0)
     K = (C // group) * KH * KW
-    workspace = None if direct else Scratch(K * OH * OW * 4)
     x_plane, y_plane = H * W, OH * OW
     if direct:
         # a 1x1 stride-1 convolution is one GEMM over the flattened plane: present it as a single row of
-        # OH*OW pixels, so threads split it into 8-column blocks (row bands leave slow scalar column tails)
+        # OH*OW pixels, so threads split it into 8-column blocks (row bands leave slow scalar column tails);
+        # each block packs its columns into its own part of the workspace
         H, W, OH, OW = 1, x_plane, 1, y_plane
-        split = (OW, 6, {16: 4, 19: 4, 24: 4}, 8)
+        workspace = Scratch(K * (OW + 7) * 4) if mr else None
+        split = (OW, 6, {16: 4, 19: 4, 20: K * 4, 24: 4}, 8)
     else:
         # threads split output rows into bands: y/residual move to the band, im2col shifts the window origin
-        # (PT) and fills its own part of the workspace
-        split = (OH, 5, {11: -SH, 19: OW * 4, 20: K * OW * 4, 24: OW * 4})
+        # (PT) and fills its own part of the workspace. A band of r rows packs r * OW columns rounded up to 8,
+        # at most r * (OW + 7): bands step by that much so their panels never overlap.
+        workspace = Scratch(K * OH * (OW + 7) * 4)
+        split = (OH, 5, {11: -SH, 19: OW * 4, 20: K * (OW + 7) * 4, 24: OW * 4})
     ctx.emit(
         "f32_conv2d",
         N,
@@ -116,6 +127,7 @@ def conv(ctx: LoweringContext, node: Node) -> None:
         residual,
         x_plane,
         y_plane,
+        mr,
         split=split,
     )
 

@@ -8,10 +8,23 @@ import math
 
 import numpy as np
 
-from ..ir import Node
+from ..ir import Node, is_uniform
 from ..lowering import Buf, Const, LoweringContext, Scratch, i32, lowers
 from .activation import epilogue_args
 from .layout import transpose_layout
+
+# register tiles of f32_gemm_packed (rows x 8 columns) that --tune times; the first is the default. 4x8 measured
+# fastest in V8 and wasmtime (benchmarks/gemm_bench.py: 5 and 6 rows spill registers and run at half speed).
+TILES = {"4x8": 4, "3x8": 3, "2x8": 2}
+
+
+def pack_b(b: np.ndarray) -> np.ndarray:
+    """B [K, N] -> f32_gemm_packed's layout: 8-column panels, each K rows of 8 floats, the last zero-padded."""
+    K, N = b.shape
+    n8 = -(-N // 8) * 8
+    padded = np.zeros((K, n8), np.float32)
+    padded[:, :N] = b
+    return np.ascontiguousarray(padded.reshape(K, n8 // 8, 8).transpose(1, 0, 2))
 
 
 def transposed_constant(array: np.ndarray) -> np.ndarray:
@@ -26,7 +39,7 @@ def _operand(ctx: LoweringContext, name: str, transpose: bool):
         return Buf(name)
     const = ctx.const(name)
     if const is not None:
-        return Const(transposed_constant(const), f"{name}.T")
+        return ctx.derived(f"{name}.T", lambda: transposed_constant(const))
     rows, cols = ctx.shape(name)
     layout = transpose_layout(ctx, (rows, cols), (1, 0))
     if layout is None:  # a [1, n] or [n, 1] matrix: its transpose has the same bytes
@@ -42,6 +55,49 @@ def gemm_columns_split(n: int, bias_cs: int) -> tuple:
     return (n, 1, {5: 4, 7: 4, 10: bias_cs * 4, 17: 4}, 8)
 
 
+def packed_constant(ctx: LoweringContext, name: str, transpose: bool) -> Const | None:
+    """B as f32_gemm_packed's panels when `name` is a constant worth packing (not a uniform fill, which
+    ships as one value): packed here, at package time, so the browser never repacks weights."""
+    const = ctx.const(name)
+    if const is None or is_uniform(const):
+        return None
+    label = f"{name}{'.T' if transpose else ''}.packed"
+    return ctx.derived(label, lambda: pack_b(np.asarray(const.T if transpose else const, np.float32)))
+
+
+def emit_gemm(
+    ctx: LoweringContext,
+    M: int,
+    N: int,
+    K: int,
+    A,
+    b: str,
+    transpose_b: bool,
+    y: str,
+    alpha: float = 1.0,
+    bias=None,
+    rs: int = 0,
+    cs: int = 0,
+    beta: float = 0.0,
+    act: int = 0,
+    p0: float = 0.0,
+    p1: float = 0.0,
+):
+    """y[M, N] = epilogue(A @ B) for a row-major A pointer and the tensor `b` (B, or B^T with transpose_b):
+    over packed panels with the tuned register tile when B is a constant, else f32_gemm on B as it is. Threads
+    take column blocks (multiples of 8): B, C, the bias (when it varies along columns) and the residual move."""
+    packed = packed_constant(ctx, b, transpose_b)
+    if packed is not None:
+        choice = ctx.algorithm([f"packed {t}" for t in TILES], default=f"packed {next(iter(TILES))}")
+        mr = TILES[choice.split(" ", 1)[1]]
+        args = (M, N, K, A, K, packed, Buf(y), N, alpha, bias, rs, cs, beta, act, p0, p1, None, 0, mr)
+        ctx.emit("f32_gemm_packed", *args, split=(N, 1, {5: K * 4, 6: 4, 9: cs * 4, 16: 4}, 8))
+        return
+    B = _operand(ctx, b, transpose_b)
+    args = (M, N, K, A, K, B, N, Buf(y), N, alpha, bias, rs, cs, beta, act, p0, p1, None, 0)
+    ctx.emit("f32_gemm", *args, split=gemm_columns_split(N, cs))
+
+
 @lowers("Gemm")
 def gemm(ctx: LoweringContext, node: Node) -> None:
     a, b, c, y = node.input(0), node.input(1), node.input(2), node.outputs[0]
@@ -49,7 +105,6 @@ def gemm(ctx: LoweringContext, node: Node) -> None:
     M, N = ctx.shape(y)
     K = ctx.shape(a)[0 if node.attrs.get("transA", 0) else 1]
     A = _operand(ctx, a, bool(node.attrs.get("transA", 0)))
-    B = _operand(ctx, b, bool(node.attrs.get("transB", 0)))
     bias, rs, cs = None, 0, 0
     if c:
         # C broadcasts to [M, N]: element (i, j) sits at i * rs + j * cs, a zero stride repeating it
@@ -59,29 +114,7 @@ def gemm(ctx: LoweringContext, node: Node) -> None:
         bias = Buf(c)
     alpha, beta = float(node.attrs.get("alpha", 1.0)), float(node.attrs.get("beta", 1.0))
     act, p0, p1 = epilogue_args(node)
-    ctx.emit(
-        "f32_gemm",
-        M,
-        N,
-        K,
-        A,
-        K,
-        B,
-        N,
-        Buf(y),
-        N,
-        alpha,
-        bias,
-        rs,
-        cs,
-        beta,
-        act,
-        p0,
-        p1,
-        None,
-        0,
-        split=gemm_columns_split(N, cs),
-    )
+    emit_gemm(ctx, M, N, K, A, b, bool(node.attrs.get("transB", 0)), y, alpha, bias, rs, cs, beta, act, p0, p1)
 
 
 def matmul_shapes(shape_a, shape_b) -> tuple[list[int], list[int], int, int, int, list[int]]:
@@ -114,30 +147,7 @@ def matmul(ctx: LoweringContext, node: Node) -> None:
     sa, sb, M, K, N, batch = matmul_shapes(ctx.shape(a), ctx.shape(b))
     if not batch or math.prod(sb[:-2]) == 1:
         # B is one matrix: fold all of A's batch dims into its rows
-        rows = math.prod(sa[:-1])
-        ctx.emit(
-            "f32_gemm",
-            rows,
-            N,
-            K,
-            Buf(a),
-            K,
-            Buf(b),
-            N,
-            Buf(y),
-            N,
-            1.0,
-            None,
-            0,
-            0,
-            0.0,
-            0,
-            0.0,
-            0.0,
-            None,
-            0,
-            split=gemm_columns_split(N, 0),
-        )
+        emit_gemm(ctx, math.prod(sa[:-1]), N, K, Buf(a), b, False, y)
         return
 
     st_a, st_b = batch_strides(sa[:-2], batch, M * K), batch_strides(sb[:-2], batch, K * N)
