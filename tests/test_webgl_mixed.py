@@ -120,7 +120,14 @@ PLACEMENTS = {
     "gpu_wasm_gpu": {"conv1": "webgl", "erf": "wasm", "conv2": "webgl"},
     "wasm_edges": {"erf": "wasm", "conv": "webgl", "max": "wasm", "argmax": "wasm"},
     "gpu_output_read_on_wasm": {"conv": "webgl", "erf": "wasm", "add": "webgl"},
-    "long_lived": {"conv1": "webgl", "relu1": "webgl", "erf": "wasm", "conv2": "webgl", "square": "webgl", "max": "wasm"},
+    "long_lived": {
+        "conv1": "webgl",
+        "relu1": "webgl",
+        "erf": "wasm",
+        "conv2": "webgl",
+        "square": "webgl",
+        "max": "wasm",
+    },
     "reshape_after_wasm": {"erf": "wasm", "reshape": "wasm", "relu": "webgl"},
 }
 
