@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import base64
 import math
+import shutil
 
 import numpy as np
+import onnx
 import pytest
 from onnx import helper
 
@@ -276,6 +278,10 @@ def gl_bundles(tmp_path_factory):
         models[f"mixed/{name}"] = build()
         package(models[f"mixed/{name}"], root / f"mixed-{name}", backend="webgl", variants=("simd",))
     package(MIXED_CASES["gpu_wasm_gpu"](), root / "mixed-all", backend="all", variants=("simd",))
+    # a stale wasm part (from another packaging run): its manifest no longer matches the parent's hash of it
+    shutil.copytree(root / "mixed-all", root / "mixed-stale")
+    part = root / "mixed-stale" / "wasm-part" / "manifest.json"
+    part.write_text(part.read_text().replace('"steps"', ' "steps"', 1))
     return root, models, zoo_models
 
 
@@ -432,6 +438,9 @@ def test_backend_errors_and_auto_fallback(gl_page):
     assert (
         "1 of 3 nodes run on wasm" in facts["backendReason"] and "'erf' (no shader for Erf)" in facts["backendReason"]
     )
+    facts = create("/models/mixed-stale", {"backend": "webgl", "wasmVariant": "simd"})
+    assert "wasm part" in facts["createError"] and "failed its integrity check" in facts["createError"], facts
+    assert "wasm-part/manifest.json" in facts["createError"]
     facts = create("/models/relu", {"backend": "metal"})
     assert '"wasm", "webgl", "auto"' in facts["createError"]
     # a lost context (GPU reset) rejects the run with an explanation
@@ -459,6 +468,44 @@ def test_no_webgl_rejects_webgl_and_auto_falls_back(  # a browser without GPU no
         assert facts["backend"] == "wasm" and "WebGL2 is not available" in facts["backendReason"]
     finally:
         browser.close()
+
+
+BERT_JS = """
+async ({ url, feeds }) => {
+  const { InferenceSession, Tensor } = await import("/runtime/index.js");
+  const session = await InferenceSession.create(url, { backend: "webgl", wasmVariant: "simd" });
+  const inputs = {};
+  for (const [k, { b64, dims }] of Object.entries(feeds)) {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    inputs[k] = new Tensor("int64", new BigInt64Array(bytes.buffer), dims);
+  }
+  const out = (await session.run(inputs)).last_hidden_state;
+  await session.release();
+  return { data: Array.from(out.data), dims: out.dims, placement: session.placement, reason: session.backendReason };
+}
+"""
+
+
+def test_tiny_bert_runs_mixed_like_onnxruntime(gl_page, gl_bundles):
+    """A real transformer: embeddings (Gather), LayerNorm, Erf, masks on wasm; MatMul, Softmax... on the GPU,
+    with many segments and transfers both ways."""
+    root, _, _ = gl_bundles
+    from tests.test_transformer import DATA, bert_feeds
+
+    feeds = bert_feeds(2, 7, vocab=256, seed=1)
+    model = onnx.load(DATA / "tiny_bert.onnx")
+    ref = reference_outputs(model, feeds)["last_hidden_state"]
+    section = package(
+        model, root / "tiny-bert", input_shapes={k: [2, 7] for k in feeds}, backend="webgl", variants=("simd",)
+    ).manifest["webgl"]
+    b64 = {k: {"b64": base64.b64encode(v.tobytes()).decode(), "dims": list(v.shape)} for k, v in feeds.items()}
+    r = gl_page.evaluate(BERT_JS, {"url": "/models/tiny-bert", "feeds": b64})
+    moves = sum(len(s["transfers"]) for s in section["segments"])
+    print(f"\ntiny_bert 2x7: {r['reason'][:60]}...; {len(section['segments'])} segments, {moves} transfers")
+    assert r["placement"] == section["placement"] and set(r["placement"].values()) == {"webgl", "wasm"}
+    assert len(section["segments"]) > 4 and moves > 4
+    ours = np.asarray(r["data"], np.float32).reshape(r["dims"])
+    assert _rel(ours, ref) <= RTOL
 
 
 # Prepended to web/webgl.js as the session's worker imports it: WebGL2 contexts then lack float render targets
