@@ -178,6 +178,7 @@ async (cases) => {
         backend: session.backend,
         backendReason: session.backendReason,
         variant: session.variant,
+        threads: session.threads,
         placement: session.placement,
         timings: session.timings,
       };
@@ -278,6 +279,8 @@ def gl_bundles(tmp_path_factory):
         models[f"mixed/{name}"] = build()
         package(models[f"mixed/{name}"], root / f"mixed-{name}", backend="webgl", variants=("simd",))
     package(MIXED_CASES["gpu_wasm_gpu"](), root / "mixed-all", backend="all", variants=("simd",))
+    # the wasm part on 2 threads (shared memory: transfers then go through copies)
+    package(models["mixed/long_lived"], root / "mixed-threads", backend="webgl", variants=("simd", "simd-mt"))
     # a stale wasm part (from another packaging run): its manifest no longer matches the parent's hash of it
     shutil.copytree(root / "mixed-all", root / "mixed-stale")
     part = root / "mixed-stale" / "wasm-part" / "manifest.json"
@@ -396,7 +399,15 @@ def test_mixed_plans_match_onnxruntime_and_report_placement(gl_page, gl_bundles)
                 "feeds": {k: {"b64": _b64(v), "dims": list(v.shape)} for k, v in feeds.items()},
             }
         )
-    results = gl_page.evaluate(RUN_ALL_JS, cases)
+    threaded = {
+        **next(c for c in cases if c["name"] == "long_lived"),
+        "name": "threads",
+        "url": "/models/mixed-threads",
+    }
+    threaded["options"] = {"backend": "webgl", "wasmVariant": "simd", "numThreads": 2}
+    refs["threads"] = refs["long_lived"]
+    results = gl_page.evaluate(RUN_ALL_JS, [*cases, threaded])
+    assert results["threads"].get("threads") == 2, results["threads"]
     failures = []
     for name, ref in refs.items():
         r = results[name]
@@ -404,6 +415,7 @@ def test_mixed_plans_match_onnxruntime_and_report_placement(gl_page, gl_bundles)
             failures.append(f"{name}: {r['error']}")
             continue
         assert r["backend"] == "webgl", r
+        name = "long_lived" if name == "threads" else name
         assert r["placement"] == PLACEMENTS[name], (name, r["placement"])
         on_wasm = sum(b == "wasm" for b in PLACEMENTS[name].values())
         assert f"{on_wasm} of {len(PLACEMENTS[name])} nodes run on wasm" in r["backendReason"], r["backendReason"]
