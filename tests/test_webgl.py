@@ -1,6 +1,7 @@
 """The WebGL2 backend (wasm_runtime/webgl.py shaders, web/webgl.js executor) in headless Chromium
 (SwiftShader), against onnxruntime: every GPU op on a small model, the seeded zoo CNNs, the first-run
-property, and the error paths."""
+property, mixed plans (nodes without a shader on wasm; host-side checks in test_webgl_mixed.py), and the
+error paths (no WebGL, no float render targets, no WebAssembly SIMD for a wasm part, a stale wasm part)."""
 
 from __future__ import annotations
 
@@ -566,6 +567,18 @@ def test_no_float_render_targets_rejects_webgl_and_auto_falls_back(gl_page, gl_b
     r = gl_page.evaluate(RUN_ALL_JS, [case])["m"]
     assert r["backend"] == "wasm", r
     assert _rel(_unb64(r["outputs"]["y"]), ref["y"]) <= 1e-5
+
+
+def test_mixed_plan_without_wasm_simd_says_so(gl_page):
+    """backend "webgl" needs no WebAssembly for a model the GPU runs whole, but a mixed plan's wasm part does."""
+    gl_page.add_init_script("WebAssembly.validate = () => false;")  # index.js probes SIMD support with it
+    gl_page.reload()
+    gl_page.wait_for_selector("body[data-state=idle]")
+    facts = gl_page.evaluate(CREATE_JS, {"url": "/models/relu", "options": {"backend": "webgl"}, "lose": False})
+    assert facts.get("backend") == "webgl", facts
+    facts = gl_page.evaluate(CREATE_JS, {"url": "/models/mixed-all", "options": {"backend": "webgl"}, "lose": False})
+    error = facts["createError"]
+    assert "1 of 3 nodes run on wasm" in error and "does not support WebAssembly SIMD" in error, facts
 
 
 def test_texture_layout_sizes():

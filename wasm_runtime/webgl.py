@@ -12,6 +12,10 @@ allocates them), which tensor lives in which texture (textures are reused once t
 programs (deduplicated sources), steps (program, input textures, output texture, node) and the constants,
 shipped raw (float32, ONNX layout) in `webgl-weights.bin`. This module reads the optimized IR; the IR knows
 nothing of WebGL.
+
+Nodes without a shader run on wasm (`partition`): the plan is then a list of segments, alternately GPU and
+wasm, with the tensors to move between texture and wasm memory before each; the wasm nodes are packaged as
+a bundle of their own (`wasm_part`, package.py) whose step ranges and tensor offsets `link_wasm_part` fills in.
 """
 
 from __future__ import annotations

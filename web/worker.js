@@ -202,6 +202,12 @@ async function loadWebGL(m, msg, gl, t0) {
   const { url: base, integrity } = msg;
   const section = m.webgl;
   if (section.version !== 1) throw new Error(`the bundle's WebGL plan has version ${section.version}, this runtime reads 1; re-package the model`);
+  const placement = section.placement ?? {};
+  // a mixed plan: the nodes without a shader run on the wasm part, a bundle of its own
+  const onWasm = Object.keys(placement).filter((n) => placement[n] === "wasm");
+  const why = (section.unsupported ?? []).map((u) => `'${u.node}' (${u.reason})`).join(", ");
+  const summary = `${onWasm.length} of ${Object.keys(placement).length} nodes run on wasm` + (why ? `, those without a shader: ${why}` : "");
+  if (section.wasm && !msg.variant) throw new Error(`${summary}; but wasm cannot run here: ${msg.variantError ?? "no kernel build chosen"}`);
   const name = "webgl-weights.bin";
   const response = await fetchFile(base, name);
   const bytes = await response.arrayBuffer();
@@ -209,7 +215,6 @@ async function loadWebGL(m, msg, gl, t0) {
   const fetchMs = ms(t0);
   const plan = new gl.WebGLPlan(section, bytes);
   const timings = await plan.init();
-  const placement = section.placement ?? {};
   const info = {
     model: m.model ?? {},
     files: m.files,
@@ -227,11 +232,6 @@ async function loadWebGL(m, msg, gl, t0) {
     state = { gl: plan };
     return info;
   }
-  // mixed: the nodes without a shader run on the wasm part, a bundle of its own
-  const onWasm = Object.keys(placement).filter((n) => placement[n] === "wasm");
-  const why = (section.unsupported ?? []).map((u) => `'${u.node}' (${u.reason})`).join(", ");
-  const summary = `${onWasm.length} of ${Object.keys(placement).length} nodes run on wasm` + (why ? `, those without a shader: ${why}` : "");
-  if (!msg.variant) throw new Error(`${summary}; but wasm cannot run here: ${msg.variantError ?? "no kernel build chosen"}`);
   let part;
   try {
     part = await loadWasm({ ...msg, url: new URL(`${section.wasm.dir}/`, base).href, expected: integrity ? section.wasm.manifest : null });
@@ -253,7 +253,7 @@ async function loadWebGL(m, msg, gl, t0) {
     feedInputs: p.inputs.filter((e) => modelInputs.has(e.name)),
     wasmOutputs: p.outputs.filter((e) => modelOutputs.has(e.name)),
   };
-  console.info(`wasm-runtime: backend "webgl" runs a mixed plan: ${summary}`);
+  console.info(`wasm-runtime: backend "${msg.backend}" runs a mixed plan: ${summary}`);
   return {
     ...info,
     threads: part.info.threads,
