@@ -49,12 +49,13 @@ def gpu_wasm_gpu():
 
 
 def wasm_edges():
-    """The graph input is read on wasm only and both outputs are computed there (one int64): Erf -> conv (GPU)
-    -> Max(conv, x) and ArgMax(conv) on wasm."""
+    """The graph input is read on both sides and both outputs are computed on wasm (one int64): Erf (wasm) ->
+    Add(erf, x) -> conv (GPU) -> Max(conv, x) and ArgMax(conv) on wasm."""
     return _model(
         [
             helper.make_node("Erf", ["x"], ["e"], name="erf"),
-            _conv("conv", "e", "c", 1),
+            helper.make_node("Add", ["e", "x"], ["s"], name="add"),
+            _conv("conv", "s", "c", 1),
             helper.make_node("Max", ["c", "x"], ["y"], name="max"),
             helper.make_node("ArgMax", ["c"], ["idx"], name="argmax", axis=1),
         ],
@@ -118,7 +119,7 @@ MIXED_CASES = {
 # node -> backend after optimization (conv + relu fuse into one node named after the conv)
 PLACEMENTS = {
     "gpu_wasm_gpu": {"conv1": "webgl", "erf": "wasm", "conv2": "webgl"},
-    "wasm_edges": {"erf": "wasm", "conv": "webgl", "max": "wasm", "argmax": "wasm"},
+    "wasm_edges": {"erf": "wasm", "add": "webgl", "conv": "webgl", "max": "wasm", "argmax": "wasm"},
     "gpu_output_read_on_wasm": {"conv": "webgl", "erf": "wasm", "add": "webgl"},
     "long_lived": {
         "conv1": "webgl",
@@ -195,7 +196,7 @@ def test_graph_inputs_and_outputs_on_the_wasm_side():
     part = webgl.plan_webgl(_optimized(wasm_edges())).partition
     assert part.placement == PLACEMENTS["wasm_edges"]
     assert [(s.backend, s.transfers) for s in part.segments] == [("wasm", []), ("webgl", ["e"]), ("wasm", ["c"])]
-    assert (part.gpu_inputs, part.gpu_outputs) == ([], [])
+    assert (part.gpu_inputs, part.gpu_outputs) == (["x"], [])  # x is uploaded from the feeds, not moved
     assert part.wasm_inputs == ["x", "c"]  # the graph input, then what the GPU computed
     assert part.wasm_outputs == ["e", "y", "idx"]  # what the GPU reads, then the graph outputs
 
