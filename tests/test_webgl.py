@@ -1,18 +1,22 @@
 """The WebGL2 backend (wasm_runtime/webgl.py shaders, web/webgl.js executor) in headless Chromium
 (SwiftShader), against onnxruntime: every GPU op on a small model, the seeded zoo CNNs, the first-run
-property, and the error paths."""
+property, mixed plans (nodes without a shader on wasm; host-side checks in test_webgl_mixed.py), and the
+error paths (no WebGL, no float render targets, no WebAssembly SIMD for a wasm part, a stale wasm part)."""
 
 from __future__ import annotations
 
 import base64
 import math
+import shutil
 
 import numpy as np
+import onnx
 import pytest
 from onnx import helper
 
 from server.app import create_app, serving_in_background
 from tests.oputil import feeds_for, make_model, randn, single
+from tests.test_webgl_mixed import MIXED_CASES, PLACEMENTS
 from wasm_runtime import zoo
 from wasm_runtime.errors import PackageError
 from wasm_runtime.package import package
@@ -153,9 +157,10 @@ RUN_ALL_JS = """
 async (cases) => {
   const { InferenceSession, Tensor } = await import("/runtime/index.js");
   const results = {};
-  for (const { name, url, feeds } of cases) {
+  for (const { name, url, feeds, options } of cases) {
     try {
-      const session = await InferenceSession.create(url, { backend: "webgl" });
+      // the bundles have only the simd kernel build (for the wasm parts of mixed plans)
+      const session = await InferenceSession.create(url, options ?? { backend: "webgl", wasmVariant: "simd" });
       const inputs = {};
       for (const [k, { b64, dims }] of Object.entries(feeds)) {
         const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
@@ -167,9 +172,17 @@ async (cases) => {
         const raw = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
         let bin = "";
         for (let i = 0; i < raw.length; i += 0x8000) bin += String.fromCharCode(...raw.subarray(i, i + 0x8000));
-        outputs[k] = { b64: btoa(bin), dims: t.dims };
+        outputs[k] = { b64: btoa(bin), dims: t.dims, type: t.type };
       }
-      results[name] = { outputs, backend: session.backend, placement: session.placement, timings: session.timings };
+      results[name] = {
+        outputs,
+        backend: session.backend,
+        backendReason: session.backendReason,
+        variant: session.variant,
+        threads: session.threads,
+        placement: session.placement,
+        timings: session.timings,
+      };
       await session.release();
     } catch (err) {
       results[name] = { error: String(err && err.message) };
@@ -237,7 +250,7 @@ def _b64(a: np.ndarray) -> str:
 
 
 def _unb64(entry) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(entry["b64"]), np.float32).reshape(entry["dims"])
+    return np.frombuffer(base64.b64decode(entry["b64"]), entry.get("type", "float32")).reshape(entry["dims"])
 
 
 def _rel(ours, ref) -> float:
@@ -262,6 +275,17 @@ def gl_bundles(tmp_path_factory):
     erf = single("Erf", {"x": (2, 3)})
     package(erf, root / "erf-all", backend="all", variants=("simd",))
     package(single("Relu", {"x": (2, 3)}), root / "relu-wasm", variants=("simd",))
+    # mixed: nodes without a shader run on wasm between the GPU segments
+    for name, build in MIXED_CASES.items():
+        models[f"mixed/{name}"] = build()
+        package(models[f"mixed/{name}"], root / f"mixed-{name}", backend="webgl", variants=("simd",))
+    package(MIXED_CASES["gpu_wasm_gpu"](), root / "mixed-all", backend="all", variants=("simd",))
+    # the wasm part on 2 threads (shared memory: transfers then go through copies)
+    package(models["mixed/long_lived"], root / "mixed-threads", backend="webgl", variants=("simd", "simd-mt"))
+    # a stale wasm part (from another packaging run): its manifest no longer matches the parent's hash of it
+    shutil.copytree(root / "mixed-all", root / "mixed-stale")
+    part = root / "mixed-stale" / "wasm-part" / "manifest.json"
+    part.write_text(part.read_text().replace('"steps"', ' "steps"', 1))
     return root, models, zoo_models
 
 
@@ -282,6 +306,8 @@ def test_every_gpu_op_matches_onnxruntime(gl_page, gl_bundles):
     _, models, _ = gl_bundles
     cases, refs = [], {}
     for name, model in models.items():
+        if name.startswith("mixed/"):
+            continue
         feeds = feeds_for(model, seed=1, positive=("b",) if name == "div" else ())
         refs[name] = reference_outputs(model, feeds)
         cases.append(
@@ -340,19 +366,70 @@ def test_mobilenetv2_224(gl_page, gl_bundles):
     assert err <= RTOL
 
 
-def test_package_webgl_names_nodes_without_a_shader(tmp_path):
+def test_package_webgl_places_nodes_without_a_shader_on_wasm(tmp_path):
     model = make_model(
         [helper.make_node("Relu", ["x"], ["r"], name="ok"), helper.make_node("Erf", ["r"], ["y"], name="the_erf")],
         {"x": (2, 3)},
         ["y"],
     )
-    with pytest.raises(PackageError, match=r"'the_erf' \(Erf\)"):
-        package(model, tmp_path / "m", backend="webgl", variants=("simd",))
-    m = package(model, tmp_path / "m", backend="all", variants=("simd",)).manifest
-    assert m["webgl"] == {"unsupported": [{"node": "the_erf", "op": "Erf", "reason": "no shader for Erf"}]}
-    assert m["steps"], "the wasm plan is kept"
+    for backend in ("webgl", "all"):
+        m = package(model, tmp_path / "m", backend=backend, variants=("simd",)).manifest
+        assert m["webgl"]["placement"] == {"ok": "webgl", "the_erf": "wasm"}
+        assert m["webgl"]["unsupported"] == [{"node": "the_erf", "op": "Erf", "reason": "no shader for Erf"}]
+        assert (tmp_path / "m" / m["webgl"]["wasm"]["dir"] / "manifest.json").is_file()
+        assert [s["node"] for s in m["steps"]] == ["ok", "the_erf"], "the whole wasm plan is kept"
+    with pytest.raises(PackageError, match=r"no node of this model can run on the WebGL backend.*'erf' \(Erf\)"):
+        package(single("Erf", {"x": (2, 3)}), tmp_path / "e", backend="webgl", variants=("simd",))
     with pytest.raises(PackageError, match="backend 'gpu'"):
         package(model, tmp_path / "m", backend="gpu")
+
+
+def test_mixed_plans_match_onnxruntime_and_report_placement(gl_page, gl_bundles):
+    """GPU -> wasm -> GPU, graph input/outputs on the wasm side (one int64), a GPU graph output also read on
+    wasm, a texture kept across a GPU segment for a later read-back, a reshape kept on wasm."""
+    _, models, _ = gl_bundles
+    cases, refs = [], {}
+    for name in MIXED_CASES:
+        model = models[f"mixed/{name}"]
+        feeds = feeds_for(model, seed=3)
+        refs[name] = reference_outputs(model, feeds)
+        cases.append(
+            {
+                "name": name,
+                "url": f"/models/mixed-{name}",
+                "feeds": {k: {"b64": _b64(v), "dims": list(v.shape)} for k, v in feeds.items()},
+            }
+        )
+    threaded = {
+        **next(c for c in cases if c["name"] == "long_lived"),
+        "name": "threads",
+        "url": "/models/mixed-threads",
+    }
+    threaded["options"] = {"backend": "webgl", "wasmVariant": "simd", "numThreads": 2}
+    refs["threads"] = refs["long_lived"]
+    results = gl_page.evaluate(RUN_ALL_JS, [*cases, threaded])
+    assert results["threads"].get("threads") == 2, results["threads"]
+    failures = []
+    for name, ref in refs.items():
+        r = results[name]
+        if "error" in r:
+            failures.append(f"{name}: {r['error']}")
+            continue
+        assert r["backend"] == "webgl", r
+        name = "long_lived" if name == "threads" else name
+        assert r["placement"] == PLACEMENTS[name], (name, r["placement"])
+        on_wasm = sum(b == "wasm" for b in PLACEMENTS[name].values())
+        assert f"{on_wasm} of {len(PLACEMENTS[name])} nodes run on wasm" in r["backendReason"], r["backendReason"]
+        assert r["variant"] in ("simd", "relaxed")  # the wasm part's kernel build
+        for out, expected in ref.items():
+            got = _unb64(r["outputs"][out])
+            if expected.dtype != np.float32:
+                assert got.dtype == expected.dtype and np.array_equal(got, expected), f"{name}/{out}"
+                continue
+            err = _rel(got, expected)
+            if not err <= RTOL:
+                failures.append(f"{name}/{out}: rel err {err:.3g}")
+    assert not failures, "\n".join(failures)
 
 
 def test_backend_errors_and_auto_fallback(gl_page):
@@ -368,6 +445,15 @@ def test_backend_errors_and_auto_fallback(gl_page):
     assert "no WebGL plan" in facts["createError"] and "--backend webgl" in facts["createError"]
     facts = create("/models/relu", {"backend": "auto", "wasmVariant": "simd"})
     assert facts["backend"] == "webgl" and facts["placement"] == {"relu": "webgl"}
+    # "auto" runs a mixed plan on the GPU (and wasm for the rest), like "webgl"
+    facts = create("/models/mixed-all", {"backend": "auto", "wasmVariant": "simd"})
+    assert facts["backend"] == "webgl" and facts["placement"] == PLACEMENTS["gpu_wasm_gpu"], facts
+    assert (
+        "1 of 3 nodes run on wasm" in facts["backendReason"] and "'erf' (no shader for Erf)" in facts["backendReason"]
+    )
+    facts = create("/models/mixed-stale", {"backend": "webgl", "wasmVariant": "simd"})
+    assert "wasm part" in facts["createError"] and "failed its integrity check" in facts["createError"], facts
+    assert "wasm-part/manifest.json" in facts["createError"]
     facts = create("/models/relu", {"backend": "metal"})
     assert '"wasm", "webgl", "auto"' in facts["createError"]
     # a lost context (GPU reset) rejects the run with an explanation
@@ -395,6 +481,104 @@ def test_no_webgl_rejects_webgl_and_auto_falls_back(  # a browser without GPU no
         assert facts["backend"] == "wasm" and "WebGL2 is not available" in facts["backendReason"]
     finally:
         browser.close()
+
+
+BERT_JS = """
+async ({ url, feeds }) => {
+  const { InferenceSession, Tensor } = await import("/runtime/index.js");
+  const session = await InferenceSession.create(url, { backend: "webgl", wasmVariant: "simd" });
+  const inputs = {};
+  for (const [k, { b64, dims }] of Object.entries(feeds)) {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    inputs[k] = new Tensor("int64", new BigInt64Array(bytes.buffer), dims);
+  }
+  const out = (await session.run(inputs)).last_hidden_state;
+  await session.release();
+  return { data: Array.from(out.data), dims: out.dims, placement: session.placement, reason: session.backendReason };
+}
+"""
+
+
+def test_tiny_bert_runs_mixed_like_onnxruntime(gl_page, gl_bundles):
+    """A real transformer: embeddings (Gather), LayerNorm, Erf, masks on wasm; MatMul, Softmax... on the GPU,
+    with many segments and transfers both ways."""
+    root, _, _ = gl_bundles
+    from tests.test_transformer import DATA, bert_feeds
+
+    feeds = bert_feeds(2, 7, vocab=256, seed=1)
+    model = onnx.load(DATA / "tiny_bert.onnx")
+    ref = reference_outputs(model, feeds)["last_hidden_state"]
+    section = package(
+        model, root / "tiny-bert", input_shapes={k: [2, 7] for k in feeds}, backend="webgl", variants=("simd",)
+    ).manifest["webgl"]
+    b64 = {k: {"b64": base64.b64encode(v.tobytes()).decode(), "dims": list(v.shape)} for k, v in feeds.items()}
+    r = gl_page.evaluate(BERT_JS, {"url": "/models/tiny-bert", "feeds": b64})
+    moves = sum(len(s["transfers"]) for s in section["segments"])
+    print(f"\ntiny_bert 2x7: {r['reason'][:60]}...; {len(section['segments'])} segments, {moves} transfers")
+    assert r["placement"] == section["placement"] and set(r["placement"].values()) == {"webgl", "wasm"}
+    assert len(section["segments"]) > 4 and moves > 4
+    ours = np.asarray(r["data"], np.float32).reshape(r["dims"])
+    assert _rel(ours, ref) <= RTOL
+
+
+# Prepended to web/webgl.js as the session's worker imports it: WebGL2 contexts then lack float render targets
+NO_FLOAT_TARGETS = """
+{
+  const getExtension = WebGL2RenderingContext.prototype.getExtension;
+  WebGL2RenderingContext.prototype.getExtension = function (name) {
+    return String(name).toLowerCase() === "ext_color_buffer_float" ? null : getExtension.call(this, name);
+  };
+  self.__noFloatTargets = (self.__noFloatTargets ?? 0) + 1;
+}
+"""
+
+
+def test_no_float_render_targets_rejects_webgl_and_auto_falls_back(gl_page, gl_bundles):
+    """A WebGL2 without EXT_color_buffer_float (as some mobile GPUs): the worker's own WebGL2 context is
+    patched (the route rewrites webgl.js for the worker that imports it) and the runtime must notice."""
+    served = []
+
+    def patch(route):
+        response = route.fetch()
+        served.append(route.request.url)
+        route.fulfill(response=response, body=NO_FLOAT_TARGETS + response.text())
+
+    gl_page.context.route("**/runtime/webgl.js", patch)
+    for url in ("/models/relu", "/models/mixed-gpu_wasm_gpu"):
+        facts = gl_page.evaluate(CREATE_JS, {"url": url, "options": {"backend": "webgl"}, "lose": False})
+        assert "cannot render to float32 textures (no EXT_color_buffer_float)" in facts["createError"], facts
+        facts = gl_page.evaluate(
+            CREATE_JS, {"url": url, "options": {"backend": "auto", "wasmVariant": "simd"}, "lose": False}
+        )
+        assert facts["backend"] == "wasm" and "EXT_color_buffer_float" in facts["backendReason"], facts
+        assert set(facts["placement"].values()) == {"wasm"}
+    assert served, "the patched webgl.js never reached a worker: the test did not exercise the path"
+    # and the fallback computes the right numbers
+    _, models, _ = gl_bundles
+    model = models["mixed/gpu_wasm_gpu"]
+    feeds = feeds_for(model, seed=2)
+    ref = reference_outputs(model, feeds)
+    case = {
+        "name": "m",
+        "url": "/models/mixed-all",
+        "feeds": {k: {"b64": _b64(v), "dims": list(v.shape)} for k, v in feeds.items()},
+    }
+    case["options"] = {"backend": "auto", "wasmVariant": "simd"}
+    r = gl_page.evaluate(RUN_ALL_JS, [case])["m"]
+    assert r["backend"] == "wasm", r
+    assert _rel(_unb64(r["outputs"]["y"]), ref["y"]) <= 1e-5
+
+
+def test_mixed_plan_without_wasm_simd_says_so(gl_page):
+    """backend "webgl" needs no WebAssembly for a model the GPU runs whole, but a mixed plan's wasm part does."""
+    gl_page.add_init_script("WebAssembly.validate = () => false;")  # index.js probes SIMD support with it
+    gl_page.reload()
+    gl_page.wait_for_selector("body[data-state=idle]")
+    facts = gl_page.evaluate(CREATE_JS, {"url": "/models/relu", "options": {"backend": "webgl"}, "lose": False})
+    assert facts.get("backend") == "webgl", facts
+    facts = gl_page.evaluate(CREATE_JS, {"url": "/models/mixed-all", "options": {"backend": "webgl"}, "lose": False})
+    error = facts["createError"]
+    assert "1 of 3 nodes run on wasm" in error and "does not support WebAssembly SIMD" in error, facts
 
 
 def test_texture_layout_sizes():

@@ -57,7 +57,8 @@ def _package(argv: list[str]) -> int:
         "--backend",
         choices=["wasm", "webgl", "all"],
         default="wasm",
-        help="webgl/all: also emit the WebGL2 plan (GLSL shaders per node); webgl fails if a node has no shader",
+        help="webgl/all: also emit the WebGL2 plan (GLSL shaders per node; nodes without one run on wasm between "
+        "the GPU's); webgl fails if no node can run on the GPU",
     )
     p.add_argument("--verify", action="store_true", help="run the bundle in wasmtime against onnxruntime")
     p.add_argument("--rtol", type=float, default=None, help="--verify tolerance (max |err| / max |ref|), default 1e-4")

@@ -110,8 +110,10 @@ def package(
     With `tune`, nodes that can run more than one way are timed per candidate (wasm_runtime/tune.py) and
     the fastest is planned; the manifest's `algorithms` lists every such choice (and its timings).
     `backend` "webgl" or "all" adds the GPU plan (wasm_runtime/webgl.py; the manifest's `webgl` section and
-    webgl-weights.bin) next to the wasm plan, which every bundle keeps (the "auto" fallback). With "webgl",
-    a node without a shader fails here naming it; with "all" the section then only lists such nodes."""
+    webgl-weights.bin) next to the wasm plan, which every bundle keeps (the "auto" fallback). Nodes without
+    a shader run on wasm between the GPU segments: their subgraph is packaged as a bundle of its own in
+    WASM_PART_DIR (see _package_webgl). When no node can run on the GPU, "webgl" fails here naming them and
+    "all" writes a section that only lists them (the bundle then runs on wasm)."""
     if backend not in BACKENDS:
         raise PackageError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
     model = onnx_io.load_model(source)
@@ -149,16 +151,7 @@ def package(
     if backend != "wasm":
         if symbols:
             raise PackageError(f"--backend {backend} needs fixed input shapes (--input-shape) for now")
-        gl = webgl.plan_webgl(graph)
-        if gl.unsupported and backend == "webgl":
-            listing = "; ".join(f"node {n!r} ({op}): {reason}" for n, op, reason in gl.unsupported)
-            raise PackageError(
-                f"{len(gl.unsupported)} node(s) cannot run on the WebGL backend: {listing} "
-                "(use --backend all to keep the wasm plan for such models)"
-            )
-        gpu = {"webgl": gl.section}
-        if not gl.unsupported:
-            extra_files[webgl.WEIGHTS_FILE] = gl.weights
+        gpu = _package_webgl(graph, backend, tuning.choices(timings), out_dir, extra_files, variants)
     manifest = write_bundle(
         graph,
         lowered,
@@ -180,6 +173,36 @@ def package(
         manifest = dynamic.dynamic_manifest(manifest, graph, lowered, plan, fitted, bind)
         (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return PackageResult(out_dir, manifest, graph, report)
+
+
+WASM_PART_DIR = "wasm-part"
+
+
+def _package_webgl(graph: Graph, backend: str, choices, out_dir: Path, extra_files: dict, variants) -> dict:
+    """The manifest's `webgl` section (and its files). A node without a shader runs on wasm: the nodes placed
+    there (webgl.partition) form a subgraph that is lowered, planned and written like any model, as the
+    bundle in out_dir/WASM_PART_DIR, holding only the constants those nodes read (the GPU's are in
+    webgl-weights.bin, so a mixed run downloads each constant once). The section's segments then say which
+    of its steps run when, and where in its memory each tensor moved between the backends lives."""
+    gl = webgl.plan_webgl(graph)
+    if gl.partition is None:
+        if backend == "webgl":
+            listing = "; ".join(f"node {n!r} ({op}): {reason}" for n, op, reason in gl.unsupported)
+            raise PackageError(
+                f"no node of this model can run on the WebGL backend ({len(gl.unsupported)} without a shader: "
+                f"{listing}); package it with --backend wasm"
+            )
+        return {"webgl": gl.section}
+    extra_files[webgl.WEIGHTS_FILE] = gl.weights
+    if gl.partition.mixed:
+        sub = webgl.wasm_part(graph, gl.partition)
+        sub_lowered = lower(sub, choices)
+        sub_manifest = write_bundle(
+            sub, sub_lowered, plan_memory(sub, sub_lowered), out_dir / WASM_PART_DIR, variants=variants
+        )
+        manifest_bytes = (out_dir / WASM_PART_DIR / "manifest.json").read_bytes()
+        webgl.link_wasm_part(gl.section, gl.partition, sub_manifest, WASM_PART_DIR, manifest_bytes)
+    return {"webgl": gl.section}
 
 
 def _package_dynamic(model: onnx.ModelProto, symbols: list[str], opt_level: int):

@@ -12,10 +12,15 @@ allocates them), which tensor lives in which texture (textures are reused once t
 programs (deduplicated sources), steps (program, input textures, output texture, node) and the constants,
 shipped raw (float32, ONNX layout) in `webgl-weights.bin`. This module reads the optimized IR; the IR knows
 nothing of WebGL.
+
+Nodes without a shader run on wasm (`partition`): the plan is then a list of segments, alternately GPU and
+wasm, with the tensors to move between texture and wasm memory before each; the wasm nodes are packaged as
+a bundle of their own (`wasm_part`, package.py) whose step ranges and tensor offsets `link_wasm_part` fills in.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 
@@ -129,6 +134,7 @@ class WebGLPlan:
     section: dict
     weights: bytes
     unsupported: list[tuple[str, str, str]] = field(default_factory=list)  # (node, op, reason)
+    partition: Partition | None = None  # None: no node runs on the GPU
 
 
 class _Gen:
@@ -619,18 +625,124 @@ def supports(node: Node) -> bool:
     return node.op_type in OPS or node.op_type in ALIASES
 
 
+# ---- partitioning: which nodes run on the GPU, which on wasm, and what moves between them ---------------
+
+
+@dataclass
+class Segment:
+    backend: str  # "webgl" or "wasm"
+    nodes: list[str]
+    transfers: list[str] = field(default_factory=list)  # computed on the other backend, moved in before it runs
+
+
+@dataclass
+class Partition:
+    placement: dict[str, str]  # node -> "webgl" | "wasm"
+    segments: list[Segment]  # contiguous runs of one backend, in graph (topological) order
+    gpu_inputs: list[str]  # graph inputs the GPU reads: uploaded from the feeds
+    gpu_outputs: list[str]  # graph outputs the GPU computes: read back at the end of a run
+    wasm_inputs: list[str]  # inputs of the wasm part: graph inputs it reads, then the tensors moved to it
+    wasm_outputs: list[str]  # outputs of the wasm part: the tensors moved to the GPU, then graph outputs
+
+    @property
+    def mixed(self) -> bool:
+        return any(s.backend == "wasm" for s in self.segments)
+
+
+def partition(graph: Graph, gpu_reads: dict[str, list[str]]) -> Partition:
+    """Place every node: one in `gpu_reads` (node name -> the tensors its shader reads) runs on the GPU, any
+    other on wasm. A free reshape (ALIASES) runs where its input is computed, and a run of GPU nodes that
+    are all free reshapes moves to wasm, so that they never cost a transfer of their own. The nodes, in graph
+    order (topological), then form contiguous segments; each segment lists the tensors computed on the other
+    backend that it reads and that have not been moved to its backend yet (each tensor moves at most once
+    per direction, just before the first segment that needs it). Graph inputs go to both sides from the
+    feeds, and each side holds its own constants, so neither ever transfers."""
+    producer = {out: node for node in graph.nodes for out in node.outputs if out}
+    placement: dict[str, str] = {}
+    for node in graph.nodes:
+        src = producer.get(node.input(0)) if node.inputs else None
+        if node.name not in gpu_reads:
+            placement[node.name] = "wasm"
+        elif node.op_type in ALIASES and src is not None:
+            placement[node.name] = placement[src.name]
+        else:
+            placement[node.name] = "webgl"
+    runs: list[list[Node]] = []
+    for node in graph.nodes:
+        if runs and placement[runs[-1][0].name] == placement[node.name]:
+            runs[-1].append(node)
+        else:
+            runs.append([node])
+    for run in runs:
+        if placement[run[0].name] == "webgl" and all(n.op_type in ALIASES for n in run):
+            for n in run:
+                placement[n.name] = "wasm"
+
+    segments: list[Segment] = []
+    moved: dict[str, set[str]] = {"webgl": set(), "wasm": set()}
+    read: dict[str, set[str]] = {"webgl": set(), "wasm": set()}
+    for node in graph.nodes:
+        side = placement[node.name]
+        if not segments or segments[-1].backend != side:
+            segments.append(Segment(side, []))
+        seg = segments[-1]
+        seg.nodes.append(node.name)
+        reads = gpu_reads[node.name] if side == "webgl" else [n for n in node.inputs if n]
+        for name in reads:
+            read[side].add(name)
+            src = producer.get(name)
+            if src is not None and placement[src.name] != side and name not in moved[side]:
+                seg.transfers.append(name)
+                moved[side].add(name)
+
+    mixed = any(s.backend == "wasm" for s in segments)
+
+    def side_of_output(name: str) -> str:
+        src = producer.get(name)
+        if src is not None:
+            return placement[src.name]
+        return "wasm" if mixed else "webgl"  # a graph input (or constant) passed through
+
+    gpu_outputs = [o for o in graph.outputs if side_of_output(o) == "webgl"]
+    wasm_graph_outputs = [o for o in graph.outputs if side_of_output(o) == "wasm"]
+    to_gpu = [t for s in segments if s.backend == "webgl" for t in s.transfers]
+    to_wasm = [t for s in segments if s.backend == "wasm" for t in s.transfers]
+    gpu_inputs = [n for n in graph.inputs if n in read["webgl"] or n in gpu_outputs]
+    wasm_inputs = [n for n in graph.inputs if n in read["wasm"] or n in wasm_graph_outputs] + to_wasm
+    wasm_outputs = to_gpu + [o for o in wasm_graph_outputs if o not in to_gpu]
+    return Partition(placement, segments, gpu_inputs, gpu_outputs, wasm_inputs, wasm_outputs)
+
+
+def wasm_part(graph: Graph, part: Partition) -> Graph:
+    """The subgraph of the nodes placed on wasm: its inputs are the graph inputs they read and the tensors
+    moved to them from the GPU, its outputs the tensors moved to the GPU and the graph outputs computed on
+    wasm. It is lowered and planned like any model (a normal wasm bundle); its constants are only the ones
+    these nodes read."""
+    nodes = [n for n in graph.nodes if part.placement[n.name] == "wasm"]
+    used = {name for n in nodes for name in [*n.inputs, *n.outputs] if name}
+    used |= set(part.wasm_inputs) | set(part.wasm_outputs)
+    values = {name: v for name, v in graph.values.items() if name in used}
+    return Graph(
+        f"{graph.name} (wasm part)",
+        nodes,
+        values,
+        list(part.wasm_inputs),
+        list(part.wasm_outputs),
+        graph.opset,
+        dict(graph.metadata),
+    )
+
+
+# ---- the GPU plan -----------------------------------------------------------------------------------------
+
+
 def plan_webgl(graph: Graph) -> WebGLPlan:
-    """The GPU plan of an optimized graph. Nodes without a shader are listed in `unsupported` (the section is
-    then only {"unsupported": [...]}); the caller decides whether that is an error."""
+    """The GPU plan of an optimized graph. Nodes without a shader are listed in `unsupported` and run on wasm
+    (`partition`): the section then also names the wasm part and the segments with their transfers. When no
+    node with a shader is left for the GPU, the section is only {"unsupported": [...]} and `partition` None."""
     g = _Gen(graph)
     unsupported: list[tuple[str, str, str]] = []
-    alias: dict[str, str] = {}
-    programs: list[tuple[Node, Program]] = []
-
-    def root(name: str) -> str:
-        while name in alias:
-            name = alias[name]
-        return name
+    programs: dict[str, Program | None] = {}  # None: a free reshape (the same texture)
 
     def float_tensor(name: str) -> None:
         v = graph.values[name]
@@ -648,7 +760,7 @@ def plan_webgl(graph: Graph) -> WebGLPlan:
                     if extra and (graph.consumers().get(extra) or extra in graph.outputs):
                         raise Unsupported(f"output {extra!r}")
                 float_tensor(node.input(0))
-                alias[node.outputs[0]] = node.input(0)
+                programs[node.name] = None
                 continue
             fn = OPS.get(node.op_type)
             if fn is None:
@@ -658,78 +770,142 @@ def plan_webgl(graph: Graph) -> WebGLPlan:
                 float_tensor(name)
             if len(prog.inputs) > 15:
                 raise Unsupported("more than 15 inputs")
-            programs.append((node, prog))
+            programs[node.name] = prog
         except Unsupported as err:
             unsupported.append((node.name, node.op_type, str(err)))
+    listing = [{"node": n, "op": o, "reason": r} for n, o, r in unsupported]
+    gpu_reads = {name: (p.inputs if p else [_node(graph, name).input(0)]) for name, p in programs.items()}
+    part = partition(graph, gpu_reads)
+    if not any(part.placement[name] == "webgl" and p is not None for name, p in programs.items()):
+        return WebGLPlan({"unsupported": listing}, b"", unsupported)
+    section, weights = _assemble(graph, part, programs)
     if unsupported:
-        return WebGLPlan(
-            {"unsupported": [{"node": n, "op": o, "reason": r} for n, o, r in unsupported]}, b"", unsupported
-        )
+        section["unsupported"] = listing
+    return WebGLPlan(section, weights, unsupported, part)
 
-    # textures: constants and graph inputs get their own; activations share by size once dead
+
+def _node(graph: Graph, name: str) -> Node:
+    return next(n for n in graph.nodes if n.name == name)
+
+
+def _assemble(graph: Graph, part: Partition, programs: dict[str, Program | None]) -> tuple[dict, bytes]:
+    """Textures, programs and steps of the GPU segments. Constants and graph inputs get textures of their
+    own; any other tensor takes a free texture of its size (or a new one) when it is computed or moved in,
+    and frees it after the last GPU step reading it, or after the GPU segment before the wasm segment it is
+    read back for, whichever is later. Graph outputs computed on the GPU keep theirs."""
+    by_name = {n.name: n for n in graph.nodes}
+    alias = {
+        by_name[n].outputs[0]: by_name[n].input(0)
+        for seg in part.segments
+        if seg.backend == "webgl"
+        for n in seg.nodes
+        if programs[n] is None
+    }
+
+    def root(name: str) -> str:
+        while name in alias:
+            name = alias[name]
+        return name
+
+    def elements(name: str) -> int:
+        return math.prod(graph.values[name].shape)
+
+    # GPU step index of every program node, and how many GPU steps run before each segment
+    index: dict[str, int] = {}
+    before: list[int] = []
+    for seg in part.segments:
+        before.append(len(index))
+        if seg.backend == "webgl":
+            index.update((n, len(index)) for n in [n for n in seg.nodes if programs[n] is not None])
+    last_use: dict[str, int] = {}
+    for name, k in index.items():
+        for t in programs[name].inputs:
+            last_use[root(t)] = k
+    for seg, b in zip(part.segments, before, strict=True):
+        if seg.backend == "wasm":
+            for t in seg.transfers:  # read back just before this segment, after GPU step b - 1
+                last_use[root(t)] = max(last_use.get(root(t), -1), b - 1)
+    frees: dict[int, list[str]] = {}
+    for name, k in last_use.items():
+        frees.setdefault(k, []).append(name)
+    keep = {root(o) for o in part.gpu_outputs} | set(part.gpu_inputs)
+
     textures: list[list[int]] = []
     where: dict[str, int] = {}
     weights = bytearray()
     constants = []
+    free: dict[tuple[int, int], list[int]] = {}
+    live: set[str] = set()
 
     def new_texture(name: str) -> int:
-        textures.append(list(texture_size(math.prod(graph.values[name].shape))))
+        textures.append(list(texture_size(elements(name))))
         return len(textures) - 1
 
-    for name in graph.inputs:
+    def take(name: str) -> int:
+        pool = free.get(texture_size(elements(name)))
+        where[name] = pool.pop() if pool else new_texture(name)
+        live.add(name)
+        return where[name]
+
+    def release(name: str) -> None:
+        if name in live and name not in keep:
+            live.discard(name)
+            free.setdefault(tuple(textures[where[name]]), []).append(where[name])
+
+    for name in part.gpu_inputs:
         where[name] = new_texture(name)
-    last_use: dict[str, int] = {}
-    for k, (_, prog) in enumerate(programs):
-        for name in prog.inputs:
-            last_use[root(name)] = k
-    outputs = {root(o) for o in graph.outputs}
-    free: dict[tuple[int, int], list[int]] = {}
-    steps, sources, program_index = [], [], {}
-    for k, (node, prog) in enumerate(programs):
-        for name in prog.inputs:
-            r = root(name)
-            if r not in where:
-                data = graph.const(r)
-                if data is None:
-                    raise PackageError(f"webgl plan: tensor {r!r} read by node {node.name!r} has no producer")
-                where[r] = new_texture(r)
-                raw = np.ascontiguousarray(data, dtype=np.float32).tobytes()
-                constants.append({"name": r, "texture": where[r], "offset": len(weights), "elements": int(data.size)})
-                weights += raw + b"\0" * (-len(raw) % 16)
-        out = node.outputs[0]
-        size = tuple(texture_size(math.prod(graph.values[out].shape)))
-        pool = free.get(size)
-        where[out] = pool.pop() if pool else new_texture(out)
-        widths = [textures[where[root(n)]][0] for n in prog.inputs]
-        src = program_source(prog, widths, size[0], math.prod(graph.values[out].shape))
-        if src not in program_index:
-            program_index[src] = len(sources)
-            sources.append({"source": src, "inputs": len(prog.inputs)})
-        steps.append(
-            {
-                "program": program_index[src],
-                "inputs": [where[root(n)] for n in prog.inputs],
-                "output": where[out],
-                "node": node.name,
-                "op": node.op_type,
-            }
-        )
-        # free the textures whose tensors this step read for the last time (never inputs/constants/outputs)
-        for name in {root(n) for n in prog.inputs} | {out}:
-            if (
-                last_use.get(name, -1) <= k
-                and name not in outputs
-                and name not in graph.inputs
-                and graph.const(name) is None
-            ):
-                free.setdefault(tuple(textures[where[name]]), []).append(where[name])
+    steps, sources, program_index, segments = [], [], {}, []
+    for seg in part.segments:
+        if seg.backend == "wasm":
+            moves = [{"tensor": t, "texture": where[root(t)], "elements": elements(t)} for t in seg.transfers]
+            segments.append({"backend": "wasm", "steps": None, "transfers": moves})
+            continue
+        start = len(steps)
+        moves = [{"tensor": t, "texture": take(t), "elements": elements(t)} for t in seg.transfers]
+        for node_name in seg.nodes:
+            prog = programs[node_name]
+            if prog is None:
+                continue
+            node = by_name[node_name]
+            for name in prog.inputs:
+                r = root(name)
+                if r not in where:
+                    data = graph.const(r)
+                    if data is None:
+                        raise PackageError(f"webgl plan: tensor {r!r} read by node {node.name!r} has no producer")
+                    where[r] = new_texture(r)
+                    raw = np.ascontiguousarray(data, dtype=np.float32).tobytes()
+                    constants.append(
+                        {"name": r, "texture": where[r], "offset": len(weights), "elements": int(data.size)}
+                    )
+                    weights += raw + b"\0" * (-len(raw) % 16)
+            out = node.outputs[0]
+            take(out)
+            widths = [textures[where[root(n)]][0] for n in prog.inputs]
+            src = program_source(prog, widths, textures[where[out]][0], elements(out))
+            if src not in program_index:
+                program_index[src] = len(sources)
+                sources.append({"source": src, "inputs": len(prog.inputs)})
+            k = len(steps)
+            steps.append(
+                {
+                    "program": program_index[src],
+                    "inputs": [where[root(n)] for n in prog.inputs],
+                    "output": where[out],
+                    "node": node.name,
+                    "op": node.op_type,
+                }
+            )
+            # free what this step read for the last time, and its output if nothing reads it
+            for name in frees.get(k, []) + ([out] if last_use.get(out, -1) <= k else []):
+                release(name)
+        segments.append({"backend": "webgl", "steps": [start, len(steps)], "transfers": moves})
 
     def entry(name: str) -> dict:
-        v = graph.values[name]
         r = root(name)
         if r not in where:
             raise PackageError(f"webgl plan: graph output {name!r} is not computed on the GPU")
-        return {"name": name, "texture": where[r], "shape": list(v.shape), "elements": math.prod(v.shape)}
+        return {"name": name, "texture": where[r], "shape": list(graph.values[name].shape), "elements": elements(name)}
 
     section = {
         "version": 1,
@@ -737,10 +913,35 @@ def plan_webgl(graph: Graph) -> WebGLPlan:
         "max_width": MAX_WIDTH,
         "textures": textures,
         "constants": constants,
-        "inputs": [entry(n) for n in graph.inputs],
-        "outputs": [entry(n) for n in graph.outputs],
+        "inputs": [entry(n) for n in part.gpu_inputs],
+        "outputs": [entry(n) for n in part.gpu_outputs],
         "programs": sources,
         "steps": steps,
-        "placement": {n.name: "webgl" for n in graph.nodes},
+        "segments": segments,
+        "placement": part.placement,
     }
-    return WebGLPlan(section, bytes(weights))
+    return section, bytes(weights)
+
+
+def link_wasm_part(section: dict, part: Partition, manifest: dict, directory: str, manifest_bytes: bytes) -> None:
+    """Fill in what the wasm part's bundle decided: each wasm segment's range of its steps, and the byte
+    offset in its memory of every tensor moved to (its input) or from (its output) wasm."""
+    offsets = {e["name"]: e["offset"] for e in [*manifest["inputs"], *manifest["outputs"]]}
+    step_nodes = [s["node"] for s in manifest["steps"]]
+    pos = 0
+    wasm_segments = [s for s in part.segments if s.backend == "wasm"]
+    for seg, out in zip(wasm_segments, [s for s in section["segments"] if s["backend"] == "wasm"], strict=True):
+        nodes = set(seg.nodes)
+        start = pos
+        while pos < len(step_nodes) and step_nodes[pos] in nodes:
+            pos += 1
+        out["steps"] = [start, pos]
+    if pos != len(step_nodes):
+        raise PackageError(f"webgl plan: the wasm part's step {pos} (node {step_nodes[pos]!r}) is out of order")
+    for out in section["segments"]:
+        for t in out["transfers"]:
+            t["offset"] = offsets[t["tensor"]]
+    section["wasm"] = {
+        "dir": directory,
+        "manifest": {"bytes": len(manifest_bytes), "sha256": hashlib.sha256(manifest_bytes).hexdigest()},
+    }

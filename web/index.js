@@ -119,7 +119,8 @@ export class InferenceSession {
   /**
    * Load the bundle directory at `url` in a new worker.
    * options: {backend: "wasm" (default) | "webgl" | "auto" (webgl when the bundle has a WebGL plan and the
-   *           browser can run it, else wasm; session.backendReason says why), wasmVariant: "auto" | "simd" | "relaxed", integrity: true,
+   *           browser can run it, else wasm; session.backendReason says why; nodes without a shader run on
+   *           wasm between the GPU's, session.placement says which ran where), wasmVariant: "auto" | "simd" | "relaxed", integrity: true,
    *           numThreads: N (default: the cores the browser reports, at most 4)}
    * Threads need a cross-origin isolated page (COOP/COEP headers, as `package-for-web serve` sends); without
    * it the session runs on one thread and says why in `session.threadsReason` and the console.
@@ -130,8 +131,16 @@ export class InferenceSession {
     if (!["wasm", "webgl", "auto"].includes(backend)) {
       throw new Error(`backend '${backend}' is not one of "wasm", "webgl", "auto"`);
     }
-    // the WebGL backend needs no WebAssembly; "auto" may fall back to wasm, so it checks
-    const variant = backend === "webgl" ? null : chooseVariant(wasmVariant);
+    // the WebGL backend needs WebAssembly only for the nodes a mixed plan runs on wasm: the worker reports
+    // variantError then; "auto" may fall back to wasm, so it checks
+    let variant = null;
+    let variantError;
+    try {
+      variant = chooseVariant(wasmVariant);
+    } catch (err) {
+      if (backend !== "webgl") throw err;
+      variantError = err.message;
+    }
     const { threads, reason } = chooseThreads(options.numThreads);
     const session = new InferenceSession(variant);
     try {
@@ -139,6 +148,7 @@ export class InferenceSession {
         op: "load",
         url: bundleUrl(url),
         variant,
+        variantError,
         integrity: integrity !== false,
         threads,
         backend,
@@ -146,7 +156,8 @@ export class InferenceSession {
       session._init(info, performance.now() - t0);
       session.backend = info.backend ?? "wasm";
       session.backendReason = info.backendReason ?? "";
-      session.variant = session.backend === "webgl" ? null : variant; // the wasm kernel build, when wasm runs
+      // the wasm kernel build, when wasm runs (the whole model, or a mixed plan's wasm part)
+      session.variant = session.backend === "webgl" ? (info.variant ? variant : null) : variant;
       session.threads = info.threads;
       session.threadsReason = info.threadsReason || reason;
       if (session.threadsReason) console.warn(`wasm-runtime: running on ${session.threads} thread(s): ${session.threadsReason}`);

@@ -3,6 +3,9 @@
 // flat4 layout (element i = component i & 3 of texel i >> 2, texel t at (t % width, t / width)); every
 // step draws one full-screen triangle into its output texture with the node's precompiled program.
 //
+// Mixed plans (some nodes on wasm): the worker draws the GPU segments' step ranges with execute(from, to)
+// and moves tensors with readTexture()/uploadFrom() between them (worker.js, runMixed).
+//
 // createWebGL(section, weights) compiles and links every program (in parallel when the driver offers
 // KHR_parallel_shader_compile), uploads the constants, and runs the plan once on zeros so the driver has
 // finished its lazy work (SwiftShader JITs at the first draw) before the first real run().
@@ -113,7 +116,8 @@ export class WebGLPlan {
     // warm-up: one run on zeros makes the driver finish whatever it deferred to the first draw
     const tw = performance.now();
     this.execute();
-    this.read(section.outputs[0]);
+    const last = section.outputs[0] ?? { texture: section.steps.at(-1).output, elements: 1 };
+    this.read(last);
     this.check("create()");
     return { compileMs: r2(compileMs), warmupMs: r2(performance.now() - tw), initMs: r2(performance.now() - t0) };
   }
@@ -149,12 +153,13 @@ export class WebGLPlan {
     gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, t.w, t.h, gl.RGBA, gl.FLOAT, buf);
   }
 
-  execute() {
+  /** Draw steps [from, to) of the plan (all of them by default). */
+  execute(from = 0, to = this.section.steps.length) {
     const { gl } = this;
     gl.bindVertexArray(this.vao);
     gl.disable(gl.BLEND);
     gl.disable(gl.DEPTH_TEST);
-    for (const s of this.section.steps) {
+    for (const s of this.section.steps.slice(from, to)) {
       const t = this.textures[s.output];
       gl.bindFramebuffer(gl.FRAMEBUFFER, t.fbo);
       gl.viewport(0, 0, t.w, t.h);
@@ -167,13 +172,31 @@ export class WebGLPlan {
     }
   }
 
-  read(entry) {
+  /** The whole texture entry.texture (padded to its texels), read back as float32. */
+  readTexture(entry) {
     const { gl } = this;
     const t = this.framebuffer(entry.texture);
     gl.bindFramebuffer(gl.FRAMEBUFFER, t.fbo);
     const buf = new Float32Array(t.w * t.h * 4);
     gl.readPixels(0, 0, t.w, t.h, gl.RGBA, gl.FLOAT, buf);
+    return buf;
+  }
+
+  /** entry.elements float32 of texture entry.texture, in a fresh ArrayBuffer. */
+  read(entry) {
+    const buf = this.readTexture(entry);
     return buf.buffer.byteLength === entry.elements * 4 ? buf.buffer : buf.slice(0, entry.elements).buffer;
+  }
+
+  /** Upload entry.elements float32 (a view, e.g. into wasm memory) to texture entry.texture, via a padded
+   *  staging buffer kept per texture (so a view of shared memory never reaches WebGL). */
+  uploadFrom(entry, data) {
+    const t = this.textures[entry.texture];
+    const key = `texture ${entry.texture}`;
+    let staging = this.staging.get(key);
+    if (!staging) this.staging.set(key, (staging = new Float32Array(t.w * t.h * 4)));
+    staging.set(data);
+    this.upload(entry.texture, staging);
   }
 
   check(where) {
@@ -189,6 +212,14 @@ export class WebGLPlan {
   /** feeds: {name: Float32Array}; returns {buffers: {name: ArrayBuffer}, shapes}. */
   run(feeds) {
     this.check("run()");
+    this.uploadInputs(feeds);
+    this.execute();
+    const result = this.readOutputs();
+    this.check("run()");
+    return result;
+  }
+
+  uploadInputs(feeds) {
     for (const e of this.section.inputs) {
       const data = feeds[e.name];
       if (!data || data.length !== e.elements) throw new Error(`input '${e.name}' must have ${e.elements} float32 elements`);
@@ -197,14 +228,15 @@ export class WebGLPlan {
       if (!staging && data.length !== t.w * t.h * 4) this.staging.set(e.name, (staging = new Float32Array(t.w * t.h * 4)));
       this.upload(e.texture, data instanceof Float32Array ? data : new Float32Array(data.buffer, data.byteOffset, e.elements), staging);
     }
-    this.execute();
+  }
+
+  readOutputs() {
     const buffers = {};
     const shapes = {};
     for (const e of this.section.outputs) {
       buffers[e.name] = this.read(e);
       shapes[e.name] = e.shape;
     }
-    this.check("run()");
     return { buffers, shapes };
   }
 

@@ -3,14 +3,16 @@
 //           {id, op: "run", feeds: {name: TypedArray}}  -> {id, result: {name: ArrayBuffer}} | {id, error}
 //           {id, op: "loseContext"} (tests: lose the WebGL context as a GPU reset would)
 // backend "webgl" runs the manifest's `webgl` plan (webgl.js) on an OffscreenCanvas; "auto" does when it can
-// and otherwise loads the wasm plan, saying why in info.backendReason.
+// and otherwise loads the wasm plan, saying why in info.backendReason. A mixed plan (nodes without a shader)
+// also loads its wasm part (a bundle of its own in webgl.wasm.dir) and runs the segments in order, moving
+// tensors between texture and wasm memory at their boundaries (runMixed).
 
 const FORMAT = "wasm-runtime-bundle";
 const FORMAT_VERSION = 1;
 const PAGE = 65536;
 const ITEM_BYTES = { float32: 4, float64: 8, int8: 1, uint8: 1, int16: 2, uint16: 2, int32: 4, uint32: 4, int64: 8, uint64: 8, bool: 1 };
 
-let state = null; // {memory, inputs, outputs, calls} once loaded
+let state = null; // {memory, inputs, outputs, calls} (wasm) or {gl, part?, segments?} (webgl) once loaded
 
 self.onmessage = async ({ data: msg }) => {
   if (msg.op === "helper") {
@@ -21,7 +23,7 @@ self.onmessage = async ({ data: msg }) => {
     if (msg.op === "load") {
       self.postMessage({ id: msg.id, result: await load(msg) });
     } else if (msg.op === "run") {
-      const result = state?.gl ? state.gl.run(msg.feeds) : run(msg.feeds, msg.shapes);
+      const result = state?.segments ? runMixed(msg.feeds) : state?.gl ? state.gl.run(msg.feeds) : run(msg.feeds, msg.shapes);
       self.postMessage({ id: msg.id, result }, Object.values(result.buffers));
     } else if (msg.op === "loseContext") {
       if (!state?.gl) throw new Error("the session does not run on WebGL");
@@ -37,7 +39,8 @@ self.onmessage = async ({ data: msg }) => {
 
 const ms = (t0) => Math.round((performance.now() - t0) * 100) / 100;
 
-async function fetchManifest(url) {
+// `expected` ({bytes, sha256}): the manifest of a wasm part is checked against its parent's hash of it
+async function fetchManifest(url, expected = null) {
   let response;
   try {
     response = await fetch(url);
@@ -49,7 +52,14 @@ async function fetchManifest(url) {
       `failed to load model manifest ${url}: HTTP ${response.status} ${response.statusText} — is the bundle URL right?`,
     );
   }
-  const text = await response.text();
+  let text;
+  if (expected) {
+    const bytes = await response.arrayBuffer();
+    await checkIntegrity(url.split("/").slice(-2).join("/"), url, expected, bytes);
+    text = new TextDecoder().decode(bytes);
+  } else {
+    text = await response.text();
+  }
   let m;
   try {
     m = JSON.parse(text);
@@ -154,7 +164,7 @@ async function compileModule(response) {
 
 async function load(msg) {
   const backend = msg.backend ?? "wasm";
-  if (backend === "wasm") return { ...(await loadWasm(msg)), backend: "wasm", backendReason: "" };
+  if (backend === "wasm") return { ...(await loadWasmState(msg)), backend: "wasm", backendReason: "" };
   const t0 = performance.now();
   const manifestUrl = new URL("manifest.json", msg.url).href;
   const m = await fetchManifest(manifestUrl);
@@ -162,7 +172,7 @@ async function load(msg) {
   let reason;
   if (!m.webgl) {
     reason = `the bundle has no WebGL plan (package it with --backend webgl or --backend all) (${manifestUrl})`;
-  } else if (m.webgl.unsupported) {
+  } else if (m.webgl.unsupported && !m.webgl.steps) {
     const nodes = m.webgl.unsupported.map((u) => `'${u.node}' (${u.op}: ${u.reason})`).join(", ");
     reason = `the bundle's WebGL plan is missing because these nodes have no shader: ${nodes}`;
   } else {
@@ -179,20 +189,33 @@ async function load(msg) {
   }
   if (backend === "webgl") throw new Error(`backend "webgl" cannot run this model: ${reason}`);
   console.warn(`wasm-runtime: backend "auto" runs on wasm: ${reason}`);
-  return { ...(await loadWasm(msg)), backend: "wasm", backendReason: reason };
+  return { ...(await loadWasmState(msg)), backend: "wasm", backendReason: reason };
 }
 
-async function loadWebGL(m, { url: base, integrity }, gl, t0) {
+async function loadWasmState(msg) {
+  const { info, wasmState } = await loadWasm(msg);
+  state = wasmState;
+  return info;
+}
+
+async function loadWebGL(m, msg, gl, t0) {
+  const { url: base, integrity } = msg;
+  const section = m.webgl;
+  if (section.version !== 1) throw new Error(`the bundle's WebGL plan has version ${section.version}, this runtime reads 1; re-package the model`);
+  const placement = section.placement ?? {};
+  // a mixed plan: the nodes without a shader run on the wasm part, a bundle of its own
+  const onWasm = Object.keys(placement).filter((n) => placement[n] === "wasm");
+  const why = (section.unsupported ?? []).map((u) => `'${u.node}' (${u.reason})`).join(", ");
+  const summary = `${onWasm.length} of ${Object.keys(placement).length} nodes run on wasm` + (why ? `, those without a shader: ${why}` : "");
+  if (section.wasm && !msg.variant) throw new Error(`${summary}; but wasm cannot run here: ${msg.variantError ?? "no kernel build chosen"}`);
   const name = "webgl-weights.bin";
   const response = await fetchFile(base, name);
   const bytes = await response.arrayBuffer();
   if (integrity) await checkIntegrity(name, response.url, m.files?.[name], bytes);
   const fetchMs = ms(t0);
-  const plan = new gl.WebGLPlan(m.webgl, bytes);
+  const plan = new gl.WebGLPlan(section, bytes);
   const timings = await plan.init();
-  state = { gl: plan };
-  const placement = m.webgl.placement ?? {};
-  return {
+  const info = {
     model: m.model ?? {},
     files: m.files,
     inputs: m.inputs.map(({ name, dtype, shape }) => ({ name, dtype, shape })),
@@ -205,12 +228,75 @@ async function loadWebGL(m, { url: base, integrity }, gl, t0) {
     placement,
     timings: { fetchMs, ...timings },
   };
+  if (!section.wasm) {
+    state = { gl: plan };
+    return info;
+  }
+  let part;
+  try {
+    part = await loadWasm({ ...msg, url: new URL(`${section.wasm.dir}/`, base).href, expected: integrity ? section.wasm.manifest : null });
+  } catch (err) {
+    try {
+      plan.loseContext(); // frees its textures now, not at garbage collection
+    } catch {
+      // no WEBGL_lose_context: the context goes with the plan
+    }
+    throw new Error(`the wasm part of the mixed plan failed to load: ${err.message}`);
+  }
+  const modelInputs = new Set(m.inputs.map((e) => e.name));
+  const modelOutputs = new Set(m.outputs.map((e) => e.name));
+  const p = part.wasmState;
+  state = {
+    gl: plan,
+    part: p,
+    segments: section.segments,
+    feedInputs: p.inputs.filter((e) => modelInputs.has(e.name)),
+    wasmOutputs: p.outputs.filter((e) => modelOutputs.has(e.name)),
+  };
+  console.info(`wasm-runtime: backend "${msg.backend}" runs a mixed plan: ${summary}`);
+  return {
+    ...info,
+    threads: part.info.threads,
+    threadsReason: part.info.threadsReason,
+    variant: part.info.variant,
+    backendReason: summary,
+    timings: { ...info.timings, wasmPart: part.info.timings },
+  };
 }
 
-async function loadWasm({ url: base, variant: baseVariant, integrity, threads: wanted = 1 }) {
+// One run of a mixed plan: the graph inputs go to both sides, then each segment runs after the tensors it
+// needs from the other backend are moved in (readPixels into wasm memory, or wasm memory into a texture).
+function runMixed(feeds) {
+  const { gl, part, segments } = state;
+  gl.check("run()");
+  gl.uploadInputs(feeds);
+  writeInputs(part.memory, state.feedInputs, feeds);
+  for (const seg of segments) {
+    const [from, to] = seg.steps;
+    if (seg.backend === "webgl") {
+      for (const t of seg.transfers) gl.uploadFrom(t, new Float32Array(part.memory.buffer, t.offset, t.elements));
+      gl.execute(from, to);
+    } else {
+      for (const t of seg.transfers) {
+        new Float32Array(part.memory.buffer, t.offset, t.elements).set(gl.readTexture(t).subarray(0, t.elements));
+      }
+      callAll(part.calls.slice(from, to));
+    }
+  }
+  const { buffers, shapes } = gl.readOutputs();
+  for (const e of state.wasmOutputs) {
+    buffers[e.name] = new Uint8Array(part.memory.buffer, e.offset, e.bytes).slice().buffer;
+    shapes[e.name] = e.shape;
+  }
+  gl.check("run()");
+  return { buffers, shapes };
+}
+
+// Returns {info, wasmState}; the caller installs wasmState as the worker's state.
+async function loadWasm({ url: base, variant: baseVariant, integrity, threads: wanted = 1, expected = null }) {
   const t0 = performance.now();
   const manifestUrl = new URL("manifest.json", base).href;
-  const m = await fetchManifest(manifestUrl);
+  const m = await fetchManifest(manifestUrl, expected);
   checkManifest(m, manifestUrl);
   // threads: the shared-memory build of the kernels, if the bundle has one and the page allows it
   let threads = Math.min(wanted, m.threads?.max ?? 1);
@@ -287,13 +373,14 @@ async function loadWasm({ url: base, variant: baseVariant, integrity, threads: w
   const exports = instance.exports;
   callAll(prepare(m.init, exports, "init"));
   const pool = threads > 1 ? await startHelpers(module, memory, m, threads) : null;
+  let wasmState;
   if (m.dynamic) {
-    state = { memory, exports, manifest: m, plans: new Map(), pool, kernelIndex: new Map(m.kernels.exports.map((k, i) => [k, i])) };
+    wasmState = { memory, exports, manifest: m, plans: new Map(), pool, kernelIndex: new Map(m.kernels.exports.map((k, i) => [k, i])) };
   } else {
-    state = { memory, inputs: m.inputs, outputs: m.outputs, calls: prepare(m.steps, exports, "steps", pool), pool };
+    wasmState = { memory, inputs: m.inputs, outputs: m.outputs, calls: prepare(m.steps, exports, "steps", pool), pool };
   }
   const shown = (e) => ({ name: e.name, dtype: e.dtype, shape: m.dynamic ? e.shape.map((f) => showFormula(f, m.dynamic.symbols)) : e.shape });
-  return {
+  const info = {
     model: m.model ?? {},
     files: m.files,
     inputs: m.inputs.map(shown),
@@ -304,6 +391,7 @@ async function loadWasm({ url: base, variant: baseVariant, integrity, threads: w
     placement: Object.fromEntries(m.steps.filter((s) => s.node).map((s) => [s.node, "wasm"])),
     timings: { fetchMs, compileMs, initMs: ms(ti) },
   };
+  return { info, wasmState };
 }
 
 // ---- threads ------------------------------------------------------------------------------------------
@@ -478,15 +566,19 @@ function callAll(calls) {
   }
 }
 
-function run(feeds, shapes) {
-  if (!state) throw new Error("no model loaded");
-  const { memory } = state;
-  const { inputs, outputs, calls } = state.manifest ? planFor(shapes) : state;
+function writeInputs(memory, inputs, feeds) {
   for (const e of inputs) {
     const data = feeds[e.name];
     if (!data || data.byteLength !== e.bytes) throw new Error(`input '${e.name}' must be ${e.bytes} bytes`);
     new Uint8Array(memory.buffer, e.offset, e.bytes).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   }
+}
+
+function run(feeds, shapes) {
+  if (!state) throw new Error("no model loaded");
+  const { memory } = state;
+  const { inputs, outputs, calls } = state.manifest ? planFor(shapes) : state;
+  writeInputs(memory, inputs, feeds);
   callAll(calls);
   const buffers = {};
   const outShapes = {};
