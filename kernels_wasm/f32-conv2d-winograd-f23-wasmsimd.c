@@ -306,3 +306,34 @@ KERNEL void f32_conv2d_winograd_f23(int N, int C, int H, int W, int M, int OH, i
         }
     }
 }
+
+/* U from the OIHW weights w [M, C, 3, 3], at load time (an init step): the bundle ships the 9 floats of each
+ * (m, c) pair instead of U's 16. U[p][m / MR][c][m % MR] = (G g G^T)[p / 4][p % 4] with g = w[m][c], rows m >= M
+ * zero up to Mp; the same layout as transform_weights in wasm_runtime/ops/winograd.py, computed in float32. */
+KERNEL void f32_winograd_f23_weights(int M, int C, const float* w, float* U) {
+    int Mp = (M + MR - 1) / MR * MR;
+    long plane = (long)Mp * C; /* floats per transform position */
+    for (int m = 0; m < Mp; m++) {
+        for (int c = 0; c < C; c++) {
+            float u[16] = {0};
+            if (m < M) {
+                const float* g = w + ((long)m * C + c) * 9;
+                float t[4][3]; /* G g: rows of the kernel combined */
+                for (int j = 0; j < 3; j++) {
+                    t[0][j] = g[j];
+                    t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+                    t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+                    t[3][j] = g[6 + j];
+                }
+                for (int i = 0; i < 4; i++) { /* (G g) G^T */
+                    u[i * 4 + 0] = t[i][0];
+                    u[i * 4 + 1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+                    u[i * 4 + 2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+                    u[i * 4 + 3] = t[i][2];
+                }
+            }
+            float* dst = U + ((long)(m / MR) * C + c) * MR + m % MR;
+            for (int p = 0; p < 16; p++) dst[p * plane] = u[p];
+        }
+    }
+}

@@ -15,7 +15,7 @@ from oputil import VARIANTS, KernelModule
 from wasm_runtime.errors import PackageError
 from wasm_runtime.host import chunks, split_args
 from wasm_runtime.ir import Graph, Node, Value
-from wasm_runtime.lowering import Buf, Const, LoweringContext, Scratch
+from wasm_runtime.lowering import Buf, Const, Derived, LoweringContext, Scratch
 from wasm_runtime.ops import winograd
 from wasm_runtime.ops.activation import CODES
 
@@ -26,7 +26,7 @@ KERNEL = winograd.KERNEL
 
 @pytest.fixture(scope="module", params=VARIANTS)
 def km(request) -> KernelModule:
-    return KernelModule([KERNEL], request.param, pages=512)
+    return KernelModule([KERNEL, winograd.LOAD_KERNEL], request.param, pages=512)
 
 
 @pytest.fixture
@@ -123,6 +123,23 @@ def test_transform_weights(M, C):
             )
             # one float32 rounding of the float64 result (G's entries are exact in binary)
             np.testing.assert_array_equal(got, ref.astype(np.float32))
+
+
+@pytest.mark.parametrize("M,C", [(1, 1), (3, 5), (4, 8), (7, 3), (9, 16), (64, 33)])
+def test_load_time_transform_matches_offline(k, M, C):
+    """f32_winograd_f23_weights (the bundle's init step) computes transform_weights' layout in float32: the padding
+    rows exactly zero, the rest within a few float32 roundings of the float64 transform."""
+    w = np.random.default_rng(M * 7 + C).standard_normal((M, C, 3, 3)).astype(np.float32)
+    ref = winograd.transform_weights(w)
+    u = k.alloc(ref.nbytes)
+    k.mem[u : u + ref.nbytes] = 0xFF  # NaN bytes: every float must be written
+    k.call(winograd.LOAD_KERNEL, M, C, k.put(w), u)
+    got = k.get(u, ref.shape)
+    scale = np.abs(w).max()
+    np.testing.assert_allclose(got, ref, rtol=0, atol=4 * np.finfo(np.float32).eps * scale)
+    Mp = ref.shape[1] * winograd.MR
+    padding = got.transpose(1, 3, 0, 2).reshape(Mp, 16, C)[M:]
+    assert not padding.any(), "padding rows must be zero"
 
 
 def test_transform_weights_rejects_other_kernels():
@@ -369,6 +386,10 @@ def run_emitted(k: KernelModule, graph: Graph, feeds: dict, threads: int = 1) ->
             args.append(addrs[a.name] + a.offset)
         elif isinstance(a, Const):
             args.append(k.put(a.array))
+        elif isinstance(a, Derived):  # the bundle's init step, here run before the call
+            src = [k.put(graph.values[x.name].data) if isinstance(x, Buf) else x for x in a.args]
+            args.append(k.alloc(a.nbytes))
+            k.call(a.kernel, *src, args[-1])
         elif isinstance(a, Scratch):
             args.append(k.alloc(a.nbytes))
         else:

@@ -18,7 +18,7 @@ import wasmtime
 
 from .ir import Graph
 from .kernels import VARIANTS, build_module
-from .lowering import Buf, Const, Lowered, Scratch
+from .lowering import Buf, Const, Derived, Lowered, Scratch
 from .planner import ALIGN, MemoryPlan, align
 
 FORMAT = "wasm-runtime-bundle"
@@ -117,7 +117,11 @@ def write_bundle(
     """`variants` limits the kernel builds written (default: all of kernels.VARIANTS)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    kernels = sorted({s.kernel for s in lowered.steps} | ({"x32_fill"} if any(w.fill for w in plan.weights) else set()))
+    kernels = sorted(
+        {s.kernel for s in lowered.steps}
+        | ({"x32_fill"} if any(w.fill for w in plan.weights) else set())
+        | {w.derived.kernel for w in plan.weights if w.derived is not None}
+    )
     modules = {variant: build_module(kernels, variant) for variant in (variants or VARIANTS)}
     base = align(max(heap_base(m) for m in modules.values()), ALIGN)
     regions = {"weights": base, "arena": align(base + plan.weights_bytes)}
@@ -129,7 +133,7 @@ def write_bundle(
     pages = max(1, -(-total // WASM_PAGE))
 
     def resolve(arg):
-        if isinstance(arg, (Buf, Const, Scratch)):
+        if isinstance(arg, (Buf, Const, Scratch, Derived)):
             region, offset = plan.relative_address(arg)
             return regions[region] + offset
         if arg is None:
@@ -153,9 +157,14 @@ def write_bundle(
                     "op": "fill",
                 }
             )
-        else:
+        elif w.in_file:
             data = np.ascontiguousarray(w.array).tobytes()
             weights[w.offset : w.offset + len(data)] = data
+    # after the fills, which a derived weight may read
+    for w in plan.weights:
+        if w.derived is not None:
+            args = [resolve(a) for a in w.derived.args] + [base + w.offset]
+            init.append({"kernel": w.derived.kernel, "args": args, "node": "", "op": w.derived.label})
     steps = [_step_json(s, resolve) for s in lowered.steps]
 
     files = {"weights.bin": bytes(weights)}

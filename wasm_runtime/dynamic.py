@@ -28,7 +28,7 @@ from math import prod
 import numpy as np
 
 from .errors import PackageError
-from .lowering import Buf, Const, Scratch
+from .lowering import Buf, Const, Derived, Scratch
 
 DEGREE = 2  # per symbol
 DESCRIPTOR_BYTES = 8 * 128  # float64 words: kernel index, arg count, split (units, count, align, deltas), args
@@ -168,6 +168,8 @@ def flatten(graph, lowered, plan) -> Flat:
                 f.arrays[("const", *path)] = a.array
                 f.where[("const", *path)] = step.node
                 kinds.append(("const",))
+            elif isinstance(a, Derived):  # computed at load time from shipped weights: shape-independent
+                kinds.append(("derived", a.label))
             elif isinstance(a, Scratch):
                 scratch_key[id(a)] = ("scratch", *path)
                 kinds.append(("arena", ("scratch", *path)))
@@ -204,6 +206,8 @@ def flatten(graph, lowered, plan) -> Flat:
     for w in plan.weights:
         if w.fill:
             f.structure.append(("fill", w.key if isinstance(w.key, str) else None))
+        if w.derived is not None:
+            f.structure.append(("derived", w.derived.label, w.derived.kernel, w.derived.nbytes))
     return f
 
 
@@ -354,7 +358,7 @@ def dynamic_manifest(manifest: dict, graph, lowered, plan, fitted: Fitted, bind:
     const_address = {}
     for i, step in enumerate(lowered.steps):
         for j, a in enumerate(step.args):
-            if isinstance(a, Const):
+            if isinstance(a, (Const, Derived)):
                 const_address[("const", i, j)] = weight_address(id(a))
 
     params = []
@@ -373,7 +377,7 @@ def dynamic_manifest(manifest: dict, graph, lowered, plan, fitted: Fitted, bind:
                 args.append({"a": arena_index[kind[1]], "o": offset})
             elif kind[0] == "weight":
                 args.append({"w": weight_address(kind[1]), "o": _formula(fitted, ("off", i, j))})
-            elif kind[0] == "const":
+            elif kind[0] in ("const", "derived"):
                 args.append(const_address[("const", i, j)])
             elif kind[0] == "none":
                 args.append(0)

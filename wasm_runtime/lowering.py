@@ -39,7 +39,19 @@ class Scratch:
     nbytes: int
 
 
-Arg = int | float | Buf | Const | Scratch | None
+@dataclass(frozen=True, eq=False)
+class Derived:
+    """Weights computed once at load time (an init step calling `kernel` with `args` and then the Derived's own
+    address) from weights the bundle ships: the download carries the smaller form, e.g. a 3x3 convolution's 9
+    floats per channel pair instead of Winograd's 16. Lives in the weights region, not in weights.bin."""
+
+    nbytes: int
+    kernel: str
+    args: tuple
+    label: str = ""
+
+
+Arg = int | float | Buf | Const | Scratch | Derived | None
 
 
 @dataclass(frozen=True)
@@ -90,7 +102,7 @@ class LoweringContext:
         self.out = Lowered()
         self.node: Node | None = None
         self.choices = choices or {}
-        self._derived: dict[str, Const] = {}
+        self._derived: dict[str, Const | Derived] = {}
 
     def derived(self, label: str, make) -> Const:
         """A constant computed from weights at package time (transposed, packed...), made once per label, so
@@ -98,6 +110,13 @@ class LoweringContext:
         if label not in self._derived:
             self._derived[label] = Const(make(), label)
         return self._derived[label]
+
+    def derived_at_load(self, label: str, nbytes: int, kernel: str, *args) -> Derived:
+        """A Derived (computed at load time), one per label, so nodes sharing a weight share it."""
+        hit = self._derived.get(label)
+        if hit is None:
+            hit = self._derived[label] = Derived(nbytes, kernel, tuple(args), label)
+        return hit
 
     # graph queries -------------------------------------------------------------------------------------
     def shape(self, name: str) -> tuple[int, ...]:

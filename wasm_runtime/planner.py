@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .ir import Graph, is_uniform
-from .lowering import Buf, Const, Lowered, Scratch
+from .lowering import Buf, Const, Derived, Lowered, Scratch
 
 ALIGN = 64
 # uniform constants at least this large are filled by a kernel at load time instead of shipped as bytes
@@ -34,6 +34,15 @@ class WeightItem:
     array: np.ndarray
     offset: int = 0
     fill: bool = False  # uniform: filled at load time, not stored in weights.bin
+    derived: Derived | None = None  # computed at load time by an init step (array is then empty)
+
+    @property
+    def nbytes(self) -> int:
+        return self.derived.nbytes if self.derived is not None else self.array.nbytes
+
+    @property
+    def in_file(self) -> bool:
+        return not self.fill and self.derived is None
 
 
 @dataclass
@@ -64,7 +73,7 @@ class MemoryPlan:
             if key in self.weight_of:
                 return "weights", self.weight_of[key].offset + arg.offset
             return "arena", self.arena_of[key].offset + arg.offset
-        if isinstance(arg, Const):
+        if isinstance(arg, (Const, Derived)):
             return "weights", self.weight_of[id(arg)].offset
         if isinstance(arg, Scratch):
             return "arena", self.arena_of[id(arg)].offset
@@ -97,6 +106,8 @@ def plan_memory(graph: Graph, lowered: Lowered) -> MemoryPlan:
     names = set(graph.inputs) | set(graph.outputs) | set(lowered.aliases)
     for step in lowered.steps:
         names.update(a.name for a in step.args if isinstance(a, Buf))
+        for d in (a for a in step.args if isinstance(a, Derived)):
+            names.update(x.name for x in d.args if isinstance(x, Buf))
     root = {n: _root(lowered.aliases, n) for n in names}
 
     weights: dict[object, WeightItem] = {}
@@ -127,6 +138,13 @@ def plan_memory(graph: Graph, lowered: Lowered) -> MemoryPlan:
                 tensor(a.name, i)
             elif isinstance(a, Const) and id(a) not in weights:
                 weights[id(a)] = WeightItem(id(a), a.array)
+            elif isinstance(a, Derived) and id(a) not in weights:
+                for src in a.args:  # the shipped weights it is computed from
+                    if isinstance(src, Buf):
+                        tensor(src.name, i)
+                    elif isinstance(src, Const) and id(src) not in weights:
+                        weights[id(src)] = WeightItem(id(src), src.array)
+                weights[id(a)] = WeightItem(id(a), np.empty(0, np.uint8), derived=a)
             elif isinstance(a, Scratch):
                 touch(id(a), a.nbytes, i)
     for name in graph.outputs:
@@ -134,14 +152,15 @@ def plan_memory(graph: Graph, lowered: Lowered) -> MemoryPlan:
 
     for w in weights.values():
         w.fill = w.array.nbytes >= FILL_MIN_BYTES and w.array.dtype.itemsize == 4 and is_uniform(w.array)
-    # bytes in the file first, fills after, so weights.bin is one contiguous prefix of the region
-    items = sorted(weights.values(), key=lambda w: w.fill)
+    # bytes in the file first, fills and load-time derived weights after, so weights.bin is one contiguous
+    # prefix of the region
+    items = sorted(weights.values(), key=lambda w: not w.in_file)
     offset = 0
     file_bytes = 0
     for w in items:
         w.offset = offset
-        offset = align(offset + w.array.nbytes)
-        if not w.fill:
+        offset = align(offset + w.nbytes)
+        if w.in_file:
             file_bytes = offset
     arena_items = list(arena.values())
     arena_bytes = _place(arena_items)

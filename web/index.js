@@ -256,8 +256,10 @@ export class InferenceSession {
     return { feeds: out, shapes };
   }
 
-  /** run({name: Tensor}) -> Promise<{name: Tensor}>. Runs of one session execute one at a time, in order. */
-  run(feeds) {
+  /** run({name: Tensor}[, {profile: true}]) -> Promise<{name: Tensor}>. Runs of one session execute one at a
+   * time, in order. With profile (wasm backend), session.profile then holds that run's steps in order:
+   * [{node, op, kernel, ms}] (ms of a split step includes waiting for the helper threads' parts). */
+  run(feeds, options = {}) {
     if (this._released) return Promise.reject(new Error("session released"));
     let data;
     try {
@@ -267,7 +269,8 @@ export class InferenceSession {
     }
     const result = this._queue.then(async () => {
       if (this._released) throw new Error("session released");
-      const { buffers, shapes } = await this._call({ op: "run", ...data });
+      const { buffers, shapes, profile } = await this._call({ op: "run", ...data, profile: !!options.profile });
+      if (options.profile) this.profile = profile ?? null;
       const outputs = {};
       for (const { name, dtype } of this.outputMetadata) {
         outputs[name] = new Tensor(dtype, new TYPED_ARRAYS[dtype](buffers[name]), shapes[name]);

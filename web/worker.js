@@ -23,7 +23,7 @@ self.onmessage = async ({ data: msg }) => {
     if (msg.op === "load") {
       self.postMessage({ id: msg.id, result: await load(msg) });
     } else if (msg.op === "run") {
-      const result = state?.segments ? runMixed(msg.feeds) : state?.gl ? state.gl.run(msg.feeds) : run(msg.feeds, msg.shapes);
+      const result = state?.segments ? runMixed(msg.feeds) : state?.gl ? state.gl.run(msg.feeds) : run(msg.feeds, msg.shapes, msg.profile);
       self.postMessage({ id: msg.id, result }, Object.values(result.buffers));
     } else if (msg.op === "loseContext") {
       if (!state?.gl) throw new Error("the session does not run on WebGL");
@@ -552,10 +552,13 @@ function prepare(steps, exports, where, pool = null) {
   });
 }
 
-function callAll(calls) {
+// profile: an array that receives {node, op, kernel, ms} per step
+function callAll(calls, profile = null) {
   for (const { call, step, i } of calls) {
+    const t0 = profile ? performance.now() : 0;
     try {
       call();
+      if (profile) profile.push({ node: step.node ?? "", op: step.op ?? "", kernel: step.kernel, ms: performance.now() - t0 });
     } catch (err) {
       const node = step.node ? `node '${step.node}' (${step.op})` : `an ${step.op || "init"} step`;
       const why = /unreachable/.test(err.message)
@@ -574,12 +577,13 @@ function writeInputs(memory, inputs, feeds) {
   }
 }
 
-function run(feeds, shapes) {
+function run(feeds, shapes, wantProfile = false) {
   if (!state) throw new Error("no model loaded");
   const { memory } = state;
   const { inputs, outputs, calls } = state.manifest ? planFor(shapes) : state;
   writeInputs(memory, inputs, feeds);
-  callAll(calls);
+  const profile = wantProfile ? [] : null;
+  callAll(calls, profile);
   const buffers = {};
   const outShapes = {};
   // a typed-array slice lands in a fresh ArrayBuffer even when the memory is shared, so it can be transferred
@@ -587,7 +591,7 @@ function run(feeds, shapes) {
     buffers[e.name] = new Uint8Array(memory.buffer, e.offset, e.bytes).slice().buffer;
     outShapes[e.name] = e.shape;
   }
-  return { buffers, shapes: outShapes };
+  return { buffers, shapes: outShapes, profile };
 }
 
 // ---- dynamic shapes (wasm_runtime/dynamic.py) -----------------------------------------------------------

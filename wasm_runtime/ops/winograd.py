@@ -1,10 +1,11 @@
 """Winograd F(2x2, 3x3) convolution: 3x3, stride 1, dilation 1, groups 1, 2-D NCHW float32.
 
-The weights are transformed here, at package time (U = G g G^T per output/input channel pair, packed for the
-kernel's register tile); the browser runs `f32_conv2d_winograd_f23` (kernels_wasm/f32-conv2d-winograd-f23-wasmsimd.c),
+The weights are transformed when the bundle loads (U = G g G^T per output/input channel pair, packed for the
+kernel's register tile, by the init step `f32_winograd_f23_weights`; transform_weights is the float64 reference of
+the same layout); the browser runs `f32_conv2d_winograd_f23` (kernels_wasm/f32-conv2d-winograd-f23-wasmsimd.c),
 which transforms the input tiles, runs 16 GEMMs per block of tiles and transforms back with the fused epilogue
-(y = act(conv + bias + residual)). U holds 16 floats per (m, c) pair where the OIHW weights hold 9: a layer's
-shipped weights grow by 7/9.
+(y = act(conv + bias + residual)). U holds 16 floats per (m, c) pair where the OIHW weights hold 9: the download
+stays at the 9, the memory holds both (25/9 of the layer's weights).
 
 conv.py decides: `if winograd.applicable(x_shape, w_shape, node.attrs) and ctx.const(w) is not None:
 winograd.emit(ctx, node)` (emit needs the weights constant, applicable only sees shapes).
@@ -15,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Node
-from ..lowering import Buf, Const, LoweringContext, Scratch
+from ..lowering import Buf, LoweringContext, Scratch
 from .activation import epilogue_args, residual_input
 from .spatial import window
 
@@ -124,19 +125,14 @@ def applicable(x_shape, w_shape, attrs: dict) -> bool:
     return channels and min(OH, OW) >= MIN_OUTPUT_SIDE and OH * OW >= MIN_OUTPUT_AREA
 
 
-_TRANSFORMED: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+LOAD_KERNEL = "f32_winograd_f23_weights"
 
 
-def _transformed(weights: np.ndarray) -> np.ndarray:
-    """transform_weights, once per weight array: a packaging run lowers the graph many times (the optimizer's
-    report plans memory after each pass), and the transform of a large layer takes tens of milliseconds. The
-    cache holds the array itself, so its id cannot be reused while the entry lives."""
-    hit = _TRANSFORMED.get(id(weights))
-    if hit is None or hit[0] is not weights:
-        if len(_TRANSFORMED) > 512:
-            _TRANSFORMED.clear()
-        hit = _TRANSFORMED[id(weights)] = (weights, transform_weights(weights))
-    return hit[1]
+def transformed_at_load(ctx: LoweringContext, w: str, M: int, C: int):
+    """U for the weights tensor `w`, computed by LOAD_KERNEL when the bundle loads: weights.bin ships the OIHW
+    weights (9 floats per channel pair, not U's 16), and U (the same values as transform_weights, rounded once
+    more in float32) sits next to them in memory."""
+    return ctx.derived_at_load(f"winograd {w}", 16 * padded_rows(M) * C * 4, LOAD_KERNEL, M, C, Buf(w))
 
 
 def emit(ctx: LoweringContext, node: Node) -> None:
@@ -147,7 +143,7 @@ def emit(ctx: LoweringContext, node: Node) -> None:
     xs, ws, ys = ctx.shape(x), ctx.shape(w), ctx.shape(y)
     if not supported(xs, ws, node.attrs):
         raise ctx.fail("not a 2-D 3x3 stride-1 dilation-1 single-group convolution (the Winograd kernel's case)")
-    weights = ctx.need_const(w, "Winograd convolution weights")
+    ctx.need_const(w, "Winograd convolution weights")  # U is computed from it at load time
     win = window(ctx, node, xs[2:], (3, 3), ys[2:])
     N, C, H, W = xs
     M = ws[0]
@@ -170,7 +166,7 @@ def emit(ctx: LoweringContext, node: Node) -> None:
         PT,
         PL,
         Buf(x),
-        Const(_transformed(weights), "winograd"),
+        transformed_at_load(ctx, w, M, C),
         Buf(b) if b else None,
         Buf(y),
         Scratch(workspace_bytes(C, M, OH, OW)),
