@@ -120,6 +120,32 @@ def test_matches_onnxruntime(rt_page, references, seeded_input, model, variant, 
     assert all(v >= 0 for v in timings.values()) and timings["createMs"] > 0
 
 
+PROFILE_JS = """
+async ({ url, threads }) => {
+  const { InferenceSession, Tensor } = await import("/runtime/index.js");
+  const session = await InferenceSession.create(url, { numThreads: threads });
+  const feeds = { input: new Tensor("float32", new Float32Array(3 * 224 * 224), [1, 3, 224, 224]) };
+  await session.run(feeds);
+  const before = session.profile ?? null;
+  await session.run(feeds, { profile: true });
+  const profile = session.profile;
+  await session.release();
+  return { before, profile };
+}
+"""
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_run_profile_lists_every_step(rt_page, models_dir, threads):
+    """run(feeds, {profile: true}) times each step of the plan, in order, named by node and kernel."""
+    manifest = json.loads((models_dir / "squeezenet1.1" / "manifest.json").read_text())
+    got = rt_page.evaluate(PROFILE_JS, {"url": "/models/squeezenet1.1/", "threads": threads})
+    assert got["before"] is None  # only a profiled run fills it
+    steps = manifest["steps"]
+    assert [(p["node"], p["kernel"]) for p in got["profile"]] == [(s["node"], s["kernel"]) for s in steps]
+    assert all(p["ms"] >= 0 for p in got["profile"]) and sum(p["ms"] for p in got["profile"]) > 0
+
+
 def test_not_cross_origin_isolated_runs_one_thread_and_says_why(page, live_server, references, seeded_input):
     # the runtime decides from crossOriginIsolated; pretend the page lacks the COOP/COEP headers
     page.add_init_script("Object.defineProperty(globalThis, 'crossOriginIsolated', { value: false })")
