@@ -608,6 +608,69 @@ def chain_case(nodes, inputs, outputs, inits=None, opset=13, tol=1e-5, check=Non
     return lambda: Case(make_model(nodes(), inputs, outputs, inits() if inits else None, opset), tol=tol, check=check)
 
 
+def copies(n: int) -> Callable[[dict], None]:
+    """the plan has exactly n Concat copies (x_copy2d): the other inputs were written in place"""
+
+    def check(manifest):
+        got = kernels_of(manifest).count("x_copy2d")
+        assert got == n, f"expected {n} x_copy2d steps, got {got}: {kernels_of(manifest)}"
+
+    return check
+
+
+# Concat of computed tensors along a contiguous axis: producers write into the output's slices, except for an
+# input that is also a graph output, read by another node, a view of another tensor, or repeated.
+case(
+    "concat_in_place_channels",
+    chain_case(
+        lambda: [
+            helper.make_node("Relu", ["x"], ["a"]),
+            helper.make_node("Sigmoid", ["x"], ["b"]),
+            helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+            helper.make_node("Concat", ["a", "b", "c"], ["y"], axis=1),
+            helper.make_node("Tanh", ["y"], ["z"]),
+        ],
+        {"x": (1, 3, 5, 6)},
+        ["z"],
+        lambda: {"w": randn((4, 3, 3, 3), 1)},
+        check=copies(0),
+    ),
+)
+case(
+    "concat_in_place_blocked",
+    chain_case(
+        lambda: [
+            helper.make_node("Relu", ["x"], ["a"]),  # also a graph output
+            helper.make_node("Sigmoid", ["x"], ["b"]),  # also read by the Add
+            helper.make_node("Reshape", ["x", "flat"], ["xf"]),
+            helper.make_node("Neg", ["xf"], ["n"]),
+            helper.make_node("Reshape", ["n", "shape"], ["v"]),  # a view
+            helper.make_node("Exp", ["x"], ["e"]),  # twice in the Concat
+            helper.make_node("Abs", ["x"], ["f"]),  # the only one written in place
+            helper.make_node("Concat", ["a", "b", "v", "e", "e", "f"], ["y"], axis=1),
+            helper.make_node("Add", ["b", "x"], ["s"]),
+        ],
+        {"x": (1, 2, 3, 4)},
+        ["y", "a", "s"],
+        lambda: {"shape": _i64(1, 2, 3, 4), "flat": _i64(1, 2, 12)},
+        check=copies(5),
+    ),
+)
+case(
+    "concat_outer_axis_copies",  # [2, ...] along axis 1: slices are strided, every input is copied
+    chain_case(
+        lambda: [
+            helper.make_node("Relu", ["x"], ["a"]),
+            helper.make_node("Sigmoid", ["x"], ["b"]),
+            helper.make_node("Concat", ["a", "b"], ["y"], axis=1),
+        ],
+        {"x": (2, 3, 4)},
+        ["y"],
+        check=copies(2),
+    ),
+)
+
+
 def _i64(*v):
     return np.array(v, np.int64)
 

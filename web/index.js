@@ -115,13 +115,19 @@ function bundleUrl(url) {
   return resolved.href;
 }
 
+// Steps of a run follow each other within microseconds, so threads poll (spin) this long for the next one
+// before they block on Atomics.wait: a futex wake-up costs tens of microseconds per step on each side.
+const DEFAULT_SPIN_MS = 0.5;
+
 export class InferenceSession {
   /**
    * Load the bundle directory at `url` in a new worker.
    * options: {backend: "wasm" (default) | "webgl" | "auto" (webgl when the bundle has a WebGL plan and the
    *           browser can run it, else wasm; session.backendReason says why; nodes without a shader run on
    *           wasm between the GPU's, session.placement says which ran where), wasmVariant: "auto" | "simd" | "relaxed", integrity: true,
-   *           numThreads: N (default: the cores the browser reports, at most 4)}
+   *           numThreads: N (default: the cores the browser reports, at most 4),
+   *           threadSpinMs: how long threads poll for the next step before they sleep (default
+   *           DEFAULT_SPIN_MS; 0: sleep at once, which frees the cores between steps but pays a wake-up each)}
    * Threads need a cross-origin isolated page (COOP/COEP headers, as `package-for-web serve` sends); without
    * it the session runs on one thread and says why in `session.threadsReason` and the console.
    */
@@ -151,6 +157,7 @@ export class InferenceSession {
         variantError,
         integrity: integrity !== false,
         threads,
+        spinMs: options.threadSpinMs ?? DEFAULT_SPIN_MS,
         backend,
       });
       session._init(info, performance.now() - t0);

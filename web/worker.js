@@ -293,7 +293,7 @@ function runMixed(feeds) {
 }
 
 // Returns {info, wasmState}; the caller installs wasmState as the worker's state.
-async function loadWasm({ url: base, variant: baseVariant, integrity, threads: wanted = 1, expected = null }) {
+async function loadWasm({ url: base, variant: baseVariant, integrity, threads: wanted = 1, expected = null, spinMs = 0 }) {
   const t0 = performance.now();
   const manifestUrl = new URL("manifest.json", base).href;
   const m = await fetchManifest(manifestUrl, expected);
@@ -372,7 +372,7 @@ async function loadWasm({ url: base, variant: baseVariant, integrity, threads: w
   new Uint8Array(memory.buffer, weights_offset, weights.byteLength).set(new Uint8Array(weights));
   const exports = instance.exports;
   callAll(prepare(m.init, exports, "init"));
-  const pool = threads > 1 ? await startHelpers(module, memory, m, threads) : null;
+  const pool = threads > 1 ? await startHelpers(module, memory, m, threads, spinMs) : null;
   let wasmState;
   if (m.dynamic) {
     wasmState = { memory, exports, manifest: m, plans: new Map(), pool, kernelIndex: new Map(m.kernels.exports.map((k, i) => [k, i])) };
@@ -422,7 +422,7 @@ function splitSteps(steps) {
   return steps.filter((s) => s.split);
 }
 
-async function startHelpers(module, memory, m, threads) {
+async function startHelpers(module, memory, m, threads, spinMs) {
   const { control_offset, stacks_offset, stack_bytes } = m.threads;
   const ctrl = new Int32Array(memory.buffer, control_offset, 4);
   ctrl.fill(0);
@@ -437,13 +437,13 @@ async function startHelpers(module, memory, m, threads) {
       new Promise((resolve, reject) => {
         w.onmessage = ({ data }) => (data.error ? reject(new Error(`helper thread ${t}: ${data.error}`)) : resolve(w));
         w.onerror = (e) => reject(new Error(`helper thread ${t} failed to start: ${e.message}`));
-        w.postMessage({ op: "helper", module, memory, steps: split, t, threads, control_offset, dynamic,
+        w.postMessage({ op: "helper", module, memory, steps: split, t, threads, control_offset, dynamic, spinMs,
                         stack_top: stacks_offset + t * stack_bytes });
       }),
     );
   }
   const descriptor = dynamic ? new Float64Array(memory.buffer, dynamic.offset, dynamic.words) : null;
-  return { workers: await Promise.all(helpers), ctrl, helpers: threads - 1, threads, descriptor };
+  return { workers: await Promise.all(helpers), ctrl, helpers: threads - 1, threads, descriptor, spinMs };
 }
 
 // Descriptor of a split step: [kernel index, arg count, units, count arg, align, delta count, (arg, delta)...,
@@ -469,7 +469,17 @@ function readDescriptor(d, kernels) {
   return { kernel, split, args };
 }
 
-function helperMain({ module, memory, steps, t, threads, control_offset, stack_top, dynamic }) {
+// Poll ctrl[index] while it equals `value`, for at most spinMs; true if it changed.
+function spinWhile(ctrl, index, value, spinMs) {
+  if (spinMs <= 0) return false;
+  const until = performance.now() + spinMs;
+  for (;;) {
+    for (let k = 0; k < 64; k++) if (Atomics.load(ctrl, index) !== value) return true;
+    if (performance.now() > until) return false;
+  }
+}
+
+function helperMain({ module, memory, steps, t, threads, control_offset, stack_top, dynamic, spinMs = 0 }) {
   let calls;
   let instance;
   try {
@@ -489,7 +499,7 @@ function helperMain({ module, memory, steps, t, threads, control_offset, stack_t
   let generation = Atomics.load(ctrl, 0);
   self.postMessage({ ready: true });
   for (;;) {
-    Atomics.wait(ctrl, 0, generation);
+    if (!spinWhile(ctrl, 0, generation, spinMs)) Atomics.wait(ctrl, 0, generation);
     generation = Atomics.load(ctrl, 0);
     try {
       if (dynamic) {
@@ -519,7 +529,9 @@ function runSplit(pool, index, ownChunk) {
   } catch (e) {
     err = e;
   }
-  for (let done = Atomics.load(ctrl, 2); done < helpers; done = Atomics.load(ctrl, 2)) Atomics.wait(ctrl, 2, done);
+  for (let done = Atomics.load(ctrl, 2); done < helpers; done = Atomics.load(ctrl, 2)) {
+    if (!spinWhile(ctrl, 2, done, pool.spinMs)) Atomics.wait(ctrl, 2, done);
+  }
   if (err) throw err;
   if (Atomics.load(ctrl, 3)) {
     Atomics.store(ctrl, 3, 0);

@@ -37,6 +37,8 @@ def dropout(ctx: LoweringContext, node: Node) -> None:
 
 @lowers("Concat")
 def concat(ctx: LoweringContext, node: Node) -> None:
+    """Each input copied into its slice of the output; where a slice is contiguous (nothing but 1s before the
+    axis) the input's producer writes straight into it instead (see _in_place), and that copy disappears."""
     y = node.outputs[0]
     shape = ctx.shape(y)
     axis = int(node.attrs["axis"])
@@ -48,9 +50,27 @@ def concat(ctx: LoweringContext, node: Node) -> None:
         if not name:
             continue
         chunk = math.prod(ctx.shape(name)[axis:]) * size
-        if chunk:
+        if chunk and not (outer == 1 and _in_place(ctx, node, name, y, offset)):
             ctx.emit("x_copy2d", outer, chunk, Buf(name), chunk, Buf(y, offset), row)
         offset += chunk
+
+
+def _in_place(ctx: LoweringContext, node: Node, name: str, y: str, offset: int) -> bool:
+    """Make the steps already emitted for `name` use bytes [offset, ...) of y instead, when nothing else can
+    see the difference: `name` is computed by those steps (not an input, a constant or a view of another
+    tensor), this Concat (once) is its only reader and it is not a graph output. Returns whether it did."""
+    g = ctx.graph
+    if name in g.inputs or name in g.outputs or g.const(name) is not None or node.inputs.count(name) != 1:
+        return False
+    aliases = ctx.out.aliases
+    if name in aliases or name in aliases.values() or [n.name for n in g.consumers().get(name, [])] != [node.name]:
+        return False
+    steps = [s for s in ctx.out.steps if any(isinstance(a, Buf) and a.name == name for a in s.args)]
+    if not steps:
+        return False
+    for step in steps:
+        step.args[:] = [Buf(y, offset + a.offset) if isinstance(a, Buf) and a.name == name else a for a in step.args]
+    return True
 
 
 _TRANSPOSE = {1: "x8_transpose", 2: "x16_transpose", 4: "x32_transpose", 8: "x64_transpose"}
