@@ -443,7 +443,8 @@ async function startHelpers(module, memory, m, threads, spinMs) {
     );
   }
   const descriptor = dynamic ? new Float64Array(memory.buffer, dynamic.offset, dynamic.words) : null;
-  return { workers: await Promise.all(helpers), ctrl, helpers: threads - 1, threads, descriptor, spinMs };
+  const backoff = { level: 0, skip: 0 };
+  return { workers: await Promise.all(helpers), ctrl, helpers: threads - 1, threads, descriptor, spinMs, backoff };
 }
 
 // Descriptor of a split step: [kernel index, arg count, units, count arg, align, delta count, (arg, delta)...,
@@ -469,13 +470,29 @@ function readDescriptor(d, kernels) {
   return { kernel, split, args };
 }
 
-// Poll ctrl[index] while it equals `value`, for at most spinMs; true if it changed.
-function spinWhile(ctrl, index, value, spinMs) {
+// Poll ctrl[index] while it equals `value`, for at most spinMs; true if it changed. A poll that times out
+// (the other thread was descheduled: the cores are busy with other work) makes the next polls of this wait
+// site skip, 1, 3, 7... up to 63 times, and each poll that succeeds undoes one step of that: on a loaded
+// machine the threads fall back to sleeping instead of fighting other processes for the cores.
+function spinWhile(ctrl, index, value, spinMs, backoff) {
   if (spinMs <= 0) return false;
+  if (backoff.skip > 0) {
+    backoff.skip--;
+    return false;
+  }
   const until = performance.now() + spinMs;
   for (;;) {
-    for (let k = 0; k < 64; k++) if (Atomics.load(ctrl, index) !== value) return true;
-    if (performance.now() > until) return false;
+    for (let k = 0; k < 64; k++) {
+      if (Atomics.load(ctrl, index) !== value) {
+        backoff.level = Math.max(0, backoff.level - 1);
+        return true;
+      }
+    }
+    if (performance.now() > until) {
+      backoff.level = Math.min(6, backoff.level + 1);
+      backoff.skip = (1 << backoff.level) - 1;
+      return false;
+    }
   }
 }
 
@@ -497,9 +514,10 @@ function helperMain({ module, memory, steps, t, threads, control_offset, stack_t
   // and a helper that read the bumped value as its baseline would sleep through that step (a deadlock)
   const ctrl = new Int32Array(memory.buffer, control_offset, 4);
   let generation = Atomics.load(ctrl, 0);
+  const backoff = { level: 0, skip: 0 };
   self.postMessage({ ready: true });
   for (;;) {
-    if (!spinWhile(ctrl, 0, generation, spinMs)) Atomics.wait(ctrl, 0, generation);
+    if (!spinWhile(ctrl, 0, generation, spinMs, backoff)) Atomics.wait(ctrl, 0, generation);
     generation = Atomics.load(ctrl, 0);
     try {
       if (dynamic) {
@@ -530,7 +548,7 @@ function runSplit(pool, index, ownChunk) {
     err = e;
   }
   for (let done = Atomics.load(ctrl, 2); done < helpers; done = Atomics.load(ctrl, 2)) {
-    if (!spinWhile(ctrl, 2, done, pool.spinMs)) Atomics.wait(ctrl, 2, done);
+    if (!spinWhile(ctrl, 2, done, pool.spinMs, pool.backoff)) Atomics.wait(ctrl, 2, done);
   }
   if (err) throw err;
   if (Atomics.load(ctrl, 3)) {
