@@ -608,6 +608,30 @@ def chain_case(nodes, inputs, outputs, inits=None, opset=13, tol=1e-5, check=Non
     return lambda: Case(make_model(nodes(), inputs, outputs, inits() if inits else None, opset), tol=tol, check=check)
 
 
+def dw_epilogue_case(x_shape, strides, residual):
+    """3x3 depthwise (+ a residual Add when `residual`) + Clip, all fused into the kernel: rows in pairs
+    (stride 1), a last odd row, vector and edge columns all run the epilogue"""
+    c = x_shape[1]
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["d"], group=c, pads=[1, 1, 1, 1], strides=strides)]
+    if residual:
+        nodes += [helper.make_node("Add", ["d", "r"], ["s"])]
+    nodes += [helper.make_node("Clip", ["s" if residual else "d", "lo", "hi"], ["y"])]
+    out = [(n + 2 - 3) // st + 1 for n, st in zip(x_shape[2:], strides, strict=True)]
+    inputs = {"x": x_shape, **({"r": (1, c, *out)} if residual else {})}
+    inits = lambda: {  # noqa: E731
+        "w": randn((c, 1, 3, 3), 1),
+        "b": randn((c,), 2),
+        "lo": np.array(-0.5, np.float32),
+        "hi": np.array(0.75, np.float32),
+    }
+    return chain_case(lambda: nodes, inputs, ["y"], inits, check=DW)
+
+
+case("dwconv_clip_odd_rows", dw_epilogue_case((1, 3, 9, 21), [1, 1], False))
+case("dwconv_clip_residual_even_rows", dw_epilogue_case((1, 2, 8, 19), [1, 1], True))
+case("dwconv_clip_residual_stride2", dw_epilogue_case((1, 2, 11, 23), [2, 2], True))
+
+
 def copies(n: int) -> Callable[[dict], None]:
     """the plan has exactly n Concat copies (x_copy2d): the other inputs were written in place"""
 
