@@ -54,6 +54,38 @@ def _conv(name, x_shape, w_shape, bias=True, fused=None, residual=False, opset=1
     return make_model(nodes, inputs, ["y"], inits, opset)
 
 
+def _c4_chain():
+    """Convs feeding C4 binary (Mul, Sub) and unary ops, pools and a global pool, with a C4 tensor also read
+    flat (Div: no C4 shader) and two graph outputs (flat4 copies of C4 tensors)."""
+    k = {"kernel_shape": [3, 3]}
+    return make_model(
+        [
+            helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+            helper.make_node("Conv", ["x", "w2"], ["c2"], name="conv2"),
+            helper.make_node("Mul", ["c1", "c2"], ["m"], name="mul"),
+            helper.make_node("Sub", ["m", "c1"], ["s"], name="sub"),
+            helper.make_node("Sigmoid", ["s"], ["sg"], name="sigmoid"),
+            helper.make_node("MaxPool", ["sg"], ["p"], name="maxpool", strides=[2, 2], pads=[1, 1, 1, 1], **k),
+            helper.make_node(
+                "AveragePool",
+                ["p"],
+                ["a"],
+                name="avgpool",
+                kernel_shape=[2, 3],
+                pads=[0, 1, 1, 1],
+                count_include_pad=1,
+            ),
+            helper.make_node("AveragePool", ["p"], ["a2"], name="avgpool2", kernel_shape=[3, 2], pads=[1, 0, 1, 1]),
+            helper.make_node("Add", ["a", "a2"], ["a3"], name="add"),
+            helper.make_node("GlobalMaxPool", ["a3"], ["g"], name="gmax"),
+            helper.make_node("Div", ["c2", "c1"], ["d"], name="div"),
+        ],
+        {"x": (1, 6, 10, 9)},
+        ["g", "d", "a3"],
+        {"w1": randn((8, 6, 3, 3), 1), "w2": randn((8, 6, 1, 1), 2)},
+    )
+
+
 def _clip6():
     return make_model(
         [helper.make_node("Clip", ["x", "lo", "hi"], ["y"], name="clip")],
@@ -82,6 +114,20 @@ OP_CASES = {
     "conv_row_vec_strided": lambda: _conv(
         "conv", (1, 6, 9, 15), (6, 2, 3, 3), group=3, pads=[1, 2, 1, 2], strides=[2, 2], dilations=[1, 2]
     ),
+    # C4 layout (channel-packed): every convolution shader class and the ops that stay C4 around them
+    "c4_batch_pad_channels": lambda: _conv("conv", (2, 3, 9, 10), (5, 3, 3, 3), pads=[1, 1, 1, 1], strides=[2, 2]),
+    "c4_tiled": lambda: _conv("conv", (1, 24, 400, 3), (8, 24, 3, 3), pads=[1, 1, 1, 1], fused=("Relu", {})),
+    "c4_pointwise_unroll4_residual": lambda: _conv(
+        "conv", (1, 16, 5, 7), (16, 16, 1, 1), residual=True, fused=("HardSwish", {}), opset=14
+    ),
+    "c4_grouped": lambda: _conv("conv", (1, 16, 6, 7), (8, 8, 3, 3), group=2, pads=[0, 1, 2, 1]),
+    "c4_dense_row_loop": lambda: _conv(
+        "conv", (1, 5, 13, 12), (6, 5, 5, 5), pads=[2, 1, 3, 2], strides=[2, 1], dilations=[1, 2]
+    ),
+    "c4_depthwise_row_loop": lambda: _conv(
+        "conv", (1, 12, 15, 14), (12, 1, 7, 7), group=12, pads=[3, 3, 3, 3], strides=[2, 2], fused=("Clip", {})
+    ),
+    "c4_chain": lambda: _c4_chain(),
     "gemm_vec_transb": lambda: make_model(
         [
             helper.make_node("Gemm", ["a", "b", "c"], ["g"], name="gemm", transB=1, alpha=0.7),
@@ -579,6 +625,35 @@ def test_mixed_plan_without_wasm_simd_says_so(gl_page):
     facts = gl_page.evaluate(CREATE_JS, {"url": "/models/mixed-all", "options": {"backend": "webgl"}, "lose": False})
     error = facts["createError"]
     assert "1 of 3 nodes run on wasm" in error and "does not support WebAssembly SIMD" in error, facts
+
+
+def test_c4_cases_take_the_c4_shaders():
+    """The C4 cases above run the shader class they are named for (else their browser check proves nothing)."""
+    from wasm_runtime.package import import_model
+    from wasm_runtime.passes import optimize
+    from wasm_runtime.webgl import c4_grid, plan_webgl
+
+    def plan(name):
+        _, graph = import_model(OP_CASES[name]())
+        optimize(graph)
+        section = plan_webgl(graph).section
+        sources = [section["programs"][s["program"]]["source"] for s in section["steps"]]
+        return section, {s["node"]: src for s, src in zip(section["steps"], sources, strict=True)}
+
+    for name in ("c4_batch_pad_channels", "c4_tiled", "c4_grouped", "c4_pointwise_unroll4_residual"):
+        section, src = plan(name)
+        assert "vec4 run()" in src["conv"] and "texture(t0" in src["conv"], name
+        assert "x:to_c4" in src and "y:to_flat4" in src or name.endswith("residual"), (name, list(src))
+    assert c4_grid((1, 24, 400, 3)).TX == 2 and plan("c4_tiled")[0]["textures"][1] == [6, 1200]
+    assert "c += 4" in plan("c4_pointwise_unroll4_residual")[1]["conv"]
+    for name in ("c4_dense_row_loop", "c4_depthwise_row_loop"):
+        assert "for (int ky = 0; ky < 7" in plan(name)[1]["conv"] or "ky < 5" in plan(name)[1]["conv"], name
+    _, src = plan("c4_chain")
+    for node in ("conv1", "conv2", "mul", "sub", "sigmoid", "maxpool", "avgpool", "avgpool2", "add", "gmax"):
+        assert "vec4 run()" in src[node] and "x0(" not in src[node].split("vec4 run()")[1], node
+    assert "va / vb" in src["div"] and {"c1:to_flat4", "c2:to_flat4", "a3:to_flat4"} <= set(src)  # Div: flat4
+    # groups whose channels do not come in fours keep the flat4 shaders
+    assert "vec4 run()" not in plan("conv_groups")[1]["conv"]
 
 
 def test_texture_layout_sizes():
