@@ -7,8 +7,8 @@
 // and moves tensors with readTexture()/uploadFrom() between them (worker.js, runMixed).
 //
 // createWebGL(section, weights) compiles and links every program (in parallel when the driver offers
-// KHR_parallel_shader_compile), uploads the constants, and runs the plan once on zeros so the driver has
-// finished its lazy work (SwiftShader JITs at the first draw) before the first real run().
+// KHR_parallel_shader_compile), uploads the constants, and draws every step once into a 1x1 viewport so the
+// driver has finished its lazy work (SwiftShader JITs at the first draw) before the first real run().
 
 const VERTEX = `#version 300 es
 void main() {
@@ -113,9 +113,10 @@ export class WebGLPlan {
     }
     for (const o of section.outputs) this.framebuffer(o.texture);
     this.staging = new Map(); // padded upload buffers per input
-    // warm-up: one run on zeros makes the driver finish whatever it deferred to the first draw
+    // warm-up: every step drawn once into a 1x1 viewport makes the driver finish whatever it deferred to the
+    // first draw (SwiftShader JITs each program then, ANGLE initializes the textures) for a fraction of a run
     const tw = performance.now();
-    this.execute();
+    this.execute(0, section.steps.length, true);
     const last = section.outputs[0] ?? { texture: section.steps.at(-1).output, elements: 1 };
     this.read(last);
     this.check("create()");
@@ -153,8 +154,8 @@ export class WebGLPlan {
     gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, t.w, t.h, gl.RGBA, gl.FLOAT, buf);
   }
 
-  /** Draw steps [from, to) of the plan (all of them by default). */
-  execute(from = 0, to = this.section.steps.length) {
+  /** Draw steps [from, to) of the plan (all of them by default); `tiny`: only their first texel (warm-up). */
+  execute(from = 0, to = this.section.steps.length, tiny = false) {
     const { gl } = this;
     gl.bindVertexArray(this.vao);
     gl.disable(gl.BLEND);
@@ -162,7 +163,7 @@ export class WebGLPlan {
     for (const s of this.section.steps.slice(from, to)) {
       const t = this.textures[s.output];
       gl.bindFramebuffer(gl.FRAMEBUFFER, t.fbo);
-      gl.viewport(0, 0, t.w, t.h);
+      gl.viewport(0, 0, tiny ? 1 : t.w, tiny ? 1 : t.h);
       gl.useProgram(this.programs[s.program]);
       for (let i = 0; i < s.inputs.length; i++) {
         gl.activeTexture(gl.TEXTURE0 + i);
