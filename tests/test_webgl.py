@@ -128,6 +128,17 @@ OP_CASES = {
         "conv", (1, 12, 15, 14), (12, 1, 7, 7), group=12, pads=[3, 3, 3, 3], strides=[2, 2], fused=("Clip", {})
     ),
     "c4_chain": lambda: _c4_chain(),
+    "c4_big_pools": lambda: make_model(
+        [
+            helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+            helper.make_node("MaxPool", ["c"], ["p"], name="maxpool", kernel_shape=[7, 6], pads=[3, 2, 3, 3]),
+            helper.make_node("AveragePool", ["c"], ["a"], name="avgpool", kernel_shape=[5, 6], pads=[2, 2, 2, 3]),
+            helper.make_node("GlobalAveragePool", ["c"], ["y"], name="gap"),
+        ],
+        {"x": (1, 3, 11, 36)},
+        ["p", "a", "y"],
+        {"w": randn((8, 3, 1, 1), 1)},
+    ),
     "gemm_vec_transb": lambda: make_model(
         [
             helper.make_node("Gemm", ["a", "b", "c"], ["g"], name="gemm", transB=1, alpha=0.7),
@@ -652,6 +663,9 @@ def test_c4_cases_take_the_c4_shaders():
     for node in ("conv1", "conv2", "mul", "sub", "sigmoid", "maxpool", "avgpool", "avgpool2", "add", "gmax"):
         assert "vec4 run()" in src[node] and "x0(" not in src[node].split("vec4 run()")[1], node
     assert "va / vb" in src["div"] and {"c1:to_flat4", "c2:to_flat4", "a3:to_flat4"} <= set(src)  # Div: flat4
+    _, src = plan("c4_big_pools")  # windows past 25 taps loop over their rows, wide images over columns
+    assert "for (int ky = 0; ky < 7" in src["maxpool"] and "for (int ky = 0; ky < 5" in src["avgpool"]
+    assert "for (int w = 0; w < 36; w += 4)" in src["gap"]
     # groups whose channels do not come in fours keep the flat4 shaders
     assert "vec4 run()" not in plan("conv_groups")[1]["conv"]
 

@@ -779,6 +779,18 @@ def _col_cond(geo, grid_in: Grid, grid_out: Grid, kx: int, ox: str) -> str:
     return " && ".join(cx)
 
 
+def _row_cond(geo, grid_in: Grid, grid_out: Grid, oy: str, fy: str) -> str:
+    """The GLSL condition that kernel row `fy` (a float in a loop) is inside the image ("true" if always)."""
+    KH, SH, DH, PT = geo["K"][0], geo["S"][0], geo["D"][0], geo["P"][0]
+    iy = f"{oy} * {_fl(SH)} + {fy} * {_fl(DH)}"
+    rc = []
+    if PT > 0:
+        rc.append(f"{iy} >= {_fl(PT)}")
+    if (grid_out.H - 1) * SH + (KH - 1) * DH - PT >= grid_in.H:
+        rc.append(f"{iy} < {_fl(grid_in.H + PT)}")
+    return " && ".join(rc) or "true"
+
+
 def conv_c4(g: _Gen, node: Node) -> Program:
     x, w, b = node.input(0), node.input(1), node.input(2)
     y = node.outputs[0]
@@ -845,13 +857,7 @@ def conv_c4(g: _Gen, node: Node) -> Program:
     def row_taps(base: str, weight) -> list[str]:
         """A loop over ky with the kx taps unrolled; weight(kx) is the GLSL accumulating tap kx's value v."""
         out = [f"for (int ky = 0; ky < {KH}; ky++) {{", "  float fy = float(ky);"]
-        iy = f"oy * {_fl(SH)} + fy * {_fl(DH)}"
-        rc = []
-        if PT > 0:
-            rc.append(f"{iy} >= {_fl(PT)}")
-        if (go.H - 1) * SH + (KH - 1) * DH - PT >= gi.H:
-            rc.append(f"{iy} < {_fl(gi.H + PT)}")
-        out.append(f"  bool rin = {' && '.join(rc) or 'true'};")
+        out.append(f"  bool rin = {_row_cond(geo, gi, go, 'oy', 'fy')};")
         out.append(f"  vec2 rb = {base} + vec2(0.0, fy * {_fl(DH / gi.size[1])});")
         for kx in range(KW):
             cond = " && ".join(["rin"] + ([f"cx{kx}"] if _col_cond(geo, gi, go, kx, "ox") else []))
@@ -956,9 +962,20 @@ def pool_c4(g: _Gen, node: Node) -> Program:
     if mode == "avg" and (DH != 1 or DW != 1):
         raise Unsupported("AveragePool with dilations")
     lines.append("vec4 s = vec4(-1.0 / 0.0);" if mode == "max" else "vec4 s = vec4(0.0);")
-    for t, (ky, kx) in enumerate(taps):
-        v = f"texture(t0, base + vec2({_fl(kx * DW / gi.size[0])}, {_fl(ky * DH / gi.size[1])}))"
-        op = f"s = max(s, {v});" if mode == "max" else f"s += {v};"
+
+    def add(v: str) -> str:
+        return f"s = max(s, {v});" if mode == "max" else f"s += {v};"
+
+    if KH * KW > 25:  # a loop over the window's rows (see conv_c4)
+        lines += [f"for (int ky = 0; ky < {KH}; ky++) {{", "  float fy = float(ky);"]
+        lines.append(f"  bool rin = {_row_cond(geo, gi, go, 'oy', 'fy')};")
+        lines.append(f"  vec2 rb = base + vec2(0.0, fy * {_fl(DH / gi.size[1])});")
+        for kx in range(KW):
+            cond = " && ".join(["rin", *[c for c in [_col_cond(geo, gi, go, kx, "ox")] if c]])
+            lines.append(f"  if ({cond}) {add(f'texture(t0, rb + vec2({_fl(kx * DW / gi.size[0])}, 0.0))')}")
+        lines.append("}")
+    for t, (ky, kx) in enumerate(taps if KH * KW <= 25 else []):
+        op = add(f"texture(t0, base + vec2({_fl(kx * DW / gi.size[0])}, {_fl(ky * DH / gi.size[1])}))")
         lines.append(f"if ({conds[t]}) {op}" if conds[t] else op)
     if mode == "max":
         lines.append("return s;")
@@ -989,9 +1006,16 @@ def global_pool_c4(g: _Gen, node: Node, out_width: int) -> Program:
         f"for (int h = 0; h < {gi.H}; h++) {{",
         f"  vec2 row = base + vec2(0.0, float(h) * {_fl(1 / gi.size[1])});",
     ]
-    for xw in range(gi.W):
-        v = f"texture(t0, row + vec2({_fl(xw / gi.size[0])}, 0.0))"
-        lines.append(f"  s = max(s, {v});" if mx else f"  s += {v};")
+    unroll = next(u for u in (16, 8, 7, 4, 2, 1) if gi.W % u == 0)  # unrolled columns per step (JIT time)
+    if unroll < gi.W:
+        lines.append(f"  for (int w = 0; w < {gi.W}; w += {unroll}) {{")
+        lines.append(f"    vec2 at = row + vec2(float(w) * {_fl(1 / gi.size[0])}, 0.0);")
+    else:
+        lines.append("  { vec2 at = row;")
+    for xw in range(unroll):
+        v = f"texture(t0, at + vec2({_fl(xw / gi.size[0])}, 0.0))"
+        lines.append(f"    s = max(s, {v});" if mx else f"    s += {v};")
+    lines.append("  }")
     lines.append("}")
     lines.append("return s;" if mx else f"return s * {_fl(1 / (gi.H * gi.W))};")
     body = "\n  ".join(lines)
