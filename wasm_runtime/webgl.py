@@ -3,15 +3,21 @@
 The executor (web/webgl.js) keeps every tensor in an RGBA32F 2-D texture in the **flat4** layout: element
 `i` of the row-major tensor is component `i & 3` of texel `t = i >> 2`, and texel `t` sits at
 `(t % width, t / width)` with `width = min(texels, MAX_WIDTH)`. A reshape is therefore free (same texture),
-and every shader computes the 4 elements of its output texel from their flat indices. Each node's program
-defines `float f(int i)` (output element `i`) reading inputs through `x0(i)`, `x1(i)`...; main() calls it for
-the texel's 4 elements.
+and a flat4 shader computes the 4 elements of its output texel from their flat indices: its program defines
+`float f(int i)` (output element `i`) reading inputs through `x0(i)`, `x1(i)`..., which main() calls for the
+texel's 4 elements, or `vec4 g(int b)` (the texel of elements b..b+3), or `vec4 run()` (the fragment's texel,
+from gl_FragCoord).
+
+Convolutions, and the pools, activations and same-shape Add/Sub/Mul around them, use the channel-packed **C4**
+layout instead (4 channels of one pixel per texel, `Grid`; `_c4_rewrite` decides per tensor and adds Relayout
+steps where a flat4 reader needs one); they sample with texture() at texel centres, which SwiftShader does far
+faster than texelFetch. Everything uploaded, read back or moved to wasm is flat4.
 
 The plan is data in the manifest's `webgl` section (web/README.md): textures (sizes only; the executor
 allocates them), which tensor lives in which texture (textures are reused once their tensor is dead),
 programs (deduplicated sources), steps (program, input textures, output texture, node) and the constants,
-shipped raw (float32, ONNX layout) in `webgl-weights.bin`. This module reads the optimized IR; the IR knows
-nothing of WebGL.
+shipped raw in `webgl-weights.bin` (float32, ONNX layout, or repacked for the C4 shaders). This module reads
+the optimized IR; the IR knows nothing of WebGL.
 
 Nodes without a shader run on wasm (`partition`): the plan is then a list of segments, alternately GPU and
 wasm, with the tensors to move between texture and wasm memory before each; the wasm nodes are packaged as
