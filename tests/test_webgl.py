@@ -127,6 +127,7 @@ OP_CASES = {
     "c4_depthwise_row_loop": lambda: _conv(
         "conv", (1, 12, 15, 14), (12, 1, 7, 7), group=12, pads=[3, 3, 3, 3], strides=[2, 2], fused=("Clip", {})
     ),
+    "c4_weight_blocks": lambda: _conv("conv", (1, 4, 5, 4), (1024, 4, 3, 3), pads=[1, 1, 1, 1]),
     "c4_chain": lambda: _c4_chain(),
     "c4_big_pools": lambda: make_model(
         [
@@ -657,6 +658,9 @@ def test_c4_cases_take_the_c4_shaders():
         assert "x:to_c4" in src and "y:to_flat4" in src or name.endswith("residual"), (name, list(src))
     assert c4_grid((1, 24, 400, 3)).TX == 2 and plan("c4_tiled")[0]["textures"][1] == [6, 1200]
     assert "c += 4" in plan("c4_pointwise_unroll4_residual")[1]["conv"]
+    # 256 planes x 9 taps > 2048 rows: the weights continue in a second block of columns
+    section, src = plan("c4_weight_blocks")
+    assert section["textures"][section["steps"][1]["inputs"][1]] == [8, 227 * 9] and "mb * " in src["conv"]
     for name in ("c4_dense_row_loop", "c4_depthwise_row_loop"):
         assert "for (int ky = 0; ky < 7" in plan(name)[1]["conv"] or "ky < 5" in plan(name)[1]["conv"], name
     _, src = plan("c4_chain")

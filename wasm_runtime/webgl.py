@@ -745,7 +745,15 @@ def conv_c4_ok(g: _Gen, node: Node) -> bool:
         return T <= MAX_WIDTH
     if geo["group"] != 1 and (geo["CG"] % 4 or geo["MG"] % 4):
         return False
-    return 4 * -(-geo["CG"] // 4) <= MAX_WIDTH and -(-geo["M"] // 4) * T <= MAX_WIDTH
+    M4 = -(-geo["M"] // 4)
+    return T <= MAX_WIDTH and M4 <= MAX_WIDTH and 4 * -(-geo["CG"] // 4) * _weight_blocks(M4, T)[0] <= MAX_WIDTH
+
+
+def _weight_blocks(M4: int, T: int) -> tuple[int, int]:
+    """(column blocks, output planes per block) of a C4 conv's weight texture: planes m4 * T + tap rows at most
+    2048, so past that the planes continue in another block of columns."""
+    rows = min(M4, MAX_WIDTH // T)
+    return -(-M4 // rows), rows
 
 
 def _taps(geo, grid_in: Grid, grid_out: Grid, ox: str, oy: str):
@@ -817,11 +825,13 @@ def conv_c4(g: _Gen, node: Node) -> Program:
         wsize = (T, M4)
     else:
         CG4 = -(-CG // 4)
-        full = np.zeros((M4 * 4, CG4 * 4, T), np.float32)
+        blocks, rows = _weight_blocks(M4, T)
+        full = np.zeros((blocks * rows * 4, CG4 * 4, T), np.float32)
         full[:M, :CG] = wdata
-        # weight texel (x = input channel, y = m4 * T + tap) = weights of output channels 4 m4 .. 4 m4 + 3
-        arr = full.reshape(M4, 4, CG4 * 4, T).transpose(0, 3, 2, 1)
-        wsize = (CG4 * 4, M4 * T)
+        # weight texel (x = b * 4 CG4 + input channel, y = r * T + tap) = weights of output channels 4 m4 ..
+        # 4 m4 + 3, m4 = b * rows + r (one block of columns unless M4 * T > 2048)
+        arr = full.reshape(blocks, rows, 4, CG4 * 4, T).transpose(1, 4, 0, 3, 2)
+        wsize = (blocks * CG4 * 4, rows * T)
     wname = g.add_const(f"{w}@c4w", arr, wsize)
     inputs.append(wname)
     bias = "vec4(0.0)"
@@ -892,7 +902,10 @@ def conv_c4(g: _Gen, node: Node) -> Program:
             head.append(f"float iq0 = n * {_fl(gi.C4)};")
         else:
             head.append(f"float iq0 = n * {_fl(gi.C4)} + floor((m4 + 0.5) * {_fl(4 / MG)}) * {_fl(CG4)};")
-        head.append(f"float wy = (m4 * {_fl(T)} + 0.5) * {_fl(1 / WH)};")
+        blocks, rows = _weight_blocks(M4, T)
+        head.append(_split("m4", rows, "mb", "mr") if blocks > 1 else "float mb = 0.0, mr = m4;")
+        head.append(f"float wy = (mr * {_fl(T)} + 0.5) * {_fl(1 / WH)};")
+        head.append(f"float wxb = mb * {_fl(CG4 * 4 / WW)} + {_fl(0.5 / WW)};")
         unroll = next(u for u in ((4, 2, 1) if T == 1 else (1,)) if CG4 % u == 0)
         body = []
         for u in range(unroll):
@@ -900,7 +913,7 @@ def conv_c4(g: _Gen, node: Node) -> Program:
             body.append(f"float qi{u} = iq0 + float({c});")
             body.append(_plane_origin(gi, f"qi{u}", f"org{u}").replace("\n  ", "\n    "))
             body.append(f"vec2 base{u} = (org{u} + ib) * {inv_in};")
-            body.append(f"float wx{u} = float({c}) * {_fl(4 / WW)} + {_fl(0.5 / WW)};")
+            body.append(f"float wx{u} = float({c}) * {_fl(4 / WW)} + wxb;")
             if row_loop:
                 body += row_taps(
                     f"base{u}",
