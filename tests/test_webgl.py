@@ -340,6 +340,11 @@ def gl_bundles(tmp_path_factory):
     package(MIXED_CASES["gpu_wasm_gpu"](), root / "mixed-all", backend="all", variants=("simd",))
     # the wasm part on 2 threads (shared memory: transfers then go through copies)
     package(models["mixed/long_lived"], root / "mixed-threads", backend="webgl", variants=("simd", "simd-mt"))
+    # GPU weights damaged after packaging (all backends: the wasm plan is the "auto" fallback)
+    package(zoo.BUILDERS["mobilenetv2"](image_size=32), root / "mobilenetv2-corrupt", backend="all", variants=("simd",))
+    with open(root / "mobilenetv2-corrupt" / "webgl-weights.bin", "r+b") as f:
+        f.seek(100)
+        f.write(b"\xff\xff\xff\xff")
     # a stale wasm part (from another packaging run): its manifest no longer matches the parent's hash of it
     shutil.copytree(root / "mixed-all", root / "mixed-stale")
     part = root / "mixed-stale" / "wasm-part" / "manifest.json"
@@ -512,6 +517,11 @@ def test_backend_errors_and_auto_fallback(gl_page):
     facts = create("/models/mixed-stale", {"backend": "webgl", "wasmVariant": "simd"})
     assert "wasm part" in facts["createError"] and "failed its integrity check" in facts["createError"], facts
     assert "wasm-part/manifest.json" in facts["createError"]
+    # corrupt GPU weights (downloaded while the shaders compile): "webgl" rejects, "auto" falls back to wasm
+    facts = create("/models/mobilenetv2-corrupt", {"backend": "webgl"})
+    assert "webgl-weights.bin" in facts["createError"] and "failed its integrity check" in facts["createError"], facts
+    facts = create("/models/mobilenetv2-corrupt", {"backend": "auto", "wasmVariant": "simd"})
+    assert facts["backend"] == "wasm" and "webgl-weights.bin" in facts["backendReason"], facts
     facts = create("/models/relu", {"backend": "metal"})
     assert '"wasm", "webgl", "auto"' in facts["createError"]
     # a lost context (GPU reset) rejects the run with an explanation

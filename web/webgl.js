@@ -6,9 +6,10 @@
 // Mixed plans (some nodes on wasm): the worker draws the GPU segments' step ranges with execute(from, to)
 // and moves tensors with readTexture()/uploadFrom() between them (worker.js, runMixed).
 //
-// createWebGL(section, weights) compiles and links every program (in parallel when the driver offers
-// KHR_parallel_shader_compile), uploads the constants, and draws every step once into a 1x1 viewport so the
-// driver has finished its lazy work (SwiftShader JITs at the first draw) before the first real run().
+// new WebGLPlan(section).init(weights) compiles and links every program (in parallel when the driver offers
+// KHR_parallel_shader_compile), draws every step once into a 1x1 viewport so the driver has finished its lazy
+// work (SwiftShader JITs at the first draw) before the first real run(), and then uploads the constants
+// (`weights` may be a promise: the download overlaps all that).
 
 const VERTEX = `#version 300 es
 void main() {
@@ -35,7 +36,7 @@ export function webglUnavailableReason() {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class WebGLPlan {
-  constructor(section, weights) {
+  constructor(section, weights = null) {
     this.section = section;
     const canvas = new OffscreenCanvas(1, 1);
     this.lost = false;
@@ -58,7 +59,9 @@ export class WebGLPlan {
     this.weights = weights;
   }
 
-  async init() {
+  /** weights: the bytes of webgl-weights.bin, or a promise of them (awaited only after the warm-up, so a
+   *  download overlaps the shader compilation and JIT). */
+  async init(weights = this.weights) {
     const { gl, section } = this;
     const t0 = performance.now();
     this.textures = section.textures.map(([w, h]) => {
@@ -69,7 +72,6 @@ export class WebGLPlan {
       gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
       return { tex, w, h, fbo: null };
     });
-    for (const c of section.constants) this.upload(c.texture, new Float32Array(this.weights, c.offset, c.elements));
     this.weights = null;
     this.vao = gl.createVertexArray();
 
@@ -119,8 +121,21 @@ export class WebGLPlan {
     this.execute(0, section.steps.length, true);
     const last = section.outputs[0] ?? { texture: section.steps.at(-1).output, elements: 1 };
     this.read(last);
+    const warmupMs = performance.now() - tw;
+    const tu = performance.now();
+    const bytes = await weights;
+    const waitMs = performance.now() - tu;
+    for (const c of section.constants) this.upload(c.texture, new Float32Array(bytes, c.offset, c.elements));
+    // the uploads are staged until a draw reads them: one more 1x1 pass (no JIT left) flushes them now
+    this.execute(0, section.steps.length, true);
+    this.read(last);
     this.check("create()");
-    return { compileMs: r2(compileMs), warmupMs: r2(performance.now() - tw), initMs: r2(performance.now() - t0) };
+    return {
+      compileMs: r2(compileMs),
+      warmupMs: r2(warmupMs),
+      weightsWaitMs: r2(waitMs),
+      initMs: r2(performance.now() - t0),
+    };
   }
 
   shader(type, source) {
