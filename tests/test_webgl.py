@@ -129,6 +129,18 @@ OP_CASES = {
     ),
     "c4_weight_blocks": lambda: _conv("conv", (1, 4, 5, 4), (1024, 4, 3, 3), pads=[1, 1, 1, 1]),
     "c4_chain": lambda: _c4_chain(),
+    "c4_concat": lambda: make_model(  # whole planes (C4) into a conv; with 6 channels: flat4 Concat
+        [
+            helper.make_node("Conv", ["x", "w1"], ["a"], name="conv1"),
+            helper.make_node("Conv", ["x", "w2"], ["b"], name="conv2", pads=[1, 1, 1, 1]),
+            helper.make_node("Concat", ["a", "b", "a"], ["c"], name="concat", axis=1),
+            helper.make_node("Conv", ["c", "w3"], ["y"], name="conv3"),
+            helper.make_node("Concat", ["y", "x"], ["z"], name="concat_flat", axis=1),
+        ],
+        {"x": (2, 6, 5, 7)},
+        ["z"],
+        {"w1": randn((8, 6, 1, 1), 1), "w2": randn((4, 6, 3, 3), 2), "w3": randn((5, 20, 1, 1), 3)},
+    ),
     "c4_big_pools": lambda: make_model(
         [
             helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
@@ -680,6 +692,8 @@ def test_c4_cases_take_the_c4_shaders():
     _, src = plan("c4_big_pools")  # windows past 25 taps loop over their rows, wide images over columns
     assert "for (int ky = 0; ky < 7" in src["maxpool"] and "for (int ky = 0; ky < 5" in src["avgpool"]
     assert "for (int w = 0; w < 36; w += 4)" in src["gap"]
+    _, src = plan("c4_concat")
+    assert "vec4 run()" in src["concat"] and "texture(t2" in src["concat"] and "float f(int i)" in src["concat_flat"]
     # groups whose channels do not come in fours keep the flat4 shaders
     assert "vec4 run()" not in plan("conv_groups")[1]["conv"]
 

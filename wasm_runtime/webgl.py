@@ -623,8 +623,6 @@ def lrn(g: _Gen, node: Node) -> Program:
 # textures with texture() at texel centres (NEAREST, no filtering): in SwiftShader that costs well under half
 # of a texelFetch, and a tap of a convolution is the fragment's own coordinate plus a constant offset.
 
-C4_OPS = {"Conv", "FusedConv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Relayout"}
-
 
 @dataclass(frozen=True)
 class Grid:
@@ -1345,6 +1343,8 @@ def _c4_rewrite(graph: Graph, supported: set[str]) -> tuple[Graph, dict[str, Gri
                     mode = [0, 1]
             elif op in ("GlobalAveragePool", "GlobalMaxPool") and ins[0] in c4_of and graph.shape(ins[0])[1] % 4 == 0:
                 mode = [0]
+            elif op == "Concat" and _concat_c4_ok(graph, node) and any(t in c4_of for t in ins if t):
+                mode = [k for k, t in enumerate(ins) if t]
         if mode is None:
             for t in ins:
                 need_flat(t)
@@ -1369,8 +1369,38 @@ def _c4_rewrite(graph: Graph, supported: set[str]) -> tuple[Graph, dict[str, Gri
     return rewritten, grids, c4_nodes
 
 
+def _concat_c4_ok(graph: Graph, node: Node) -> bool:
+    """Concat along channels of C4 tensors whose channel counts are multiples of 4 (whole planes)."""
+    ys = graph.shape(node.outputs[0])
+    if len(ys) not in (3, 4) or int(node.attrs["axis"]) % len(ys) != 1 or c4_grid(ys) is None:
+        return False
+    ins = [t for t in node.inputs if t]
+    return len(ins) <= 15 and all(graph.shape(t)[1] % 4 == 0 and graph.values[t].dtype == np.float32 for t in ins)
+
+
+def concat_c4(g: _Gen, node: Node) -> Program:
+    """Output plane (n, c4) is plane (n, c4 - first plane of input k) of the input k holding channel 4 c4."""
+    inputs = [t for t in node.inputs if t]
+    go = g.grid(node.outputs[0])
+    lines = [_frag_plane(go, "o"), _split("oq", go.C4, "n", "c4")]
+    start = 0
+    for k, t in enumerate(inputs):
+        gi = g.grid(t)
+        cond = f"if (c4 < {_fl(start + gi.C4)}) " if k < len(inputs) - 1 else ""
+        lines.append(f"{cond}{{")
+        lines.append(f"  float q = n * {_fl(gi.C4)} + c4 - {_fl(start)};")
+        lines.append("  " + _plane_origin(gi, "q", "org").replace("\n  ", "\n    "))
+        lines.append(f"  return texture(t{k}, (org + vec2(ox, oy) + 0.5) * {_inv(gi.size)});")
+        lines.append("}")
+        start += gi.C4
+    body = "\n  ".join(lines)
+    return Program(inputs, f"vec4 run() {{\n  {body}\n}}\n")
+
+
 def _c4_program(g: _Gen, node: Node) -> Program:
     op = node.op_type
+    if op == "Concat":
+        return concat_c4(g, node)
     if op in ("Conv", "FusedConv"):
         return conv_c4(g, node)
     if op in ("MaxPool", "AveragePool"):
