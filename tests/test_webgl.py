@@ -117,8 +117,11 @@ OP_CASES = {
     # C4 layout (channel-packed): every convolution shader class and the ops that stay C4 around them
     "c4_batch_pad_channels": lambda: _conv("conv", (2, 3, 9, 10), (5, 3, 3, 3), pads=[1, 1, 1, 1], strides=[2, 2]),
     "c4_tiled": lambda: _conv("conv", (1, 24, 400, 3), (8, 24, 3, 3), pads=[1, 1, 1, 1], fused=("Relu", {})),
-    "c4_pointwise_unroll4_residual": lambda: _conv(
-        "conv", (1, 16, 5, 7), (16, 16, 1, 1), residual=True, fused=("HardSwish", {}), opset=14
+    "c4_pointwise_unroll4": lambda: _conv("conv", (1, 16, 6, 3), (12, 16, 1, 1), fused=("HardSwish", {}), opset=14),
+    # 4 pixels per fragment (4 render targets) then a merge step: rows of >= 4 pixels, kernels up to 3x3
+    "c4_x4_pointwise_residual": lambda: _conv("conv", (1, 16, 5, 7), (16, 16, 1, 1), residual=True),
+    "c4_x4_strided": lambda: _conv(
+        "conv", (1, 8, 11, 17), (8, 8, 3, 3), strides=[2, 2], dilations=[1, 2], pads=[1, 2, 1, 2], fused=("Relu", {})
     ),
     "c4_grouped": lambda: _conv("conv", (1, 16, 6, 7), (8, 8, 3, 3), group=2, pads=[0, 1, 2, 1]),
     "c4_dense_row_loop": lambda: _conv(
@@ -674,20 +677,25 @@ def test_c4_cases_take_the_c4_shaders():
         sources = [section["programs"][s["program"]]["source"] for s in section["steps"]]
         return section, {s["node"]: src for s, src in zip(section["steps"], sources, strict=True)}
 
-    for name in ("c4_batch_pad_channels", "c4_tiled", "c4_grouped", "c4_pointwise_unroll4_residual"):
-        section, src = plan(name)
+    for name in ("c4_tiled", "c4_pointwise_unroll4", "c4_dense_row_loop", "c4_depthwise_row_loop"):
+        section, src = plan(name)  # one output texel per fragment
         assert "vec4 run()" in src["conv"] and "texture(t0" in src["conv"], name
-        assert "x:to_c4" in src and "y:to_flat4" in src or name.endswith("residual"), (name, list(src))
+        assert "x:to_c4" in src and "y:to_flat4" in src and "y:merge_x4" not in src, (name, list(src))
+    for name in ("c4_batch_pad_channels", "c4_grouped", "c4_x4_pointwise_residual", "c4_x4_strided"):
+        section, src = plan(name)  # 4 pixels per fragment
+        assert "layout(location = 3) out vec4 o3;" in src["conv"] and "y:merge_x4" in src, (name, list(src))
     assert c4_grid((1, 24, 400, 3)).TX == 2 and plan("c4_tiled")[0]["textures"][1] == [6, 1200]
-    assert "c += 4" in plan("c4_pointwise_unroll4_residual")[1]["conv"]
+    assert "c += 4" in plan("c4_pointwise_unroll4")[1]["conv"]
+    assert "c += 2" in plan("c4_x4_pointwise_residual")[1]["conv"]
     # 256 planes x 9 taps > 2048 rows: the weights continue in a second block of columns
     section, src = plan("c4_weight_blocks")
     assert section["textures"][section["steps"][1]["inputs"][1]] == [8, 227 * 9] and "mb * " in src["conv"]
     for name in ("c4_dense_row_loop", "c4_depthwise_row_loop"):
         assert "for (int ky = 0; ky < 7" in plan(name)[1]["conv"] or "ky < 5" in plan(name)[1]["conv"], name
     _, src = plan("c4_chain")
-    for node in ("conv1", "conv2", "mul", "sub", "sigmoid", "maxpool", "avgpool", "avgpool2", "add", "gmax"):
+    for node in ("mul", "sub", "sigmoid", "maxpool", "avgpool", "avgpool2", "add", "gmax"):
         assert "vec4 run()" in src[node] and "x0(" not in src[node].split("vec4 run()")[1], node
+    assert "o3 = " in src["conv1"] and "o3 = " in src["conv2"] and {"c1:merge_x4", "c2:merge_x4"} <= set(src)
     assert "va / vb" in src["div"] and {"c1:to_flat4", "c2:to_flat4", "a3:to_flat4"} <= set(src)  # Div: flat4
     _, src = plan("c4_big_pools")  # windows past 25 taps loop over their rows, wide images over columns
     assert "for (int ky = 0; ky < 7" in src["maxpool"] and "for (int ky = 0; ky < 5" in src["avgpool"]

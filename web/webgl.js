@@ -101,8 +101,21 @@ export class WebGLPlan {
     }
     this.programs = programs.map((p) => p.prog);
     const compileMs = performance.now() - tc;
-    for (const s of section.steps) {
+    this.mrt = new Map(); // step index -> framebuffer of its several outputs (draw buffers 0..n-1)
+    for (const [k, s] of section.steps.entries()) {
       const t = this.textures[s.output];
+      if (s.outputs) {
+        const fbo = gl.createFramebuffer();
+        gl.bindFramebuffer(gl.FRAMEBUFFER, fbo);
+        s.outputs.forEach((o, j) => gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0 + j, gl.TEXTURE_2D, this.textures[o].tex, 0));
+        gl.drawBuffers(s.outputs.map((_, j) => gl.COLOR_ATTACHMENT0 + j));
+        const status = gl.checkFramebufferStatus(gl.FRAMEBUFFER);
+        if (status !== gl.FRAMEBUFFER_COMPLETE) {
+          throw new Error(`WebGL backend: cannot render to ${s.outputs.length} ${t.w}x${t.h} RGBA32F textures at once (framebuffer status 0x${status.toString(16)})`);
+        }
+        this.mrt.set(k, fbo);
+        continue;
+      }
       if (!t.fbo) {
         t.fbo = gl.createFramebuffer();
         gl.bindFramebuffer(gl.FRAMEBUFFER, t.fbo);
@@ -175,9 +188,10 @@ export class WebGLPlan {
     gl.bindVertexArray(this.vao);
     gl.disable(gl.BLEND);
     gl.disable(gl.DEPTH_TEST);
-    for (const s of this.section.steps.slice(from, to)) {
+    for (let k = from; k < to; k++) {
+      const s = this.section.steps[k];
       const t = this.textures[s.output];
-      gl.bindFramebuffer(gl.FRAMEBUFFER, t.fbo);
+      gl.bindFramebuffer(gl.FRAMEBUFFER, s.outputs ? this.mrt.get(k) : t.fbo);
       gl.viewport(0, 0, tiny ? 1 : t.w, tiny ? 1 : t.h);
       gl.useProgram(this.programs[s.program]);
       for (let i = 0; i < s.inputs.length; i++) {
