@@ -124,9 +124,10 @@ OP_CASES = {
         "conv", (1, 8, 11, 17), (8, 8, 3, 3), strides=[2, 2], dilations=[1, 2], pads=[1, 2, 1, 2], fused=("Relu", {})
     ),
     "c4_grouped": lambda: _conv("conv", (1, 16, 6, 7), (8, 8, 3, 3), group=2, pads=[0, 1, 2, 1]),
-    "c4_dense_row_loop": lambda: _conv(
-        "conv", (1, 5, 13, 12), (6, 5, 5, 5), pads=[2, 1, 3, 2], strides=[2, 1], dilations=[1, 2]
+    "c4_dense_row_loop": lambda: _conv(  # rows of 2 pixels: one texel per fragment
+        "conv", (1, 5, 13, 7), (6, 5, 5, 5), pads=[2, 1, 3, 2], strides=[2, 1], dilations=[1, 2]
     ),
+    "c4_x4_7x7": lambda: _conv("conv", (1, 3, 20, 22), (8, 3, 7, 7), pads=[3, 3, 3, 3], strides=[2, 2]),
     "c4_depthwise_row_loop": lambda: _conv(
         "conv", (1, 12, 15, 14), (12, 1, 7, 7), group=12, pads=[3, 3, 3, 3], strides=[2, 2], fused=("Clip", {})
     ),
@@ -681,7 +682,7 @@ def test_c4_cases_take_the_c4_shaders():
         section, src = plan(name)  # one output texel per fragment
         assert "vec4 run()" in src["conv"] and "texture(t0" in src["conv"], name
         assert "x:to_c4" in src and "y:to_flat4" in src and "y:merge_x4" not in src, (name, list(src))
-    for name in ("c4_batch_pad_channels", "c4_grouped", "c4_x4_pointwise_residual", "c4_x4_strided"):
+    for name in ("c4_batch_pad_channels", "c4_grouped", "c4_x4_pointwise_residual", "c4_x4_strided", "c4_x4_7x7"):
         section, src = plan(name)  # 4 pixels per fragment
         assert "layout(location = 3) out vec4 o3;" in src["conv"] and "y:merge_x4" in src, (name, list(src))
     assert c4_grid((1, 24, 400, 3)).TX == 2 and plan("c4_tiled")[0]["textures"][1] == [6, 1200]
@@ -690,7 +691,7 @@ def test_c4_cases_take_the_c4_shaders():
     # 256 planes x 9 taps > 2048 rows: the weights continue in a second block of columns
     section, src = plan("c4_weight_blocks")
     assert section["textures"][section["steps"][1]["inputs"][1]] == [8, 227 * 9] and "mb * " in src["conv"]
-    for name in ("c4_dense_row_loop", "c4_depthwise_row_loop"):
+    for name in ("c4_dense_row_loop", "c4_depthwise_row_loop", "c4_x4_7x7"):
         assert "for (int ky = 0; ky < 7" in plan(name)[1]["conv"] or "ky < 5" in plan(name)[1]["conv"], name
     _, src = plan("c4_chain")
     for node in ("mul", "sub", "sigmoid", "maxpool", "avgpool", "avgpool2", "add", "gmax"):

@@ -814,7 +814,7 @@ def _x4_shape(shape) -> tuple[int, ...]:
 
 
 def conv_x4_ok(g: _Gen, node: Node) -> bool:
-    """Dense (or grouped by fours) convs of at most 3x3 taps whose output rows are 4 pixels or more: each
+    """Dense (or grouped by fours) convs of at most 7x7 taps whose output rows are 4 pixels or more: each
     fragment computes 4 neighbouring pixels, so every weight fetched serves 4 of them (SwiftShader: ~1.8x
     faster on ResNet's 3x3 layers, micro-benchmark, merge step not included)."""
     geo = _conv_geometry(g, node)
@@ -822,7 +822,7 @@ def conv_x4_ok(g: _Gen, node: Node) -> bool:
     if geo["CG"] == 1 and geo["MG"] == 1:
         return False
     KH, KW = geo["K"]
-    return KH <= 3 and KW <= 3 and ys[-1] >= 4 and c4_grid(_x4_shape(ys)) is not None
+    return KH <= 7 and KW <= 7 and ys[-1] >= 4 and c4_grid(_x4_shape(ys)) is not None
 
 
 def conv_x4(g: _Gen, node: Node) -> Program:

@@ -79,7 +79,7 @@ async function profile() {
     for (let k = 0; k < steps.length; k++) {
       const t0 = performance.now();
       plan.execute(k, k + 1);
-      gl.bindFramebuffer(gl.FRAMEBUFFER, plan.textures[steps[k].output].fbo);
+      gl.bindFramebuffer(gl.FRAMEBUFFER, steps[k].outputs ? plan.mrt.get(k) : plan.textures[steps[k].output].fbo);
       gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.FLOAT, px);
       const dt = performance.now() - t0;
       if (r === 0) first[k] = dt;
