@@ -165,6 +165,15 @@ OP_CASES = {
         ["y"],
         {"b": randn((12, 8), 1), "c": randn((3, 12), 2)},
     ),
+    "gemm_tex_relu": lambda: make_model(  # constant B: repacked, sampled with texture()
+        [
+            helper.make_node("Gemm", ["a", "b", "c"], ["g"], name="gemm", alpha=0.5),
+            helper.make_node("Relu", ["g"], ["y"], name="relu"),
+        ],
+        {"a": (3, 16)},
+        ["y"],
+        {"b": randn((16, 8), 1), "c": randn((8,), 2)},
+    ),
     "gemm_vec": lambda: single("Gemm", {"a": (2, 8), "b": (8, 4)}, {"beta": 0.5}, {"c": randn((1, 4), 2)}),
     "conv1d": lambda: _conv("conv", (1, 4, 11), (3, 4, 3), pads=[1, 1], strides=[2]),
     "gemm_transb_bias": lambda: single(
@@ -703,6 +712,9 @@ def test_c4_cases_take_the_c4_shaders():
     assert "for (int w = 0; w < 36; w += 4)" in src["gap"]
     _, src = plan("c4_concat")
     assert "vec4 run()" in src["concat"] and "texture(t2" in src["concat"] and "float f(int i)" in src["concat_flat"]
+    for name in ("gemm_tex_relu", "gemm_vec_transb"):  # constant B: the texture() Gemm
+        assert "texture(t1" in plan(name)[1]["gemm"], name
+    assert "texture(t1" not in plan("gemm_vec")[1]["gemm"]  # B a graph input
     # groups whose channels do not come in fours keep the flat4 shaders
     assert "vec4 run()" not in plan("conv_groups")[1]["conv"]
 

@@ -26,6 +26,7 @@ a bundle of their own (`wasm_part`, package.py) whose step ranges and tensor off
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from dataclasses import dataclass, field
@@ -318,8 +319,12 @@ def gemm(g: _Gen, node: Node) -> Program:
         if len(node.inputs) > 3 and node.inputs[3]:
             inputs.append(node.inputs[3])
             residual = f"v += x{len(inputs) - 1}(i);"
+    Kq = K // 4
+    bdata = g.const(b)
+    if not ta and K % 4 == 0 and N % 4 == 0 and bdata is not None and K <= MAX_WIDTH and N // 4 <= MAX_WIDTH:
+        if M * Kq <= MAX_WIDTH:  # A's rows in one texture row: sampled with texture(), B repacked to match
+            return _gemm_tex(g, node, inputs, bdata, tb, (M, K, N), alpha, bias, act, params, residual)
     if not ta and K % 4 == 0 and N % 4 == 0:
-        Kq = K // 4
         if tb:  # B is [N, K]: texels of 4 k for each of the 4 columns
             dots = ", ".join(f"dot(a, v1(bt + {j * Kq} + k4))" for j in range(4))
             inner = f"s += vec4({dots});"
@@ -355,6 +360,47 @@ def gemm(g: _Gen, node: Node) -> Program:
 }}
 """
     return Program(inputs, body)
+
+
+def _gemm_tex(g: _Gen, node: Node, inputs, bdata, tb, mkn, alpha, bias, act, params, residual) -> Program:
+    """Gemm with constant B: B repacked so that texel (k, n / 4) holds B[k, n .. n + 3]; an output texel (4
+    columns of one row) takes 1 texel of A and 4 of B per 4 k, all sampled with texture() (unrolled by 4)."""
+    M, K, N = mkn
+    Kq, N4 = K // 4, N // 4
+    bk = np.asarray(bdata, np.float32).reshape((N, K) if tb else (K, N))
+    bk = bk.T if tb else bk
+    inputs = list(inputs)
+    inputs[1] = g.add_const(f"{node.input(1)}@gemm", bk.reshape(K, N4, 4).transpose(1, 0, 2), (K, N4))
+    wa = M * Kq  # A's texture: one row of M * Kq texels
+    bias4 = "vec4(0.0)"
+    if bias != "0.0":
+        c = node.input(2)
+        idx = [_broadcast_index(g.shape(c), (M, N), ["m", f"(n + {j})"]) for j in range(4)]
+        bias4 = f"{_f(float(g.attr(node, 'beta', 1.0)))} * vec4({', '.join(f'x2({e})' for e in idx)})"
+    vec_residual = residual.replace("v += x", "v += v").replace("(i)", "(b >> 2)")
+    unroll = next(u for u in (4, 2, 1) if Kq % u == 0)
+    lines = []
+    for u in range(unroll):
+        lines.append(f"vec4 a{u} = texture(t0, vec2(ab + float(k4 + {u}) * {_fl(1 / wa)}, 0.5));")
+        kx = f"(float(k4 + {u}) * 4.0 + {{j}}.5) * {_fl(1 / K)}"
+        terms = [f"a{u}.{'xyzw'[j]} * texture(t1, vec2({kx.format(j=j)}, wy))" for j in range(4)]
+        lines.append(f"s += {' + '.join(terms)};")
+    inner = "\n    ".join(lines)
+    return Program(
+        inputs,
+        f"""vec4 g(int b) {{
+  int m = b / {N}, n = b % {N};
+  float ab = (float(m * {Kq}) + 0.5) * {_fl(1 / wa)}, wy = (float(n >> 2) + 0.5) * {_fl(1 / N4)};
+  vec4 s = vec4(0.0);
+  for (int k4 = 0; k4 < {Kq}; k4 += {unroll}) {{
+    {inner}
+  }}
+  vec4 v = {_f(alpha)} * s + {bias4};
+  {vec_residual}
+  return {activation_glsl(act, params)};
+}}
+""",
+    )
 
 
 @shader("MatMul")
@@ -1393,14 +1439,14 @@ def plan_webgl(graph: Graph) -> WebGLPlan:
     partition and the textures are those of the rewritten graph; the wasm side keeps the original names."""
     unsupported: list[tuple[str, str, str]] = []
     supported: set[str] = set()
+    g0 = _Gen(dataclasses.replace(graph, values=dict(graph.values)))  # generators may add repacked constants
 
     def float_tensor(name: str) -> None:
-        v = graph.values[name]
+        v = g0.graph.values[name]
         if v.dtype != np.float32:
             raise Unsupported(f"tensor {name!r} is {v.dtype.name} (the GPU runs float32)")
         texture_size(math.prod(v.shape))
 
-    g0 = _Gen(graph)
     for node in graph.nodes:
         if node.domain not in ("", "ai.onnx", "wasm_runtime"):
             unsupported.append((node.name, node.op_type, f"domain {node.domain}"))
