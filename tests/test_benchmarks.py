@@ -25,18 +25,8 @@ def quick_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bench")
     results, raw = tmp / "RESULTS.md", tmp / "results.json"
     committed = (REPO / "benchmarks" / "RESULTS.md").read_bytes()
-    cmd = [
-        sys.executable,
-        "benchmarks/run.py",
-        "--quick",
-        "--write",
-        "--results",
-        str(results),
-        "--json",
-        str(raw),
-        "--work",
-        str(tmp / "work"),
-    ]
+    cmd = [sys.executable, "benchmarks/run.py", "--quick", "--write", "--results", str(results), "--json", str(raw),
+           "--work", str(tmp / "work")]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, f"run.py failed:\n{proc.stdout[-5000:]}\n{proc.stderr[-5000:]}"
     assert (REPO / "benchmarks" / "RESULTS.md").read_bytes() == committed, "--results must leave RESULTS.md alone"

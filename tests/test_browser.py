@@ -98,13 +98,8 @@ def rt_page(page, live_server):
 def test_matches_onnxruntime(rt_page, references, seeded_input, model, variant, threads):
     facts = rt_page.evaluate(
         RUN_JS,
-        {
-            "url": f"/models/{model}",
-            "variant": variant,
-            "input": b64(seeded_input),
-            "dims": IMAGE_SHAPE,
-            "threads": threads,
-        },
+        {"url": f"/models/{model}", "variant": variant, "input": b64(seeded_input), "dims": IMAGE_SHAPE,
+         "threads": threads},
     )
     ref = references(model)["logits"]
     ours = np.frombuffer(base64.b64decode(facts["output"]), np.float32).reshape(facts["dims"])
@@ -134,13 +129,8 @@ def test_not_cross_origin_isolated_runs_one_thread_and_says_why(page, live_serve
     page.on("console", lambda msg: warnings.append(msg.text) if msg.type == "warning" else None)
     facts = page.evaluate(
         RUN_JS,
-        {
-            "url": "/models/squeezenet1.1",
-            "variant": "simd",
-            "input": b64(seeded_input),
-            "dims": IMAGE_SHAPE,
-            "threads": 2,
-        },
+        {"url": "/models/squeezenet1.1", "variant": "simd", "input": b64(seeded_input), "dims": IMAGE_SHAPE,
+         "threads": 2},
     )
     assert facts["threads"] == 1
     assert "not cross-origin isolated" in facts["threadsReason"]

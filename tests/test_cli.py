@@ -50,12 +50,8 @@ def test_verify_fails_beyond_tolerance(squeezenet_path, tmp_path, capsys):
 def test_unsupported_op_exits_nonzero_naming_op_and_node(tmp_path, capsys):
     # DFT: a signal-processing op nobody plans to support
     nodes = [helper.make_node("DFT", ["x"], ["y"], name="the_dft"), helper.make_node("Relu", ["y"], ["z"], name="r")]
-    graph = helper.make_graph(
-        nodes,
-        "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 1])],
-        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 8, 2])],
-    )
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 1])],
+                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 8, 2])])
     path = tmp_path / "dft.onnx"
     path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
     assert main([str(path), "-o", str(tmp_path / "out")]) == 2
@@ -67,9 +63,8 @@ def test_unsupported_op_exits_nonzero_naming_op_and_node(tmp_path, capsys):
 def test_malformed_model_is_an_error_not_a_traceback(tmp_path):
     path = tmp_path / "junk.onnx"
     path.write_bytes(b"\x00garbage" * 10)
-    proc = subprocess.run(
-        [sys.executable, "-m", "wasm_runtime.cli", str(path), "-o", str(tmp_path / "o")], capture_output=True, text=True
-    )
+    proc = subprocess.run([sys.executable, "-m", "wasm_runtime.cli", str(path), "-o", str(tmp_path / "o")],
+                          capture_output=True, text=True)
     assert proc.returncode == 2
     assert "not a valid ONNX model" in proc.stderr
     assert "Traceback" not in proc.stderr

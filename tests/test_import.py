@@ -61,12 +61,8 @@ def test_malformed_bytes_give_clear_error(tmp_path, payload):
 
 
 def test_truncated_model_file(tmp_path):
-    model = _model(
-        [helper.make_node("Relu", ["x"], ["y"], name="r")],
-        [_f32("x", [1, 3])],
-        [_f32("y", [1, 3])],
-        [numpy_helper.from_array(np.ones((256, 256), np.float32), "unused")],
-    )
+    model = _model([helper.make_node("Relu", ["x"], ["y"], name="r")], [_f32("x", [1, 3])], [_f32("y", [1, 3])],
+                   [numpy_helper.from_array(np.ones((256, 256), np.float32), "unused")])
     data = model.SerializeToString()
     path = tmp_path / "trunc.onnx"
     path.write_bytes(data[: len(data) // 2])
@@ -93,9 +89,8 @@ def test_unsupported_opset():
 
 
 def test_symbolic_dim_needs_input_shape():
-    model = _model(
-        [helper.make_node("Relu", ["x"], ["y"], name="r")], [_f32("x", ["batch", 3])], [_f32("y", ["batch", 3])]
-    )
+    model = _model([helper.make_node("Relu", ["x"], ["y"], name="r")], [_f32("x", ["batch", 3])],
+                   [_f32("y", ["batch", 3])])
     with pytest.raises(PackageError, match=r"--input-shape x=N,3"):
         import_model(model)
     _, graph = import_model(model, {"x": [4, 3]})
@@ -123,9 +118,8 @@ def test_attribute_defaults_come_from_the_schema():
 def test_initializers_listed_as_inputs_are_constants():
     # IR < 4 style: the weight is both an initializer and a graph input
     w = numpy_helper.from_array(np.full((4,), 2.0, np.float32), "w")
-    model = _model(
-        [helper.make_node("Mul", ["x", "w"], ["y"], name="m")], [_f32("x", [4]), _f32("w", [4])], [_f32("y", [4])], [w]
-    )
+    model = _model([helper.make_node("Mul", ["x", "w"], ["y"], name="m")], [_f32("x", [4]), _f32("w", [4])],
+                   [_f32("y", [4])], [w])
     _, graph = import_model(model)
     assert graph.inputs == ["x"]
     assert graph.values["w"].is_const
@@ -135,13 +129,8 @@ def test_folding_constant_subgraphs_and_uniform_views():
     shape = numpy_helper.from_array(np.array([1000, 1000], np.int64), "shape")
     nodes = [
         helper.make_node("Constant", [], ["k"], name="k", value=numpy_helper.from_array(np.float32(3.0))),
-        helper.make_node(
-            "ConstantOfShape",
-            ["shape"],
-            ["big"],
-            name="cos",
-            value=numpy_helper.from_array(np.array([0.5], np.float32)),
-        ),
+        helper.make_node("ConstantOfShape", ["shape"], ["big"], name="cos",
+                         value=numpy_helper.from_array(np.array([0.5], np.float32))),
         helper.make_node("Mul", ["k", "k"], ["k2"], name="k2"),
         helper.make_node("MatMul", ["x", "big"], ["y0"], name="mm"),
         helper.make_node("Mul", ["y0", "k2"], ["y"], name="scale"),

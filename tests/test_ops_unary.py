@@ -66,7 +66,7 @@ def _wide_inputs() -> np.ndarray:
         rng.standard_normal(500) * 30,
         np.exp(rng.uniform(np.log(1e-40), np.log(1e38), 1500)) * rng.choice([-1, 1], 1500),
         1 + rng.uniform(-1e-3, 1e-3, 200),
-        np.pi / 2 * rng.integers(-(10**6), 10**6, 200) + rng.uniform(-1e-3, 1e-3, 200),
+        np.pi / 2 * rng.integers(-10**6, 10**6, 200) + rng.uniform(-1e-3, 1e-3, 200),
         [0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 0.5, -0.5, 1e-45, -1e-45, 3.4e38, -3.4e38, 88.5, -88.5],
     ]
     return np.concatenate([np.asarray(p, np.float64) for p in parts]).astype(np.float32)

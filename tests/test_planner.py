@@ -23,7 +23,7 @@ def _assert_no_live_overlap(plan):
     for i, a in enumerate(items):
         assert a.offset % ALIGN == 0
         assert a.offset + a.nbytes <= plan.arena_bytes
-        for b in items[i + 1 :]:
+        for b in items[i + 1:]:
             if a.first <= b.last and b.first <= a.last:  # live at the same time
                 assert a.offset + a.nbytes <= b.offset or b.offset + b.nbytes <= a.offset, (a, b)
 
@@ -51,17 +51,10 @@ def _chain_model():
         helper.make_node("Reshape", ["d", "shape2"], ["e"], name="view2"),
         helper.make_node("MatMul", ["e", "w"], ["y"], name="mm2"),
     ]
-    shapes = [
-        numpy_helper.from_array(np.array([16], np.int64), "shape"),
-        numpy_helper.from_array(np.array([4, 4], np.int64), "shape2"),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "chain",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 4])],
-        [w, *shapes],
-    )
+    shapes = [numpy_helper.from_array(np.array([16], np.int64), "shape"),
+              numpy_helper.from_array(np.array([4, 4], np.int64), "shape2")]
+    graph = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 4])], [w, *shapes])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
 
 
@@ -85,22 +78,14 @@ def test_graph_inputs_and_outputs_live_for_the_whole_run():
 
 
 def test_uniform_constants_are_fills_and_kept_out_of_the_file():
-    big = helper.make_node(
-        "ConstantOfShape", ["s"], ["w"], name="cos", value=numpy_helper.from_array(np.array([0.25], np.float32))
-    )
+    big = helper.make_node("ConstantOfShape", ["s"], ["w"], name="cos",
+                           value=numpy_helper.from_array(np.array([0.25], np.float32)))
     small = numpy_helper.from_array(np.arange(8, dtype=np.float32), "b")
-    nodes = [
-        big,
-        helper.make_node("MatMul", ["x", "w"], ["m"], name="mm"),
-        helper.make_node("Add", ["m", "b"], ["y"], name="add"),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "fill",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 512])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 8])],
-        [numpy_helper.from_array(np.array([512, 8], np.int64), "s"), small],
-    )
+    nodes = [big, helper.make_node("MatMul", ["x", "w"], ["m"], name="mm"),
+             helper.make_node("Add", ["m", "b"], ["y"], name="add")]
+    graph = helper.make_graph(nodes, "fill", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 512])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 8])],
+                              [numpy_helper.from_array(np.array([512, 8], np.int64), "s"), small])
     _, _, plan = _plan(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
     fills = [w for w in plan.weights if w.fill]
     assert len(fills) == 1 and fills[0].array.shape == (512, 8)

@@ -70,7 +70,7 @@ def evaluate(formula, values) -> int:
     """A formula as stored in a manifest (see Poly.to_json) at concrete symbol values."""
     if isinstance(formula, int):
         return formula
-    return sum(t[0] * prod(v**e for v, e in zip(values, t[1:], strict=True)) for t in formula)
+    return sum(t[0] * prod(v ** e for v, e in zip(values, t[1:], strict=True)) for t in formula)
 
 
 def fit_columns(points: list[tuple[int, ...]], columns: list[list[int]]) -> list[Poly | None]:
@@ -426,7 +426,9 @@ def dynamic_manifest(manifest: dict, graph, lowered, plan, fitted: Fitted, bind:
         "arena": arena,
         "params": params,
     }
-    m["stats"] = {k: v for k, v in manifest["stats"].items() if k not in ("arena_peak_bytes", "arena_unshared_bytes")}
+    m["stats"] = {
+        k: v for k, v in manifest["stats"].items() if k not in ("arena_peak_bytes", "arena_unshared_bytes")
+    }
     return m
 
 

@@ -54,10 +54,9 @@ def _same_as_min_opset(model: onnx.ModelProto, opset: int) -> bool:
         if node.domain not in ("", "ai.onnx") or any(a.g.node or a.graphs for a in node.attribute):
             return False
         try:
-            if (
-                onnx.defs.get_schema(node.op_type, opset).since_version
-                != onnx.defs.get_schema(node.op_type, MIN_OPSET).since_version
-            ):
+            if onnx.defs.get_schema(node.op_type, opset).since_version != onnx.defs.get_schema(
+                node.op_type, MIN_OPSET
+            ).since_version:
                 return False
         except onnx.defs.SchemaError:
             return False
