@@ -54,6 +54,38 @@ def _conv(name, x_shape, w_shape, bias=True, fused=None, residual=False, opset=1
     return make_model(nodes, inputs, ["y"], inits, opset)
 
 
+def _c4_chain():
+    """Convs feeding C4 binary (Mul, Sub) and unary ops, pools and a global pool, with a C4 tensor also read
+    flat (Div: no C4 shader) and two graph outputs (flat4 copies of C4 tensors)."""
+    k = {"kernel_shape": [3, 3]}
+    return make_model(
+        [
+            helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+            helper.make_node("Conv", ["x", "w2"], ["c2"], name="conv2"),
+            helper.make_node("Mul", ["c1", "c2"], ["m"], name="mul"),
+            helper.make_node("Sub", ["m", "c1"], ["s"], name="sub"),
+            helper.make_node("Sigmoid", ["s"], ["sg"], name="sigmoid"),
+            helper.make_node("MaxPool", ["sg"], ["p"], name="maxpool", strides=[2, 2], pads=[1, 1, 1, 1], **k),
+            helper.make_node(
+                "AveragePool",
+                ["p"],
+                ["a"],
+                name="avgpool",
+                kernel_shape=[2, 3],
+                pads=[0, 1, 1, 1],
+                count_include_pad=1,
+            ),
+            helper.make_node("AveragePool", ["p"], ["a2"], name="avgpool2", kernel_shape=[3, 2], pads=[1, 0, 1, 1]),
+            helper.make_node("Add", ["a", "a2"], ["a3"], name="add"),
+            helper.make_node("GlobalMaxPool", ["a3"], ["g"], name="gmax"),
+            helper.make_node("Div", ["c2", "c1"], ["d"], name="div"),
+        ],
+        {"x": (1, 6, 10, 9)},
+        ["g", "d", "a3"],
+        {"w1": randn((8, 6, 3, 3), 1), "w2": randn((8, 6, 1, 1), 2)},
+    )
+
+
 def _clip6():
     return make_model(
         [helper.make_node("Clip", ["x", "lo", "hi"], ["y"], name="clip")],
@@ -82,6 +114,48 @@ OP_CASES = {
     "conv_row_vec_strided": lambda: _conv(
         "conv", (1, 6, 9, 15), (6, 2, 3, 3), group=3, pads=[1, 2, 1, 2], strides=[2, 2], dilations=[1, 2]
     ),
+    # C4 layout (channel-packed): every convolution shader class and the ops that stay C4 around them
+    "c4_batch_pad_channels": lambda: _conv("conv", (2, 3, 9, 10), (5, 3, 3, 3), pads=[1, 1, 1, 1], strides=[2, 2]),
+    "c4_tiled": lambda: _conv("conv", (1, 24, 400, 3), (8, 24, 3, 3), pads=[1, 1, 1, 1], fused=("Relu", {})),
+    "c4_pointwise_unroll4": lambda: _conv("conv", (1, 16, 6, 3), (12, 16, 1, 1), fused=("HardSwish", {}), opset=14),
+    # 4 pixels per fragment (4 render targets) then a merge step: rows of >= 4 pixels, kernels up to 3x3
+    "c4_x4_pointwise_residual": lambda: _conv("conv", (1, 16, 5, 7), (16, 16, 1, 1), residual=True),
+    "c4_x4_strided": lambda: _conv(
+        "conv", (1, 8, 11, 17), (8, 8, 3, 3), strides=[2, 2], dilations=[1, 2], pads=[1, 2, 1, 2], fused=("Relu", {})
+    ),
+    "c4_grouped": lambda: _conv("conv", (1, 16, 6, 7), (8, 8, 3, 3), group=2, pads=[0, 1, 2, 1]),
+    "c4_dense_row_loop": lambda: _conv(  # rows of 2 pixels: one texel per fragment
+        "conv", (1, 5, 13, 7), (6, 5, 5, 5), pads=[2, 1, 3, 2], strides=[2, 1], dilations=[1, 2]
+    ),
+    "c4_x4_7x7": lambda: _conv("conv", (1, 3, 20, 22), (8, 3, 7, 7), pads=[3, 3, 3, 3], strides=[2, 2]),
+    "c4_depthwise_row_loop": lambda: _conv(
+        "conv", (1, 12, 15, 14), (12, 1, 7, 7), group=12, pads=[3, 3, 3, 3], strides=[2, 2], fused=("Clip", {})
+    ),
+    "c4_weight_blocks": lambda: _conv("conv", (1, 4, 5, 4), (1024, 4, 3, 3), pads=[1, 1, 1, 1]),
+    "c4_chain": lambda: _c4_chain(),
+    "c4_concat": lambda: make_model(  # whole planes (C4) into a conv; with 6 channels: flat4 Concat
+        [
+            helper.make_node("Conv", ["x", "w1"], ["a"], name="conv1"),
+            helper.make_node("Conv", ["x", "w2"], ["b"], name="conv2", pads=[1, 1, 1, 1]),
+            helper.make_node("Concat", ["a", "b", "a"], ["c"], name="concat", axis=1),
+            helper.make_node("Conv", ["c", "w3"], ["y"], name="conv3"),
+            helper.make_node("Concat", ["y", "x"], ["z"], name="concat_flat", axis=1),
+        ],
+        {"x": (2, 6, 5, 7)},
+        ["z"],
+        {"w1": randn((8, 6, 1, 1), 1), "w2": randn((4, 6, 3, 3), 2), "w3": randn((5, 20, 1, 1), 3)},
+    ),
+    "c4_big_pools": lambda: make_model(
+        [
+            helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+            helper.make_node("MaxPool", ["c"], ["p"], name="maxpool", kernel_shape=[7, 6], pads=[3, 2, 3, 3]),
+            helper.make_node("AveragePool", ["c"], ["a"], name="avgpool", kernel_shape=[5, 6], pads=[2, 2, 2, 3]),
+            helper.make_node("GlobalAveragePool", ["c"], ["y"], name="gap"),
+        ],
+        {"x": (1, 3, 11, 36)},
+        ["p", "a", "y"],
+        {"w": randn((8, 3, 1, 1), 1)},
+    ),
     "gemm_vec_transb": lambda: make_model(
         [
             helper.make_node("Gemm", ["a", "b", "c"], ["g"], name="gemm", transB=1, alpha=0.7),
@@ -90,6 +164,15 @@ OP_CASES = {
         {"a": (3, 8)},
         ["y"],
         {"b": randn((12, 8), 1), "c": randn((3, 12), 2)},
+    ),
+    "gemm_tex_relu": lambda: make_model(  # constant B: repacked, sampled with texture()
+        [
+            helper.make_node("Gemm", ["a", "b", "c"], ["g"], name="gemm", alpha=0.5),
+            helper.make_node("Relu", ["g"], ["y"], name="relu"),
+        ],
+        {"a": (3, 16)},
+        ["y"],
+        {"b": randn((16, 8), 1), "c": randn((8,), 2)},
     ),
     "gemm_vec": lambda: single("Gemm", {"a": (2, 8), "b": (8, 4)}, {"beta": 0.5}, {"c": randn((1, 4), 2)}),
     "conv1d": lambda: _conv("conv", (1, 4, 11), (3, 4, 3), pads=[1, 1], strides=[2]),
@@ -282,6 +365,11 @@ def gl_bundles(tmp_path_factory):
     package(MIXED_CASES["gpu_wasm_gpu"](), root / "mixed-all", backend="all", variants=("simd",))
     # the wasm part on 2 threads (shared memory: transfers then go through copies)
     package(models["mixed/long_lived"], root / "mixed-threads", backend="webgl", variants=("simd", "simd-mt"))
+    # GPU weights damaged after packaging (all backends: the wasm plan is the "auto" fallback)
+    package(zoo.BUILDERS["mobilenetv2"](image_size=32), root / "mobilenetv2-corrupt", backend="all", variants=("simd",))
+    with open(root / "mobilenetv2-corrupt" / "webgl-weights.bin", "r+b") as f:
+        f.seek(100)
+        f.write(b"\xff\xff\xff\xff")
     # a stale wasm part (from another packaging run): its manifest no longer matches the parent's hash of it
     shutil.copytree(root / "mixed-all", root / "mixed-stale")
     part = root / "mixed-stale" / "wasm-part" / "manifest.json"
@@ -454,6 +542,11 @@ def test_backend_errors_and_auto_fallback(gl_page):
     facts = create("/models/mixed-stale", {"backend": "webgl", "wasmVariant": "simd"})
     assert "wasm part" in facts["createError"] and "failed its integrity check" in facts["createError"], facts
     assert "wasm-part/manifest.json" in facts["createError"]
+    # corrupt GPU weights (downloaded while the shaders compile): "webgl" rejects, "auto" falls back to wasm
+    facts = create("/models/mobilenetv2-corrupt", {"backend": "webgl"})
+    assert "webgl-weights.bin" in facts["createError"] and "failed its integrity check" in facts["createError"], facts
+    facts = create("/models/mobilenetv2-corrupt", {"backend": "auto", "wasmVariant": "simd"})
+    assert facts["backend"] == "wasm" and "webgl-weights.bin" in facts["backendReason"], facts
     facts = create("/models/relu", {"backend": "metal"})
     assert '"wasm", "webgl", "auto"' in facts["createError"]
     # a lost context (GPU reset) rejects the run with an explanation
@@ -579,6 +672,51 @@ def test_mixed_plan_without_wasm_simd_says_so(gl_page):
     facts = gl_page.evaluate(CREATE_JS, {"url": "/models/mixed-all", "options": {"backend": "webgl"}, "lose": False})
     error = facts["createError"]
     assert "1 of 3 nodes run on wasm" in error and "does not support WebAssembly SIMD" in error, facts
+
+
+def test_c4_cases_take_the_c4_shaders():
+    """The C4 cases above run the shader class they are named for (else their browser check proves nothing)."""
+    from wasm_runtime.package import import_model
+    from wasm_runtime.passes import optimize
+    from wasm_runtime.webgl import c4_grid, plan_webgl
+
+    def plan(name):
+        _, graph = import_model(OP_CASES[name]())
+        optimize(graph)
+        section = plan_webgl(graph).section
+        sources = [section["programs"][s["program"]]["source"] for s in section["steps"]]
+        return section, {s["node"]: src for s, src in zip(section["steps"], sources, strict=True)}
+
+    for name in ("c4_tiled", "c4_pointwise_unroll4", "c4_dense_row_loop", "c4_depthwise_row_loop"):
+        section, src = plan(name)  # one output texel per fragment
+        assert "vec4 run()" in src["conv"] and "texture(t0" in src["conv"], name
+        assert "x:to_c4" in src and "y:to_flat4" in src and "y:merge_x4" not in src, (name, list(src))
+    for name in ("c4_batch_pad_channels", "c4_grouped", "c4_x4_pointwise_residual", "c4_x4_strided", "c4_x4_7x7"):
+        section, src = plan(name)  # 4 pixels per fragment
+        assert "layout(location = 3) out vec4 o3;" in src["conv"] and "y:merge_x4" in src, (name, list(src))
+    assert c4_grid((1, 24, 400, 3)).TX == 2 and plan("c4_tiled")[0]["textures"][1] == [6, 1200]
+    assert "c += 4" in plan("c4_pointwise_unroll4")[1]["conv"]
+    assert "c += 2" in plan("c4_x4_pointwise_residual")[1]["conv"]
+    # 256 planes x 9 taps > 2048 rows: the weights continue in a second block of columns
+    section, src = plan("c4_weight_blocks")
+    assert section["textures"][section["steps"][1]["inputs"][1]] == [8, 227 * 9] and "mb * " in src["conv"]
+    for name in ("c4_dense_row_loop", "c4_depthwise_row_loop", "c4_x4_7x7"):
+        assert "for (int ky = 0; ky < 7" in plan(name)[1]["conv"] or "ky < 5" in plan(name)[1]["conv"], name
+    _, src = plan("c4_chain")
+    for node in ("mul", "sub", "sigmoid", "maxpool", "avgpool", "avgpool2", "add", "gmax"):
+        assert "vec4 run()" in src[node] and "x0(" not in src[node].split("vec4 run()")[1], node
+    assert "o3 = " in src["conv1"] and "o3 = " in src["conv2"] and {"c1:merge_x4", "c2:merge_x4"} <= set(src)
+    assert "va / vb" in src["div"] and {"c1:to_flat4", "c2:to_flat4", "a3:to_flat4"} <= set(src)  # Div: flat4
+    _, src = plan("c4_big_pools")  # windows past 25 taps loop over their rows, wide images over columns
+    assert "for (int ky = 0; ky < 7" in src["maxpool"] and "for (int ky = 0; ky < 5" in src["avgpool"]
+    assert "for (int w = 0; w < 36; w += 4)" in src["gap"]
+    _, src = plan("c4_concat")
+    assert "vec4 run()" in src["concat"] and "texture(t2" in src["concat"] and "float f(int i)" in src["concat_flat"]
+    for name in ("gemm_tex_relu", "gemm_vec_transb"):  # constant B: the texture() Gemm
+        assert "texture(t1" in plan(name)[1]["gemm"], name
+    assert "texture(t1" not in plan("gemm_vec")[1]["gemm"]  # B a graph input
+    # groups whose channels do not come in fours keep the flat4 shaders
+    assert "vec4 run()" not in plan("conv_groups")[1]["conv"]
 
 
 def test_texture_layout_sizes():

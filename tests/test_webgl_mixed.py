@@ -147,10 +147,12 @@ def test_shader_less_middle_node_splits_gpu_wasm_gpu(tmp_path):
     gl = webgl.plan_webgl(_optimized(gpu_wasm_gpu()))
     part = gl.partition
     assert part.placement == PLACEMENTS["gpu_wasm_gpu"]
+    # the convs run in the C4 layout, 4 pixels per fragment: relayouts (GPU steps of their own) around them and
+    # a merge of the 4 parts after each; the moves stay flat4
     assert [(s.backend, s.nodes, s.transfers) for s in part.segments] == [
-        ("webgl", ["conv1"], []),
+        ("webgl", ["x:to_c4", "conv1", "a:merge_x4", "a:to_flat4"], []),
         ("wasm", ["erf"], ["a"]),
-        ("webgl", ["conv2"], ["e"]),
+        ("webgl", ["e:to_c4", "conv2", "y:merge_x4", "y:to_flat4"], ["e"]),
     ]
     assert (part.gpu_inputs, part.gpu_outputs) == (["x"], ["y"])
     assert (part.wasm_inputs, part.wasm_outputs) == (["a"], ["e"])
@@ -158,8 +160,11 @@ def test_shader_less_middle_node_splits_gpu_wasm_gpu(tmp_path):
 
     m = package(gpu_wasm_gpu(), tmp_path / "b", backend="webgl", variants=("simd",)).manifest
     section = m["webgl"]
-    assert _segments(section) == [("webgl", [0, 1], []), ("wasm", [0, 1], ["a"]), ("webgl", [1, 2], ["e"])]
-    assert [s["node"] for s in section["steps"]] == ["conv1", "conv2"]
+    assert _segments(section) == [("webgl", [0, 4], []), ("wasm", [0, 1], ["a"]), ("webgl", [4, 8], ["e"])]
+    assert [s["node"] for s in section["steps"]] == [
+        "x:to_c4", "conv1", "a:merge_x4", "a:to_flat4", "e:to_c4", "conv2", "y:merge_x4", "y:to_flat4"
+    ]  # fmt: skip
+    assert len(section["steps"][1]["outputs"]) == 4 and section["steps"][2]["inputs"] == section["steps"][1]["outputs"]
     assert section["placement"] == PLACEMENTS["gpu_wasm_gpu"]
     assert section["unsupported"] == [{"node": "erf", "op": "Erf", "reason": "no shader for Erf"}]
     # the wasm part is a bundle of its own over the Erf alone, its manifest hashed in the section
@@ -212,7 +217,8 @@ def test_gpu_output_also_read_on_wasm_moves_once():
     outputs = {e["name"]: e["texture"] for e in gl.section["outputs"]}
     moved = gl.section["segments"][1]["transfers"][0]
     assert moved["texture"] == outputs["c"]  # read back from the output's own texture
-    assert gl.section["segments"][2]["transfers"][0]["texture"] not in outputs.values()
+    # ... which stays c's until the end of the run: e, moved in later, does not land there
+    assert gl.section["segments"][2]["transfers"][0]["texture"] != outputs["c"]
 
 
 def test_texture_of_a_tensor_read_back_later_outlives_the_gpu_segments_between():
@@ -226,10 +232,15 @@ def test_texture_of_a_tensor_read_back_later_outlives_the_gpu_segments_between()
         ("wasm", ["g", "a"]),
     ]
     steps = {s["node"]: s for s in section["steps"]}
-    a_texture = steps["conv1"]["output"]
-    assert section["segments"][3]["transfers"][1] == {"tensor": "a", "texture": a_texture, "elements": 144}
+    # conv1 writes a in C4 (its 4 parts, merged); its flat4 copy is made just before the read-back, at the end of
+    # segment 3
+    a_texture = steps["a:merge_x4"]["output"]
+    assert steps["a:to_flat4"]["inputs"] == [a_texture]
+    flat_a = steps["a:to_flat4"]["output"]
+    assert section["segments"][3]["transfers"][1] == {"tensor": "a", "texture": flat_a, "elements": 144}
     # every tensor here has a's size, so only liveness keeps conv2/square off a's texture
-    between = [steps["conv2"]["output"], steps["square"]["output"], section["segments"][2]["transfers"][0]["texture"]]
+    between = [steps[n]["output"] for n in ("e:to_c4", "f:merge_x4", "square")] + steps["conv2"]["outputs"]
+    between.append(section["segments"][2]["transfers"][0]["texture"])
     assert a_texture not in between
     # ... while textures are still reused: b's (dead after its read-back) holds a later tensor
     assert steps["relu1"]["output"] in between

@@ -3,15 +3,21 @@
 The executor (web/webgl.js) keeps every tensor in an RGBA32F 2-D texture in the **flat4** layout: element
 `i` of the row-major tensor is component `i & 3` of texel `t = i >> 2`, and texel `t` sits at
 `(t % width, t / width)` with `width = min(texels, MAX_WIDTH)`. A reshape is therefore free (same texture),
-and every shader computes the 4 elements of its output texel from their flat indices. Each node's program
-defines `float f(int i)` (output element `i`) reading inputs through `x0(i)`, `x1(i)`...; main() calls it for
-the texel's 4 elements.
+and a flat4 shader computes the 4 elements of its output texel from their flat indices: its program defines
+`float f(int i)` (output element `i`) reading inputs through `x0(i)`, `x1(i)`..., which main() calls for the
+texel's 4 elements, or `vec4 g(int b)` (the texel of elements b..b+3), or `vec4 run()` (the fragment's texel,
+from gl_FragCoord).
+
+Convolutions, and the pools, activations and same-shape Add/Sub/Mul around them, use the channel-packed **C4**
+layout instead (4 channels of one pixel per texel, `Grid`; `_c4_rewrite` decides per tensor and adds Relayout
+steps where a flat4 reader needs one); they sample with texture() at texel centres, which SwiftShader does in
+about half the time of a texelFetch. Everything uploaded, read back or moved to wasm is flat4.
 
 The plan is data in the manifest's `webgl` section (web/README.md): textures (sizes only; the executor
 allocates them), which tensor lives in which texture (textures are reused once their tensor is dead),
 programs (deduplicated sources), steps (program, input textures, output texture, node) and the constants,
-shipped raw (float32, ONNX layout) in `webgl-weights.bin`. This module reads the optimized IR; the IR knows
-nothing of WebGL.
+shipped raw in `webgl-weights.bin` (float32, ONNX layout, or repacked for the C4 shaders). This module reads
+the optimized IR; the IR knows nothing of WebGL.
 
 Nodes without a shader run on wasm (`partition`): the plan is then a list of segments, alternately GPU and
 wasm, with the tensors to move between texture and wasm memory before each; the wasm nodes are packaged as
@@ -20,6 +26,7 @@ a bundle of their own (`wasm_part`, package.py) whose step ranges and tensor off
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from dataclasses import dataclass, field
@@ -27,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import PackageError
-from .ir import Graph, Node
+from .ir import Graph, Node, Value
 from .ops.spatial import as_2d
 
 MAX_WIDTH = 2048  # WebGL2 guarantees MAX_TEXTURE_SIZE >= 2048
@@ -126,7 +133,8 @@ TANH = (
 @dataclass
 class Program:
     inputs: list[str]  # tensor names read as x0, x1, ...
-    body: str  # GLSL defining float f(int i)
+    body: str  # GLSL defining float f(int i), vec4 g(int b), vec4 run(), or main() itself (several outputs)
+    outputs: int = 1  # render targets o0, o1, ... when more than one (the node's outputs, in order)
 
 
 @dataclass
@@ -138,8 +146,23 @@ class WebGLPlan:
 
 
 class _Gen:
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, grids: dict[str, Grid] | None = None):
         self.graph = graph
+        self.grids = grids if grids is not None else {}  # tensors in the C4 layout
+        self.dims: dict[str, tuple[int, int]] = {}  # textures of constants repacked for a shader
+
+    def grid(self, name: str) -> Grid:
+        return self.grids[name]
+
+    def add_const(self, name: str, data: np.ndarray, size: tuple[int, int]) -> str:
+        """A constant repacked for a shader: `data` fills a size[0] x size[1] RGBA texture row by row."""
+        data = np.ascontiguousarray(data, np.float32)
+        assert data.size == size[0] * size[1] * 4, (name, data.shape, size)
+        if size[0] > MAX_WIDTH or size[1] > MAX_WIDTH:
+            raise Unsupported(f"{name!r} needs a {size[0]}x{size[1]} texture")
+        self.graph.values[name] = Value(name, np.dtype(np.float32), tuple(data.shape), data)
+        self.dims[name] = size
+        return name
 
     def shape(self, name: str) -> tuple[int, ...]:
         return tuple(self.graph.values[name].shape)
@@ -296,8 +319,12 @@ def gemm(g: _Gen, node: Node) -> Program:
         if len(node.inputs) > 3 and node.inputs[3]:
             inputs.append(node.inputs[3])
             residual = f"v += x{len(inputs) - 1}(i);"
+    Kq = K // 4
+    bdata = g.const(b)
+    if not ta and K % 4 == 0 and N % 4 == 0 and bdata is not None and K <= MAX_WIDTH and N // 4 <= MAX_WIDTH:
+        if M * Kq <= MAX_WIDTH:  # A's rows in one texture row: sampled with texture(), B repacked to match
+            return _gemm_tex(g, node, inputs, bdata, tb, (M, K, N), alpha, bias, act, params, residual)
     if not ta and K % 4 == 0 and N % 4 == 0:
-        Kq = K // 4
         if tb:  # B is [N, K]: texels of 4 k for each of the 4 columns
             dots = ", ".join(f"dot(a, v1(bt + {j * Kq} + k4))" for j in range(4))
             inner = f"s += vec4({dots});"
@@ -333,6 +360,47 @@ def gemm(g: _Gen, node: Node) -> Program:
 }}
 """
     return Program(inputs, body)
+
+
+def _gemm_tex(g: _Gen, node: Node, inputs, bdata, tb, mkn, alpha, bias, act, params, residual) -> Program:
+    """Gemm with constant B: B repacked so that texel (k, n / 4) holds B[k, n .. n + 3]; an output texel (4
+    columns of one row) takes 1 texel of A and 4 of B per 4 k, all sampled with texture() (unrolled by 4)."""
+    M, K, N = mkn
+    Kq, N4 = K // 4, N // 4
+    bk = np.asarray(bdata, np.float32).reshape((N, K) if tb else (K, N))
+    bk = bk.T if tb else bk
+    inputs = list(inputs)
+    inputs[1] = g.add_const(f"{node.input(1)}@gemm", bk.reshape(K, N4, 4).transpose(1, 0, 2), (K, N4))
+    wa = M * Kq  # A's texture: one row of M * Kq texels
+    bias4 = "vec4(0.0)"
+    if bias != "0.0":
+        c = node.input(2)
+        idx = [_broadcast_index(g.shape(c), (M, N), ["m", f"(n + {j})"]) for j in range(4)]
+        bias4 = f"{_f(float(g.attr(node, 'beta', 1.0)))} * vec4({', '.join(f'x2({e})' for e in idx)})"
+    vec_residual = residual.replace("v += x", "v += v").replace("(i)", "(b >> 2)")
+    unroll = next(u for u in (4, 2, 1) if Kq % u == 0)
+    lines = []
+    for u in range(unroll):
+        lines.append(f"vec4 a{u} = texture(t0, vec2(ab + float(k4 + {u}) * {_fl(1 / wa)}, 0.5));")
+        kx = f"(float(k4 + {u}) * 4.0 + {{j}}.5) * {_fl(1 / K)}"
+        terms = [f"a{u}.{'xyzw'[j]} * texture(t1, vec2({kx.format(j=j)}, wy))" for j in range(4)]
+        lines.append(f"s += {' + '.join(terms)};")
+    inner = "\n    ".join(lines)
+    return Program(
+        inputs,
+        f"""vec4 g(int b) {{
+  int m = b / {N}, n = b % {N};
+  float ab = (float(m * {Kq}) + 0.5) * {_fl(1 / wa)}, wy = (float(n >> 2) + 0.5) * {_fl(1 / N4)};
+  vec4 s = vec4(0.0);
+  for (int k4 = 0; k4 < {Kq}; k4 += {unroll}) {{
+    {inner}
+  }}
+  vec4 v = {_f(alpha)} * s + {bias4};
+  {vec_residual}
+  return {activation_glsl(act, params)};
+}}
+""",
+    )
 
 
 @shader("MatMul")
@@ -464,6 +532,13 @@ BINARY = {"Add": "a + b", "Sub": "a - b", "Mul": "a * b", "Div": "a / b"}
 def binary(g: _Gen, node: Node) -> Program:
     a, b, y = node.input(0), node.input(1), node.outputs[0]
     ys = g.shape(y)
+    if g.shape(a) == ys and g.shape(b) == ys:  # texel by texel, in either layout (both inputs in the same)
+        expr = BINARY[node.op_type].replace("a", "va").replace("b", "vb")
+        return Program(
+            [a, b],
+            "vec4 run() {\n  ivec2 p = ivec2(gl_FragCoord.xy);\n"
+            f"  vec4 va = texelFetch(t0, p, 0), vb = texelFetch(t1, p, 0);\n  return {expr};\n}}\n",
+        )
     names = [f"d{k}" for k in range(len(ys))]
     return Program(
         [a, b],
@@ -493,7 +568,11 @@ def unary(g: _Gen, node: Node) -> Program:
         params = [float(node.attrs.get("alpha", 0.01))]
     elif op == "HardSigmoid":
         params = [float(node.attrs.get("alpha", 0.2)), float(node.attrs.get("beta", 0.5))]
-    return Program([node.input(0)], f"float f(int i) {{ float v = x0(i); return {activation_glsl(op, params)}; }}\n")
+    # texel by texel: the output has the input's layout and texture size (flat4 or C4)
+    return Program(
+        [node.input(0)],
+        f"vec4 run() {{ vec4 v = texelFetch(t0, ivec2(gl_FragCoord.xy), 0); return {activation_glsl(op, params)}; }}\n",
+    )
 
 
 @shader("Concat")
@@ -582,6 +661,616 @@ def lrn(g: _Gen, node: Node) -> Program:
     )
 
 
+# ---- the channel-packed (C4) layout ------------------------------------------------------------------------
+#
+# Convolutions and the ops around them keep [N, C, H, W] (or [N, C, L], as H = 1) tensors channel-packed: a
+# texel holds 4 channels of one pixel. Plane q = n * ceil(C / 4) + c // 4 is an H x W tile; tiles fill a grid
+# of TX columns (as few as fit 2048 rows), tile q at column q % TX, row q // TX. Channels past C are padding
+# (finite values that consumers never mix into real ones: their weights are zero). Shaders address these
+# textures with texture() at texel centres (NEAREST, no filtering): in SwiftShader that costs about half of a
+# texelFetch (micro-benchmark, 64 unrolled fetches per fragment: 2.7-3.4 vs 5.5-5.8 ms), and a tap of a
+# convolution is the fragment's own coordinate plus a constant offset. Textures have one level and NEAREST
+# for both filters, so the implicit LOD (undefined where a tap is masked by a condition) cannot change the
+# texel sampled.
+
+
+@dataclass(frozen=True)
+class Grid:
+    N: int
+    C: int
+    H: int
+    W: int
+    TX: int
+
+    @property
+    def C4(self) -> int:
+        return -(-self.C // 4)
+
+    @property
+    def planes(self) -> int:
+        return self.N * self.C4
+
+    @property
+    def TY(self) -> int:
+        return -(-self.planes // self.TX)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.TX * self.W, self.TY * self.H
+
+
+def c4_grid(shape) -> Grid | None:
+    """The C4 tiling of a 3-D or 4-D tensor, or None when it does not fit a 2048 x 2048 texture."""
+    if len(shape) not in (3, 4) or 0 in shape:
+        return None
+    N, C = shape[0], shape[1]
+    H, W = as_2d(list(shape[2:]), 1)
+    if H > MAX_WIDTH or W > MAX_WIDTH:
+        return None
+    planes = N * -(-C // 4)
+    tx = -(-planes // (MAX_WIDTH // H))
+    grid = Grid(N, C, H, W, tx)
+    return grid if grid.size[0] <= MAX_WIDTH and grid.size[1] <= MAX_WIDTH else None
+
+
+def _fl(x: float) -> str:
+    """A GLSL float literal of an exactly representable number (or the nearest float)."""
+    s = repr(float(x))
+    return s if ("." in s or "e" in s or "inf" in s) else s + ".0"
+
+
+def _frag_plane(grid: Grid, p: str = "") -> str:
+    """GLSL declaring floats {p}q (plane), {p}y, {p}x (pixel in the tile) of this fragment in `grid`."""
+    lines = []
+    if grid.TY == 1:
+        lines.append(f"float {p}ty = 0.0, {p}y = gl_FragCoord.y - 0.5;")
+    else:
+        lines.append(f"float {p}ty = floor(gl_FragCoord.y * {_fl(1 / grid.H)});")
+        lines.append(f"float {p}y = gl_FragCoord.y - 0.5 - {p}ty * {_fl(grid.H)};")
+    if grid.TX == 1:
+        lines.append(f"float {p}tx = 0.0, {p}x = gl_FragCoord.x - 0.5;")
+    else:
+        lines.append(f"float {p}tx = floor(gl_FragCoord.x * {_fl(1 / grid.W)});")
+        lines.append(f"float {p}x = gl_FragCoord.x - 0.5 - {p}tx * {_fl(grid.W)};")
+    lines.append(f"float {p}q = {p}ty * {_fl(grid.TX)} + {p}tx;")
+    return "\n  ".join(lines)
+
+
+def _split(value: str, count: int, hi: str, lo: str) -> str:
+    """GLSL declaring floats hi = floor(value / count), lo = value - hi * count (value a small integer)."""
+    if count == 1:
+        return f"float {hi} = {value}, {lo} = 0.0;"
+    return f"float {hi} = floor(({value} + 0.5) * {_fl(1 / count)}); float {lo} = {value} - {hi} * {_fl(count)};"
+
+
+def _plane_origin(grid: Grid, q: str, name: str) -> str:
+    """GLSL declaring vec2 `name`: the texel origin of plane `q` (a float) in `grid`."""
+    if grid.TX == 1:
+        return f"vec2 {name} = vec2(0.0, {q} * {_fl(grid.H)});"
+    return (
+        f"float {name}r = floor(({q} + 0.5) * {_fl(1 / grid.TX)});\n"
+        f"  vec2 {name} = vec2(({q} - {name}r * {_fl(grid.TX)}) * {_fl(grid.W)}, {name}r * {_fl(grid.H)});"
+    )
+
+
+def _inv(size: tuple[int, int]) -> str:
+    return f"vec2({_fl(1 / size[0])}, {_fl(1 / size[1])})"
+
+
+def _conv_geometry(g: _Gen, node: Node):
+    x, w = node.input(0), node.input(1)
+    y = node.outputs[0]
+    xs, ws, ys = g.shape(x), g.shape(w), g.shape(y)
+    group = int(g.attr(node, "group", 1))
+    kernel = tuple(g.attr(node, "kernel_shape") or ws[2:])
+    win = _window(node, xs[2:], kernel, ys[2:])
+    return dict(
+        group=group,
+        C=xs[1],
+        M=ws[0],
+        CG=xs[1] // group,
+        MG=ws[0] // group,
+        K=as_2d(list(kernel), 1),
+        S=as_2d(list(win["strides"]), 1),
+        D=as_2d(list(win["dilations"]), 1),
+        P=as_2d(list(win["begin"]), 0),
+    )
+
+
+def conv_c4_ok(g: _Gen, node: Node) -> bool:
+    """Whether the C4 convolution shader takes this node (its input and output then live in C4)."""
+    x, w, b = node.input(0), node.input(1), node.input(2)
+    if len(g.shape(x)) not in (3, 4) or g.const(w) is None or (b and g.const(b) is None):
+        return False
+    if c4_grid(g.shape(x)) is None or c4_grid(g.shape(node.outputs[0])) is None:
+        return False
+    try:
+        geo = _conv_geometry(g, node)
+    except Unsupported:
+        return False
+    T = geo["K"][0] * geo["K"][1]
+    if geo["CG"] == 1 and geo["MG"] == 1:  # depthwise
+        return T <= MAX_WIDTH
+    if geo["group"] != 1 and (geo["CG"] % 4 or geo["MG"] % 4):
+        return False
+    M4 = -(-geo["M"] // 4)
+    return T <= MAX_WIDTH and M4 <= MAX_WIDTH and 4 * -(-geo["CG"] // 4) * _weight_blocks(M4, T)[0] <= MAX_WIDTH
+
+
+def _weight_blocks(M4: int, T: int) -> tuple[int, int]:
+    """(column blocks, output planes per block) of a C4 conv's weight texture: planes m4 * T + tap rows at most
+    2048, so past that the planes continue in another block of columns."""
+    rows = min(M4, MAX_WIDTH // T)
+    return -(-M4 // rows), rows
+
+
+def _taps(geo, grid_in: Grid, grid_out: Grid, ox: str, oy: str):
+    """Per tap (ky, kx): its texel offset from the window origin and the GLSL condition that it is inside the
+    image, or None when it always is (decided from the output size)."""
+    (KH, KW), (SH, SW), (DH, DW), (PT, PL) = geo["K"], geo["S"], geo["D"], geo["P"]
+    conds, taps = [], []
+    for ky in range(KH):
+        lo, hi = ky * DH - PT, (grid_out.H - 1) * SH + ky * DH - PT
+        cy = []
+        if lo < 0:
+            cy.append(f"{oy} * {_fl(SH)} >= {_fl(-lo)}")
+        if hi >= grid_in.H:
+            cy.append(f"{oy} * {_fl(SH)} < {_fl(grid_in.H - (ky * DH - PT))}")
+        for kx in range(KW):
+            lo, hi = kx * DW - PL, (grid_out.W - 1) * SW + kx * DW - PL
+            cx = []
+            if lo < 0:
+                cx.append(f"{ox} * {_fl(SW)} >= {_fl(-lo)}")
+            if hi >= grid_in.W:
+                cx.append(f"{ox} * {_fl(SW)} < {_fl(grid_in.W - (kx * DW - PL))}")
+            c = " && ".join(cy + cx)
+            conds.append(c or None)
+            taps.append((ky, kx))
+    return taps, conds
+
+
+def _col_cond(geo, grid_in: Grid, grid_out: Grid, kx: int, ox: str) -> str:
+    """The GLSL condition that column tap kx is inside the image ("" when it always is)."""
+    SW, DW, PL = geo["S"][1], geo["D"][1], geo["P"][1]
+    lo, hi = kx * DW - PL, (grid_out.W - 1) * SW + kx * DW - PL
+    cx = []
+    if lo < 0:
+        cx.append(f"{ox} * {_fl(SW)} >= {_fl(-lo)}")
+    if hi >= grid_in.W:
+        cx.append(f"{ox} * {_fl(SW)} < {_fl(grid_in.W - lo)}")
+    return " && ".join(cx)
+
+
+def _row_cond(geo, grid_in: Grid, grid_out: Grid, oy: str, fy: str) -> str:
+    """The GLSL condition that kernel row `fy` (a float in a loop) is inside the image ("true" if always)."""
+    KH, SH, DH, PT = geo["K"][0], geo["S"][0], geo["D"][0], geo["P"][0]
+    iy = f"{oy} * {_fl(SH)} + {fy} * {_fl(DH)}"
+    rc = []
+    if PT > 0:
+        rc.append(f"{iy} >= {_fl(PT)}")
+    if (grid_out.H - 1) * SH + (KH - 1) * DH - PT >= grid_in.H:
+        rc.append(f"{iy} < {_fl(grid_in.H + PT)}")
+    return " && ".join(rc) or "true"
+
+
+def _x4_shape(shape) -> tuple[int, ...]:
+    """The shape of each of the 4 parts of a conv output computed 4 pixels per fragment: part j holds the
+    pixels of columns 4 X + j at column X."""
+    return (*shape[:-1], -(-shape[-1] // 4))
+
+
+def conv_x4_ok(g: _Gen, node: Node) -> bool:
+    """Dense (or grouped by fours) convs of at most 7x7 taps whose output rows are 4 pixels or more: each
+    fragment computes 4 neighbouring pixels, so every weight fetched serves 4 of them (SwiftShader: ~1.8x
+    faster on ResNet's 3x3 layers, micro-benchmark, merge step not included)."""
+    geo = _conv_geometry(g, node)
+    ys = g.shape(node.outputs[0])
+    if geo["CG"] == 1 and geo["MG"] == 1:
+        return False
+    KH, KW = geo["K"]
+    return KH <= 7 and KW <= 7 and ys[-1] >= 4 and c4_grid(_x4_shape(ys)) is not None
+
+
+def conv_x4(g: _Gen, node: Node) -> Program:
+    """conv_c4 for 4 pixels per fragment: output j (render target j) is pixel 4 X + j of the fragment's column
+    X in the parts' grid. Per input plane and kernel row, every input column the 4 pixels' taps touch is
+    sampled once, and each weight texel once for the 4 pixels."""
+    x, w, b = node.input(0), node.input(1), node.input(2)
+    y0 = node.outputs[0]
+    geo = _conv_geometry(g, node)
+    gi, gp = g.grid(x), g.grid(y0)  # input, one part
+    (KH, KW), (SH, SW), (DH, DW), (PT, PL) = geo["K"], geo["S"], geo["D"], geo["P"]
+    T = KH * KW
+    M, CG, MG = geo["M"], geo["CG"], geo["MG"]
+    M4, CG4 = -(-M // 4), -(-CG // 4)
+    wdata = np.asarray(g.const(w), np.float32).reshape(M, CG, T)
+    blocks, rows = _weight_blocks(M4, T)
+    full = np.zeros((blocks * rows * 4, CG4 * 4, T), np.float32)
+    full[:M, :CG] = wdata
+    arr = full.reshape(blocks, rows, 4, CG4 * 4, T).transpose(1, 4, 0, 3, 2)  # as conv_c4
+    WW, WH = blocks * CG4 * 4, rows * T
+    inputs = [x, g.add_const(f"{w}@c4w", arr, (WW, WH))]
+    bias = "vec4(0.0)"
+    if b:
+        bv = np.zeros(M4 * 4, np.float32)
+        bv[:M] = np.asarray(g.const(b), np.float32).reshape(-1)
+        inputs.append(g.add_const(f"{b}@c4b", bv.reshape(1, M4, 4), (M4, 1)))
+        bias = f"texture(t{len(inputs) - 1}, vec2((m4 + 0.5) * {_fl(1 / M4)}, 0.5))"
+    act, params, residual = "", [], None
+    if node.domain == "wasm_runtime":
+        act, params = node.attrs.get("activation", ""), node.attrs.get("activation_params", [])
+        if len(node.inputs) > 3 and node.inputs[3]:
+            inputs.append(node.inputs[3])
+            residual = len(inputs) - 1
+    head = [_frag_plane(gp, "o"), _split("oq", M4, "n", "m4")]
+    head.append(f"vec2 ib = vec2(ox * {_fl(4 * SW)} + {_fl(0.5 - PL)}, oy * {_fl(SH)} + {_fl(0.5 - PT)});")
+    offsets = sorted({j * SW + kx * DW for j in range(4) for kx in range(KW)})
+    colc = set()  # offsets whose column can fall outside the image (pixels past the real width included)
+    for d in offsets:  # input column ix = 4 X SW - PL + d
+        c = []
+        if d - PL < 0:
+            c.append(f"ox * {_fl(4 * SW)} >= {_fl(PL - d)}")
+        if (gp.W - 1) * 4 * SW - PL + d >= gi.W:
+            c.append(f"ox * {_fl(4 * SW)} < {_fl(gi.W + PL - d)}")
+        if c:
+            head.append(f"bool cx{d} = {' && '.join(c)};")
+            colc.add(d)
+    rowc = {}  # 1-row kernels: the one row's condition, when it can fail
+    if KH == 1 and _row_cond(geo, gi, gp, "oy", "0.0") != "true":
+        head.append(f"bool ry0 = {_row_cond(geo, gi, gp, 'oy', '0.0')};")
+        rowc[0] = "ry0"
+    if geo["group"] == 1:
+        head.append(f"float iq0 = n * {_fl(gi.C4)};")
+    else:
+        head.append(f"float iq0 = n * {_fl(gi.C4)} + floor((m4 + 0.5) * {_fl(4 / MG)}) * {_fl(CG4)};")
+    head.append(_split("m4", rows, "mb", "mr") if blocks > 1 else "float mb = 0.0, mr = m4;")
+    head.append(f"float wy = (mr * {_fl(T)} + 0.5) * {_fl(1 / WH)};")
+    head.append(f"float wxb = mb * {_fl(CG4 * 4 / WW)} + {_fl(0.5 / WW)};")
+    head.append(f"vec4 b4 = {bias};")
+    head.append("vec4 a0 = b4, a1 = b4, a2 = b4, a3 = b4;")
+    inv_in = _inv(gi.size)
+    unroll = next(u for u in ((2, 1) if T == 1 else (1,)) if CG4 % u == 0)
+    body = []
+    for u in range(unroll):
+        c = f"(c + {u})" if u else "c"
+        body.append(f"float qi{u} = iq0 + float({c});")
+        body.append(_plane_origin(gi, f"qi{u}", f"org{u}").replace("\n  ", "\n    "))
+        body.append(f"vec2 base{u} = (org{u} + ib) * {inv_in};")
+        body.append(f"float wx{u} = float({c}) * {_fl(4 / WW)} + wxb;")
+        # kernel rows in a loop (SwiftShader's JIT time grows fast with unrolled samplers), columns unrolled
+        body.append(f"for (int ky = 0; ky < {KH}; ky++) {{" if KH > 1 else "{")
+        if KH > 1:
+            body.append("  float fy = float(ky);")
+            body.append(f"  bool rin = {_row_cond(geo, gi, gp, 'oy', 'fy')};")
+            body.append(f"  vec2 rb = base{u} + vec2(0.0, fy * {_fl(DH / gi.size[1])});")
+            body.append(f"  float wr = wy + fy * {_fl(KW / WH)};")
+        else:
+            body.append(f"  bool rin = {rowc.get(0, 'true')}; vec2 rb = base{u}; float wr = wy;")
+        for d in offsets:
+            conds = ["rin"] + ([f"cx{d}"] if d in colc else [])
+            v = f"texture(t0, rb + vec2({_fl(d / gi.size[0])}, 0.0))"
+            body.append(f"  vec4 x{d} = {' && '.join(conds)} ? {v} : vec4(0.0);")
+        for kx in range(KW):
+            wy = "wr" if kx == 0 else f"wr + {_fl(kx / WH)}"
+            for j in range(4):
+                body.append(f"  vec4 w{j}_{kx} = texture(t1, vec2(wx{u}{' + ' + _fl(j / WW) if j else ''}, {wy}));")
+            for j in range(4):
+                d = j * SW + kx * DW
+                body.append(f"  a{j} += x{d}.x * w0_{kx} + x{d}.y * w1_{kx} + x{d}.z * w2_{kx} + x{d}.w * w3_{kx};")
+        body.append("}")
+    inner = "\n    ".join(body)
+    tail = []
+    if residual is not None:
+        go = g.grid(node.inputs[3])
+        tail.append(_plane_origin(go, "oq", "rorg"))
+        for j in range(4):
+            tail.append(
+                f"a{j} += texture(t{residual}, (rorg + vec2(ox * 4.0 + {_fl(j + 0.5)}, oy + 0.5)) * {_inv(go.size)});"
+            )
+    for j in range(4):
+        tail.append(f"o{j} = {activation_glsl(act, params, f'a{j}')};")
+    src = "\n  ".join(head)
+    end = "\n  ".join(tail)
+    return Program(
+        inputs,
+        f"""void main() {{
+  {src}
+  for (int c = 0; c < {CG4}; c += {unroll}) {{
+    {inner}
+  }}
+  {end}
+}}
+""",
+        outputs=4,
+    )
+
+
+def merge_x4(g: _Gen, node: Node) -> Program:
+    """The C4 tensor from the 4 parts of conv_x4: pixel (y, x) is part x % 4's pixel (y, x / 4)."""
+    go, gp = g.grid(node.outputs[0]), g.grid(node.inputs[0])
+    return Program(
+        list(node.inputs),
+        f"""vec4 run() {{
+  {_frag_plane(go, "o")}
+  {_split("ox", 4, "X", "j")}
+  {_plane_origin(gp, "oq", "org")}
+  vec2 at = (org + vec2(X, oy) + 0.5) * {_inv(gp.size)};
+  return j < 1.5 ? (j < 0.5 ? texture(t0, at) : texture(t1, at)) : (j < 2.5 ? texture(t2, at) : texture(t3, at));
+}}
+""",
+    )
+
+
+def conv_c4(g: _Gen, node: Node) -> Program:
+    x, w, b = node.input(0), node.input(1), node.input(2)
+    y = node.outputs[0]
+    geo = _conv_geometry(g, node)
+    gi, go = g.grid(x), g.grid(y)
+    (KH, KW), (SH, SW), (DH, DW), (PT, PL) = geo["K"], geo["S"], geo["D"], geo["P"]
+    T = KH * KW
+    M, CG, MG = geo["M"], geo["CG"], geo["MG"]
+    M4 = -(-M // 4)
+    wdata = np.asarray(g.const(w), np.float32).reshape(M, CG, T)
+    depthwise = CG == 1 and MG == 1
+    inputs = [x]
+    if depthwise:
+        # weight texel (tap, c4) = the 4 channels' weights of that tap
+        arr = np.zeros((M4 * 4, T), np.float32)
+        arr[:M] = wdata[:, 0, :]
+        arr = arr.reshape(M4, 4, T).transpose(0, 2, 1)  # [row c4][x tap][lane]
+        wsize = (T, M4)
+    else:
+        CG4 = -(-CG // 4)
+        blocks, rows = _weight_blocks(M4, T)
+        full = np.zeros((blocks * rows * 4, CG4 * 4, T), np.float32)
+        full[:M, :CG] = wdata
+        # weight texel (x = b * 4 CG4 + input channel, y = r * T + tap) = weights of output channels 4 m4 ..
+        # 4 m4 + 3, m4 = b * rows + r (one block of columns unless M4 * T > 2048)
+        arr = full.reshape(blocks, rows, 4, CG4 * 4, T).transpose(1, 4, 0, 3, 2)
+        wsize = (blocks * CG4 * 4, rows * T)
+    wname = g.add_const(f"{w}@c4w", arr, wsize)
+    inputs.append(wname)
+    bias = "vec4(0.0)"
+    if b:
+        bv = np.zeros(M4 * 4, np.float32)
+        bv[:M] = np.asarray(g.const(b), np.float32).reshape(-1)
+        inputs.append(g.add_const(f"{b}@c4b", bv.reshape(1, M4, 4), (M4, 1)))
+        bias = f"texture(t{len(inputs) - 1}, vec2((m4 + 0.5) * {_fl(1 / M4)}, 0.5))"
+    act, params, residual = "", [], ""
+    if node.domain == "wasm_runtime":
+        act, params = node.attrs.get("activation", ""), node.attrs.get("activation_params", [])
+        if len(node.inputs) > 3 and node.inputs[3]:
+            inputs.append(node.inputs[3])
+            residual = f"acc += texture(t{len(inputs) - 1}, gl_FragCoord.xy * {_inv(go.size)});"
+    inv_in = _inv(gi.size)
+    taps, conds = _taps(geo, gi, go, "ox", "oy")
+    head = [_frag_plane(go, "o"), _split("oq", M4, "n", "m4")]
+    head.append(f"vec2 ib = vec2(ox * {_fl(SW)} + {_fl(0.5 - PL)}, oy * {_fl(SH)} + {_fl(0.5 - PT)});")
+    for t, c in enumerate(conds):
+        if c:
+            head.append(f"bool in{t} = {c};")
+    head.append(f"vec4 acc = {bias};")
+
+    def tap_fetch(t: int, base: str) -> str:
+        ky, kx = taps[t]
+        off = f"vec2({_fl(kx * DW / gi.size[0])}, {_fl(ky * DH / gi.size[1])})"
+        v = f"texture(t0, {base} + {off})"
+        return f"(in{t} ? {v} : vec4(0.0))" if conds[t] else v
+
+    lines = []
+    # big kernels loop over their rows (kx unrolled): SwiftShader's JIT takes minutes on hundreds of samplers
+    row_loop = T * (2 if depthwise else 5) > 50
+    if row_loop:
+        for kx in range(KW):
+            c = _col_cond(geo, gi, go, kx, "ox")
+            if c:
+                head.append(f"bool cx{kx} = {c};")
+
+    def row_taps(base: str, weight) -> list[str]:
+        """A loop over ky with the kx taps unrolled; weight(kx) is the GLSL accumulating tap kx's value v."""
+        out = [f"for (int ky = 0; ky < {KH}; ky++) {{", "  float fy = float(ky);"]
+        out.append(f"  bool rin = {_row_cond(geo, gi, go, 'oy', 'fy')};")
+        out.append(f"  vec2 rb = {base} + vec2(0.0, fy * {_fl(DH / gi.size[1])});")
+        for kx in range(KW):
+            cond = " && ".join(["rin"] + ([f"cx{kx}"] if _col_cond(geo, gi, go, kx, "ox") else []))
+            v = f"texture(t0, rb + vec2({_fl(kx * DW / gi.size[0])}, 0.0))"
+            out.append(f"  {{ vec4 v = {cond} ? {v} : vec4(0.0);")
+            out.append(f"    {weight(kx)} }}")
+        out.append("}")
+        return out
+
+    if depthwise:
+        head.append(_plane_origin(gi, "oq", "org"))
+        head.append(f"vec2 base = (org + ib) * {inv_in};")
+        head.append(f"float wy = (m4 + 0.5) * {_fl(1 / M4)};")
+        if row_loop:
+            lines = row_taps(
+                "base",
+                lambda kx: f"acc += v * texture(t1, vec2((fy * {_fl(KW)} + {_fl(kx + 0.5)}) * {_fl(1 / T)}, wy));",
+            )
+        for t in range(0 if row_loop else T):
+            lines.append(f"acc += {tap_fetch(t, 'base')} * texture(t1, vec2({_fl((t + 0.5) / T)}, wy));")
+        loop = "\n  ".join(lines)
+    else:
+        CG4 = -(-CG // 4)
+        WW, WH = wsize
+        if geo["group"] == 1:
+            head.append(f"float iq0 = n * {_fl(gi.C4)};")
+        else:
+            head.append(f"float iq0 = n * {_fl(gi.C4)} + floor((m4 + 0.5) * {_fl(4 / MG)}) * {_fl(CG4)};")
+        blocks, rows = _weight_blocks(M4, T)
+        head.append(_split("m4", rows, "mb", "mr") if blocks > 1 else "float mb = 0.0, mr = m4;")
+        head.append(f"float wy = (mr * {_fl(T)} + 0.5) * {_fl(1 / WH)};")
+        head.append(f"float wxb = mb * {_fl(CG4 * 4 / WW)} + {_fl(0.5 / WW)};")
+        unroll = next(u for u in ((4, 2, 1) if T == 1 else (1,)) if CG4 % u == 0)
+        body = []
+        for u in range(unroll):
+            c = f"(c + {u})" if u else "c"
+            body.append(f"float qi{u} = iq0 + float({c});")
+            body.append(_plane_origin(gi, f"qi{u}", f"org{u}").replace("\n  ", "\n    "))
+            body.append(f"vec2 base{u} = (org{u} + ib) * {inv_in};")
+            body.append(f"float wx{u} = float({c}) * {_fl(4 / WW)} + wxb;")
+            if row_loop:
+                body += row_taps(
+                    f"base{u}",
+                    lambda kx, u=u: (
+                        "acc += "
+                        + " + ".join(
+                            f"v.{'xyzw'[j]} * texture(t1, vec2(wx{u}{' + ' + _fl(j / WW) if j else ''}, "
+                            f"wy + (fy * {_fl(KW)} + {_fl(kx)}) * {_fl(1 / WH)}))"
+                            for j in range(4)
+                        )
+                        + ";"
+                    ),
+                )
+            for t in range(0 if row_loop else T):
+                wy = "wy" if t == 0 else f"wy + {_fl(t / WH)}"
+                body.append(f"{{ vec4 v = {tap_fetch(t, f'base{u}')};")
+                terms = [
+                    f"v.{'xyzw'[j]} * texture(t1, vec2(wx{u}{' + ' + _fl(j / WW) if j else ''}, {wy}))"
+                    for j in range(4)
+                ]
+                body.append(f"  acc += {' + '.join(terms)}; }}")
+        inner = "\n    ".join(body)
+        loop = f"for (int c = 0; c < {CG4}; c += {unroll}) {{\n    {inner}\n  }}"
+    src = "\n  ".join(head)
+    return Program(
+        inputs,
+        f"""vec4 run() {{
+  {src}
+  {loop}
+  {residual}
+  vec4 v = acc;
+  return {activation_glsl(act, params)};
+}}
+""",
+    )
+
+
+def pool_c4(g: _Gen, node: Node) -> Program:
+    x, y = node.input(0), node.outputs[0]
+    xs, ys = g.shape(x), g.shape(y)
+    gi, go = g.grid(x), g.grid(y)
+    if len(node.outputs) > 1 and node.outputs[1]:
+        raise Unsupported("MaxPool's Indices output")
+    kernel = tuple(node.attrs["kernel_shape"])
+    win = _window(node, xs[2:], kernel, ys[2:])
+    for size, out, stride, begin in zip(xs[2:], ys[2:], win["strides"], win["begin"], strict=True):
+        if out > 1 and (out - 1) * stride - begin >= size:
+            raise Unsupported("a ceil_mode window starting in the right padding")
+    geo = dict(
+        K=as_2d(list(kernel), 1),
+        S=as_2d(list(win["strides"]), 1),
+        D=as_2d(list(win["dilations"]), 1),
+        P=as_2d(list(win["begin"]), 0),
+    )
+    (KH, KW), (SH, SW), (DH, DW), (PT, PL) = geo["K"], geo["S"], geo["D"], geo["P"]
+    PB, PR = as_2d(list(win["end"]), 0)
+    taps, conds = _taps(geo, gi, go, "ox", "oy")
+    lines = [
+        _frag_plane(go, "o"),
+        _plane_origin(gi, "oq", "org"),
+        f"vec2 base = (org + vec2(ox * {_fl(SW)} + {_fl(0.5 - PL)}, oy * {_fl(SH)} + {_fl(0.5 - PT)})) * "
+        f"{_inv(gi.size)};",
+    ]
+    mode = "max" if node.op_type == "MaxPool" else "avg"
+    if mode == "avg" and (DH != 1 or DW != 1):
+        raise Unsupported("AveragePool with dilations")
+    lines.append("vec4 s = vec4(-1.0 / 0.0);" if mode == "max" else "vec4 s = vec4(0.0);")
+
+    def add(v: str) -> str:
+        return f"s = max(s, {v});" if mode == "max" else f"s += {v};"
+
+    if KH * KW > 25:  # a loop over the window's rows (see conv_c4)
+        lines += [f"for (int ky = 0; ky < {KH}; ky++) {{", "  float fy = float(ky);"]
+        lines.append(f"  bool rin = {_row_cond(geo, gi, go, 'oy', 'fy')};")
+        lines.append(f"  vec2 rb = base + vec2(0.0, fy * {_fl(DH / gi.size[1])});")
+        for kx in range(KW):
+            cond = " && ".join(["rin", *[c for c in [_col_cond(geo, gi, go, kx, "ox")] if c]])
+            lines.append(f"  if ({cond}) {add(f'texture(t0, rb + vec2({_fl(kx * DW / gi.size[0])}, 0.0))')}")
+        lines.append("}")
+    for t, (ky, kx) in enumerate(taps if KH * KW <= 25 else []):
+        op = add(f"texture(t0, base + vec2({_fl(kx * DW / gi.size[0])}, {_fl(ky * DH / gi.size[1])}))")
+        lines.append(f"if ({conds[t]}) {op}" if conds[t] else op)
+    if mode == "max":
+        lines.append("return s;")
+    else:
+        iy0, ix0 = f"(oy * {_fl(SH)} - {_fl(PT)})", f"(ox * {_fl(SW)} - {_fl(PL)})"
+        if int(node.attrs.get("count_include_pad", 0)):
+            cy = f"(min({iy0} + {_fl(KH)}, {_fl(gi.H + PB)}) - {iy0})"
+            cx = f"(min({ix0} + {_fl(KW)}, {_fl(gi.W + PR)}) - {ix0})"
+        else:
+            cy = f"(min({iy0} + {_fl(KH)}, {_fl(gi.H)}) - max({iy0}, 0.0))"
+            cx = f"(min({ix0} + {_fl(KW)}, {_fl(gi.W)}) - max({ix0}, 0.0))"
+        lines.append(f"return s / ({cy} * {cx});")
+    body = "\n  ".join(lines)
+    return Program([x], f"vec4 run() {{\n  {body}\n}}\n")
+
+
+def global_pool_c4(g: _Gen, node: Node, out_width: int) -> Program:
+    """[N, C, H, W] in C4 (C % 4 == 0) -> [N, C, 1, 1] flat4, whose texel t is plane t."""
+    x = node.input(0)
+    gi = g.grid(x)
+    inv = _inv(gi.size)
+    mx = node.op_type == "GlobalMaxPool"
+    lines = [
+        f"float q = floor(gl_FragCoord.y) * {_fl(out_width)} + floor(gl_FragCoord.x);",
+        _plane_origin(gi, "q", "org"),
+        f"vec2 base = (org + 0.5) * {inv};",
+        "vec4 s = vec4(-1.0 / 0.0);" if mx else "vec4 s = vec4(0.0);",
+        f"for (int h = 0; h < {gi.H}; h++) {{",
+        f"  vec2 row = base + vec2(0.0, float(h) * {_fl(1 / gi.size[1])});",
+    ]
+    unroll = next(u for u in (16, 8, 7, 4, 2, 1) if gi.W % u == 0)  # unrolled columns per step (JIT time)
+    if unroll < gi.W:
+        lines.append(f"  for (int w = 0; w < {gi.W}; w += {unroll}) {{")
+        lines.append(f"    vec2 at = row + vec2(float(w) * {_fl(1 / gi.size[0])}, 0.0);")
+    else:
+        lines.append("  { vec2 at = row;")
+    for xw in range(unroll):
+        v = f"texture(t0, at + vec2({_fl(xw / gi.size[0])}, 0.0))"
+        lines.append(f"    s = max(s, {v});" if mx else f"    s += {v};")
+    lines.append("  }")
+    lines.append("}")
+    lines.append("return s;" if mx else f"return s * {_fl(1 / (gi.H * gi.W))};")
+    body = "\n  ".join(lines)
+    return Program([x], f"vec4 run() {{\n  {body}\n}}\n")
+
+
+@shader("Relayout")
+def relayout(g: _Gen, node: Node) -> Program:
+    """Between layouts: attrs["to"] "c4" (flat4 -> C4) or "flat4" (C4 -> flat4)."""
+    x, y = node.input(0), node.outputs[0]
+    if node.attrs.get("from") == "x4":
+        return merge_x4(g, node)
+    if node.attrs["to"] == "c4":
+        go = g.grid(y)
+        HW = go.H * go.W
+        comps = ", ".join(f"c + {j} < {go.C} ? x0(i + {j * HW}) : 0.0" for j in range(4))
+        return Program(
+            [x],
+            f"""vec4 run() {{
+  {_frag_plane(go, "o")}
+  {_split("oq", go.C4, "n", "c4")}
+  int c = int(c4) * 4;
+  int i = ((int(n) * {go.C} + c) * {go.H} + int(oy)) * {go.W} + int(ox);
+  return vec4({comps});
+}}
+""",
+        )
+    gi = g.grid(x)
+    names = ["n", "c", "h", "w"]
+    return Program(
+        [x],
+        f"""float f(int i) {{
+  {_unravel((gi.N, gi.C, gi.H, gi.W), names)}
+  int q = n * {gi.C4} + (c >> 2);
+  return texelFetch(t0, ivec2((q % {gi.TX}) * {gi.W} + w, (q / {gi.TX}) * {gi.H} + h), 0)[c & 3];
+}}
+""",
+    )
+
+
 # ---- assembling ------------------------------------------------------------------------------------------
 
 
@@ -591,7 +1280,9 @@ def program_source(prog: Program, widths: list[int], out_width: int, out_element
         "precision highp float;",
         "precision highp int;",
         "precision highp sampler2D;",
-        "out vec4 o;",
+        "out vec4 o;"
+        if prog.outputs == 1
+        else " ".join(f"layout(location = {j}) out vec4 o{j};" for j in range(prog.outputs)),
     ]
     for k, width in enumerate(widths):
         # a texture is one row, or MAX_WIDTH (a power of two) wide: no integer division per fetch
@@ -601,6 +1292,10 @@ def program_source(prog: Program, widths: list[int], out_width: int, out_element
         lines.append(f"float x{k}(int i) {{ return v{k}(i >> 2)[i & 3]; }}")
     src = "\n".join(lines) + "\n" + (TANH if "tanh_(" in prog.body else "") + prog.body
     n = out_elements
+    if prog.outputs > 1:
+        return src
+    if "vec4 run()" in prog.body:
+        return src + "void main() {\n  o = run();\n}\n"
     if "vec4 g(int b)" in prog.body:
         assert n % 4 == 0
         return (
@@ -739,13 +1434,15 @@ def wasm_part(graph: Graph, part: Partition) -> Graph:
 def plan_webgl(graph: Graph) -> WebGLPlan:
     """The GPU plan of an optimized graph. Nodes without a shader are listed in `unsupported` and run on wasm
     (`partition`): the section then also names the wasm part and the segments with their transfers. When no
-    node with a shader is left for the GPU, the section is only {"unsupported": [...]} and `partition` None."""
-    g = _Gen(graph)
+    node with a shader is left for the GPU, the section is only {"unsupported": [...]} and `partition` None.
+    Convolutions and the ops around them run in the C4 layout (`_c4_rewrite` adds the relayouts), so the
+    partition and the textures are those of the rewritten graph; the wasm side keeps the original names."""
     unsupported: list[tuple[str, str, str]] = []
-    programs: dict[str, Program | None] = {}  # None: a free reshape (the same texture)
+    supported: set[str] = set()
+    g0 = _Gen(dataclasses.replace(graph, values=dict(graph.values)))  # generators may add repacked constants
 
     def float_tensor(name: str) -> None:
-        v = graph.values[name]
+        v = g0.graph.values[name]
         if v.dtype != np.float32:
             raise Unsupported(f"tensor {name!r} is {v.dtype.name} (the GPU runs float32)")
         texture_size(math.prod(v.shape))
@@ -760,35 +1457,189 @@ def plan_webgl(graph: Graph) -> WebGLPlan:
                     if extra and (graph.consumers().get(extra) or extra in graph.outputs):
                         raise Unsupported(f"output {extra!r}")
                 float_tensor(node.input(0))
-                programs[node.name] = None
-                continue
-            fn = OPS.get(node.op_type)
-            if fn is None:
-                raise Unsupported(f"no shader for {node.op_type}")
-            prog = fn(g, node)
-            for name in [*prog.inputs, node.outputs[0]]:
-                float_tensor(name)
-            if len(prog.inputs) > 15:
-                raise Unsupported("more than 15 inputs")
-            programs[node.name] = prog
+            else:
+                fn = OPS.get(node.op_type)
+                if fn is None or node.op_type == "Relayout":
+                    raise Unsupported(f"no shader for {node.op_type}")
+                prog = fn(g0, node)
+                for name in [*prog.inputs, node.outputs[0]]:
+                    float_tensor(name)
+                if len(prog.inputs) > 15:
+                    raise Unsupported("more than 15 inputs")
+            supported.add(node.name)
         except Unsupported as err:
             unsupported.append((node.name, node.op_type, str(err)))
     listing = [{"node": n, "op": o, "reason": r} for n, o, r in unsupported]
-    gpu_reads = {name: (p.inputs if p else [_node(graph, name).input(0)]) for name, p in programs.items()}
-    part = partition(graph, gpu_reads)
+
+    gpu_graph, grids, c4_nodes = _c4_rewrite(graph, supported)
+    g = _Gen(gpu_graph, grids)
+    programs: dict[str, Program | None] = {}  # None: a free reshape (the same texture)
+    for node in gpu_graph.nodes:
+        if node.name not in supported and node.op_type != "Relayout":
+            continue
+        if node.op_type in ALIASES:
+            programs[node.name] = None
+        elif node.name in c4_nodes:
+            programs[node.name] = _c4_program(g, node)
+        else:
+            programs[node.name] = OPS[node.op_type](g, node)
+    gpu_reads = {name: (p.inputs if p else [_node(gpu_graph, name).input(0)]) for name, p in programs.items()}
+    part = partition(gpu_graph, gpu_reads)
     if not any(part.placement[name] == "webgl" and p is not None for name, p in programs.items()):
         return WebGLPlan({"unsupported": listing}, b"", unsupported)
-    section, weights = _assemble(graph, part, programs)
+    section, weights = _assemble(gpu_graph, part, programs, {**g.dims, **{k: v.size for k, v in grids.items()}})
+    part.placement = {n.name: part.placement[n.name] for n in graph.nodes}  # the model's nodes, no relayouts
+    section["placement"] = part.placement
     if unsupported:
         section["unsupported"] = listing
     return WebGLPlan(section, weights, unsupported, part)
+
+
+UNARY_C4 = set(ACTIVATIONS) - {"SiLU"}
+BINARY_C4 = {"Add", "Sub", "Mul"}  # not Div: 0 / 0 in a padding channel would be NaN, and NaN * 0 is not 0
+
+
+def _c4_rewrite(graph: Graph, supported: set[str]) -> tuple[Graph, dict[str, Grid], set[str]]:
+    """The graph the GPU plan runs: every convolution the C4 shader takes reads and writes C4 tensors, and so
+    do pools, activations and same-shape Add/Sub/Mul whose input already is C4. A C4 copy of a tensor is
+    named `<name>@c4`; the original name keeps the flat4 layout and is computed (a Relayout node, a shader)
+    only where something reads it flat: another GPU op, a wasm node, a graph output. Returns that graph, the
+    grid of every C4 tensor and the names of the nodes to generate in C4."""
+    g = _Gen(graph)
+    values = dict(graph.values)
+    grids: dict[str, Grid] = {}
+    c4_of: dict[str, str] = {}  # tensor -> its C4 copy
+    flat = set(graph.inputs) | {n for n, v in graph.values.items() if v.data is not None}
+    nodes: list[Node] = []
+    c4_nodes: set[str] = set()
+
+    def need_flat(t: str) -> None:
+        if t and t not in flat and t in c4_of:
+            nodes.append(Node("Relayout", f"{t}:to_flat4", [c4_of[t]], [t], {"to": "flat4"}, "wasm_runtime"))
+            flat.add(t)
+
+    def c4_name(t: str) -> str:
+        name = f"{t}@c4"
+        values[name] = Value(name, np.dtype(np.float32), tuple(graph.shape(t)))
+        grids[name] = c4_grid(graph.shape(t))
+        c4_of[t] = name
+        return name
+
+    def need_c4(t: str) -> str:
+        if t not in c4_of:
+            nodes.append(Node("Relayout", f"{t}:to_c4", [t], [c4_name(t)], {"to": "c4"}, "wasm_runtime"))
+        return c4_of[t]
+
+    def fits(*names: str) -> bool:
+        return all(graph.values[n].dtype == np.float32 and c4_grid(graph.shape(n)) is not None for n in names)
+
+    for node in graph.nodes:
+        op, ins, outs = node.op_type, node.inputs, node.outputs
+        mode = None
+        if node.name in supported and len([o for o in outs if o]) == 1:
+            y = outs[0]
+            if op in ("Conv", "FusedConv") and conv_c4_ok(g, node):
+                mode = [0] + ([3] if len(ins) > 3 and ins[3] else [])
+                if conv_x4_ok(g, node):  # 4 pixels per fragment (4 render targets), then one merge step
+                    new_ins = list(ins)
+                    for k in mode:
+                        new_ins[k] = need_c4(ins[k])
+                    parts = []
+                    for j in range(4):
+                        name = f"{y}@x4_{j}"
+                        values[name] = Value(name, np.dtype(np.float32), _x4_shape(graph.shape(y)))
+                        grids[name] = c4_grid(_x4_shape(graph.shape(y)))
+                        parts.append(name)
+                    nodes.append(Node(op, node.name, new_ins, parts, dict(node.attrs), node.domain))
+                    c4_nodes.add(node.name)
+                    merged = c4_name(y)
+                    nodes.append(
+                        Node("Relayout", f"{y}:merge_x4", parts, [merged], {"to": "c4", "from": "x4"}, "wasm_runtime")
+                    )
+                    continue
+            elif op in ("MaxPool", "AveragePool", *UNARY_C4) and ins[0] in c4_of and fits(y):
+                mode = [0]
+            elif op in BINARY_C4 and fits(y) and graph.shape(ins[0]) == graph.shape(ins[1]) == graph.shape(y):
+                if ins[0] in c4_of or ins[1] in c4_of:
+                    mode = [0, 1]
+            elif op in ("GlobalAveragePool", "GlobalMaxPool") and ins[0] in c4_of and graph.shape(ins[0])[1] % 4 == 0:
+                mode = [0]
+            elif op == "Concat" and _concat_c4_ok(graph, node) and any(t in c4_of for t in ins if t):
+                mode = [k for k, t in enumerate(ins) if t]
+        if mode is None:
+            for t in ins:
+                need_flat(t)
+            nodes.append(node)
+            flat.update(o for o in outs if o)
+            continue
+        new_ins = list(ins)
+        for k in mode:
+            new_ins[k] = need_c4(ins[k])
+        if op.startswith("Global"):
+            new_outs = list(outs)
+            flat.add(outs[0])
+        else:
+            new_outs = [c4_name(outs[0])]
+        nodes.append(Node(op, node.name, new_ins, new_outs, dict(node.attrs), node.domain))
+        c4_nodes.add(node.name)
+    for t in graph.outputs:
+        need_flat(t)
+    rewritten = Graph(
+        graph.name, nodes, values, list(graph.inputs), list(graph.outputs), graph.opset, dict(graph.metadata)
+    )
+    return rewritten, grids, c4_nodes
+
+
+def _concat_c4_ok(graph: Graph, node: Node) -> bool:
+    """Concat along channels of C4 tensors whose channel counts are multiples of 4 (whole planes)."""
+    ys = graph.shape(node.outputs[0])
+    if len(ys) not in (3, 4) or int(node.attrs["axis"]) % len(ys) != 1 or c4_grid(ys) is None:
+        return False
+    ins = [t for t in node.inputs if t]
+    return len(ins) <= 15 and all(graph.shape(t)[1] % 4 == 0 and graph.values[t].dtype == np.float32 for t in ins)
+
+
+def concat_c4(g: _Gen, node: Node) -> Program:
+    """Output plane (n, c4) is plane (n, c4 - first plane of input k) of the input k holding channel 4 c4."""
+    inputs = [t for t in node.inputs if t]
+    go = g.grid(node.outputs[0])
+    lines = [_frag_plane(go, "o"), _split("oq", go.C4, "n", "c4")]
+    start = 0
+    for k, t in enumerate(inputs):
+        gi = g.grid(t)
+        cond = f"if (c4 < {_fl(start + gi.C4)}) " if k < len(inputs) - 1 else ""
+        lines.append(f"{cond}{{")
+        lines.append(f"  float q = n * {_fl(gi.C4)} + c4 - {_fl(start)};")
+        lines.append("  " + _plane_origin(gi, "q", "org").replace("\n  ", "\n    "))
+        lines.append(f"  return texture(t{k}, (org + vec2(ox, oy) + 0.5) * {_inv(gi.size)});")
+        lines.append("}")
+        start += gi.C4
+    body = "\n  ".join(lines)
+    return Program(inputs, f"vec4 run() {{\n  {body}\n}}\n")
+
+
+def _c4_program(g: _Gen, node: Node) -> Program:
+    op = node.op_type
+    if op in ("Conv", "FusedConv") and len(node.outputs) == 4:
+        return conv_x4(g, node)
+    if op == "Concat":
+        return concat_c4(g, node)
+    if op in ("Conv", "FusedConv"):
+        return conv_c4(g, node)
+    if op in ("MaxPool", "AveragePool"):
+        return pool_c4(g, node)
+    if op in ("GlobalAveragePool", "GlobalMaxPool"):
+        return global_pool_c4(g, node, texture_size(math.prod(g.shape(node.outputs[0])))[0])
+    return OPS[op](g, node)  # texel-wise activations and binary ops: the same in both layouts
 
 
 def _node(graph: Graph, name: str) -> Node:
     return next(n for n in graph.nodes if n.name == name)
 
 
-def _assemble(graph: Graph, part: Partition, programs: dict[str, Program | None]) -> tuple[dict, bytes]:
+def _assemble(
+    graph: Graph, part: Partition, programs: dict[str, Program | None], dims: dict[str, tuple[int, int]]
+) -> tuple[dict, bytes]:
     """Textures, programs and steps of the GPU segments. Constants and graph inputs get textures of their
     own; any other tensor takes a free texture of its size (or a new one) when it is computed or moved in,
     and frees it after the last GPU step reading it, or after the GPU segment before the wasm segment it is
@@ -837,12 +1688,15 @@ def _assemble(graph: Graph, part: Partition, programs: dict[str, Program | None]
     free: dict[tuple[int, int], list[int]] = {}
     live: set[str] = set()
 
+    def size(name: str) -> tuple[int, int]:
+        return tuple(dims[name]) if name in dims else texture_size(elements(name))
+
     def new_texture(name: str) -> int:
-        textures.append(list(texture_size(elements(name))))
+        textures.append(list(size(name)))
         return len(textures) - 1
 
     def take(name: str) -> int:
-        pool = free.get(texture_size(elements(name)))
+        pool = free.get(size(name))
         where[name] = pool.pop() if pool else new_texture(name)
         live.add(name)
         return where[name]
@@ -880,7 +1734,9 @@ def _assemble(graph: Graph, part: Partition, programs: dict[str, Program | None]
                     )
                     weights += raw + b"\0" * (-len(raw) % 16)
             out = node.outputs[0]
-            take(out)
+            outs = node.outputs[: prog.outputs]
+            for name in outs:
+                take(name)
             widths = [textures[where[root(n)]][0] for n in prog.inputs]
             src = program_source(prog, widths, textures[where[out]][0], elements(out))
             if src not in program_index:
@@ -892,12 +1748,13 @@ def _assemble(graph: Graph, part: Partition, programs: dict[str, Program | None]
                     "program": program_index[src],
                     "inputs": [where[root(n)] for n in prog.inputs],
                     "output": where[out],
+                    **({"outputs": [where[name] for name in outs]} if len(outs) > 1 else {}),
                     "node": node.name,
                     "op": node.op_type,
                 }
             )
-            # free what this step read for the last time, and its output if nothing reads it
-            for name in frees.get(k, []) + ([out] if last_use.get(out, -1) <= k else []):
+            # free what this step read for the last time, and its outputs if nothing reads them
+            for name in frees.get(k, []) + [name for name in outs if last_use.get(name, -1) <= k]:
                 release(name)
         segments.append({"backend": "webgl", "steps": [start, len(steps)], "transfers": moves})
 

@@ -6,9 +6,10 @@
 // Mixed plans (some nodes on wasm): the worker draws the GPU segments' step ranges with execute(from, to)
 // and moves tensors with readTexture()/uploadFrom() between them (worker.js, runMixed).
 //
-// createWebGL(section, weights) compiles and links every program (in parallel when the driver offers
-// KHR_parallel_shader_compile), uploads the constants, and runs the plan once on zeros so the driver has
-// finished its lazy work (SwiftShader JITs at the first draw) before the first real run().
+// new WebGLPlan(section).init(weights) compiles and links every program (in parallel when the driver offers
+// KHR_parallel_shader_compile), draws every step once into a 1x1 viewport so the driver has finished its lazy
+// work (SwiftShader JITs at the first draw) before the first real run(), and then uploads the constants
+// (`weights` may be a promise: the download overlaps all that).
 
 const VERTEX = `#version 300 es
 void main() {
@@ -35,7 +36,7 @@ export function webglUnavailableReason() {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class WebGLPlan {
-  constructor(section, weights) {
+  constructor(section, weights = null) {
     this.section = section;
     const canvas = new OffscreenCanvas(1, 1);
     this.lost = false;
@@ -58,7 +59,9 @@ export class WebGLPlan {
     this.weights = weights;
   }
 
-  async init() {
+  /** weights: the bytes of webgl-weights.bin, or a promise of them (awaited only after the warm-up, so a
+   *  download overlaps the shader compilation and JIT). */
+  async init(weights = this.weights) {
     const { gl, section } = this;
     const t0 = performance.now();
     this.textures = section.textures.map(([w, h]) => {
@@ -69,7 +72,6 @@ export class WebGLPlan {
       gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
       return { tex, w, h, fbo: null };
     });
-    for (const c of section.constants) this.upload(c.texture, new Float32Array(this.weights, c.offset, c.elements));
     this.weights = null;
     this.vao = gl.createVertexArray();
 
@@ -99,8 +101,21 @@ export class WebGLPlan {
     }
     this.programs = programs.map((p) => p.prog);
     const compileMs = performance.now() - tc;
-    for (const s of section.steps) {
+    this.mrt = new Map(); // step index -> framebuffer of its several outputs (draw buffers 0..n-1)
+    for (const [k, s] of section.steps.entries()) {
       const t = this.textures[s.output];
+      if (s.outputs) {
+        const fbo = gl.createFramebuffer();
+        gl.bindFramebuffer(gl.FRAMEBUFFER, fbo);
+        s.outputs.forEach((o, j) => gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0 + j, gl.TEXTURE_2D, this.textures[o].tex, 0));
+        gl.drawBuffers(s.outputs.map((_, j) => gl.COLOR_ATTACHMENT0 + j));
+        const status = gl.checkFramebufferStatus(gl.FRAMEBUFFER);
+        if (status !== gl.FRAMEBUFFER_COMPLETE) {
+          throw new Error(`WebGL backend: cannot render to ${s.outputs.length} ${t.w}x${t.h} RGBA32F textures at once (framebuffer status 0x${status.toString(16)})`);
+        }
+        this.mrt.set(k, fbo);
+        continue;
+      }
       if (!t.fbo) {
         t.fbo = gl.createFramebuffer();
         gl.bindFramebuffer(gl.FRAMEBUFFER, t.fbo);
@@ -113,13 +128,27 @@ export class WebGLPlan {
     }
     for (const o of section.outputs) this.framebuffer(o.texture);
     this.staging = new Map(); // padded upload buffers per input
-    // warm-up: one run on zeros makes the driver finish whatever it deferred to the first draw
+    // warm-up: every step drawn once into a 1x1 viewport makes the driver finish whatever it deferred to the
+    // first draw (SwiftShader JITs each program then, ANGLE initializes the textures) for a fraction of a run
     const tw = performance.now();
-    this.execute();
+    this.execute(0, section.steps.length, true);
     const last = section.outputs[0] ?? { texture: section.steps.at(-1).output, elements: 1 };
     this.read(last);
+    const warmupMs = performance.now() - tw;
+    const tu = performance.now();
+    const bytes = await weights;
+    const waitMs = performance.now() - tu;
+    for (const c of section.constants) this.upload(c.texture, new Float32Array(bytes, c.offset, c.elements));
+    // the uploads are staged until a draw reads them: one more 1x1 pass (no JIT left) flushes them now
+    this.execute(0, section.steps.length, true);
+    this.read(last);
     this.check("create()");
-    return { compileMs: r2(compileMs), warmupMs: r2(performance.now() - tw), initMs: r2(performance.now() - t0) };
+    return {
+      compileMs: r2(compileMs),
+      warmupMs: r2(warmupMs),
+      weightsWaitMs: r2(waitMs),
+      initMs: r2(performance.now() - t0),
+    };
   }
 
   shader(type, source) {
@@ -153,16 +182,17 @@ export class WebGLPlan {
     gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, t.w, t.h, gl.RGBA, gl.FLOAT, buf);
   }
 
-  /** Draw steps [from, to) of the plan (all of them by default). */
-  execute(from = 0, to = this.section.steps.length) {
+  /** Draw steps [from, to) of the plan (all of them by default); `tiny`: only their first texel (warm-up). */
+  execute(from = 0, to = this.section.steps.length, tiny = false) {
     const { gl } = this;
     gl.bindVertexArray(this.vao);
     gl.disable(gl.BLEND);
     gl.disable(gl.DEPTH_TEST);
-    for (const s of this.section.steps.slice(from, to)) {
+    for (let k = from; k < to; k++) {
+      const s = this.section.steps[k];
       const t = this.textures[s.output];
-      gl.bindFramebuffer(gl.FRAMEBUFFER, t.fbo);
-      gl.viewport(0, 0, t.w, t.h);
+      gl.bindFramebuffer(gl.FRAMEBUFFER, s.outputs ? this.mrt.get(k) : t.fbo);
+      gl.viewport(0, 0, tiny ? 1 : t.w, tiny ? 1 : t.h);
       gl.useProgram(this.programs[s.program]);
       for (let i = 0; i < s.inputs.length; i++) {
         gl.activeTexture(gl.TEXTURE0 + i);

@@ -208,13 +208,29 @@ async function loadWebGL(m, msg, gl, t0) {
   const why = (section.unsupported ?? []).map((u) => `'${u.node}' (${u.reason})`).join(", ");
   const summary = `${onWasm.length} of ${Object.keys(placement).length} nodes run on wasm` + (why ? `, those without a shader: ${why}` : "");
   if (section.wasm && !msg.variant) throw new Error(`${summary}; but wasm cannot run here: ${msg.variantError ?? "no kernel build chosen"}`);
+  // the weights download (and its integrity check) while the GPU compiles and warms every program up
   const name = "webgl-weights.bin";
-  const response = await fetchFile(base, name);
-  const bytes = await response.arrayBuffer();
-  if (integrity) await checkIntegrity(name, response.url, m.files?.[name], bytes);
-  const fetchMs = ms(t0);
-  const plan = new gl.WebGLPlan(section, bytes);
-  const timings = await plan.init();
+  let fetchMs = null;
+  const weights = (async () => {
+    const response = await fetchFile(base, name);
+    const bytes = await response.arrayBuffer();
+    if (integrity) await checkIntegrity(name, response.url, m.files?.[name], bytes);
+    fetchMs = ms(t0);
+    return bytes;
+  })();
+  weights.catch(() => {}); // awaited (and rethrown) by init(); no unhandled rejection meanwhile
+  const plan = new gl.WebGLPlan(section);
+  let timings;
+  try {
+    timings = await plan.init(weights);
+  } catch (err) {
+    try {
+      plan.loseContext(); // frees its textures now, not at garbage collection
+    } catch {
+      // no WEBGL_lose_context: the context goes with the plan
+    }
+    throw err;
+  }
   const info = {
     model: m.model ?? {},
     files: m.files,
