@@ -170,7 +170,15 @@ def _page_result(page, what: str, console: list[str], timeout_s: float) -> dict:
 
 
 def measure_browser(
-    browser, base_url: str, model: str, runtime: str, threads: int, warmup: int, runs: int, timeout_s: float
+    browser,
+    base_url: str,
+    model: str,
+    runtime: str,
+    threads: int,
+    warmup: int,
+    runs: int,
+    timeout_s: float,
+    warmup_ms: float = 0.0,
 ) -> dict:
     """One fresh context: the measured visit (cold HTTP cache), then a revisit of the same page in the same
     context (files in the HTTP cache, revalidated) that only creates the session and runs once."""
@@ -183,6 +191,7 @@ def measure_browser(
         "dims": ",".join(map(str, IMAGE_SHAPE)),
         "threads": threads,
         "warmup": warmup,
+        "warmupMs": warmup_ms,
         "runs": runs,
     }
     what = f"{runtime} {model} {threads}t"
@@ -199,7 +208,7 @@ def measure_browser(
         result["downloads"] = downloads(responses)
         page.close()
         page = context.new_page()
-        page.goto(f"{base_url}/bench/bench.html?{urlencode({**query, 'warmup': 1, 'runs': 0})}")
+        page.goto(f"{base_url}/bench/bench.html?{urlencode({**query, 'warmup': 1, 'warmupMs': 0, 'runs': 0})}")
         try:
             revisit = _page_result(page, f"{what} (revisit)", console, timeout_s)
             result["revisit"] = {k: revisit[k] for k in ("sessionReadyMs", "navToFirstResultMs")}
@@ -460,6 +469,13 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=20, help="timed runs per measurement (default 20)")
     p.add_argument("--warmup", type=int, default=3, help="warm-up runs, the first result included (default 3)")
+    p.add_argument(
+        "--warmup-ms",
+        type=float,
+        default=2000,
+        help="browser wasm contenders also warm up at least this long (default 2000): V8 runs new wasm code in its "
+        "baseline tier and compiles the optimized tier in the background, which takes ~10 runs here",
+    )
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     p.add_argument("--models", default=",".join(ALL_MODELS))
     p.add_argument("--gemm-sizes", default="256,512,1024")
@@ -514,9 +530,12 @@ def main(argv: list[str] | None = None) -> dict:
                         runtime, threads = BROWSER[k]
                         gl = k in BROWSER_GL
                         warmup, runs = (1, args.webgl_runs) if gl else (args.warmup, args.runs)
+                        warmup_ms = 0.0 if gl else args.warmup_ms
                         timeout = max(args.page_timeout, 900) if gl else args.page_timeout
                         try:
-                            s = measure_browser(browser, base_url, model, runtime, threads, warmup, runs, timeout)
+                            s = measure_browser(
+                                browser, base_url, model, runtime, threads, warmup, runs, timeout, warmup_ms
+                            )
                         except PageFailure as err:
                             failures[model][k].append(f"round {rnd + 1}: {err}")
                             print(f"round {rnd + 1}/{args.rounds} {model:13s} {k:11s} FAILED: {err}", flush=True)
@@ -565,6 +584,7 @@ def main(argv: list[str] | None = None) -> dict:
         "onnxruntime": onnxruntime.__version__,
         "runs": args.runs,
         "warmup": args.warmup,
+        "warmup_ms": args.warmup_ms,
         "rounds": args.rounds,
         "models": models,
         "tuning": {m: built[m]["tuning"] for m in models},
@@ -613,7 +633,9 @@ How it is measured:
 - Seeded zoo models (`wasm_runtime/zoo.py`), input 1x3x224x224 from `default_rng(0)`, the same bytes for all.
 - Rounds: {info['rounds']}; in each round every model, and per model every contender in a shuffled order.
   Each browser measurement is a fresh page in a fresh context (cold cache): {info['warmup']} warm-up runs (the
-  first gives the first result), then {info['runs']} timed runs.
+  first gives the first result; wasm contenders keep warming up for at least {info.get('warmup_ms', 0):.0f} ms, the
+  same for both runtimes, since V8 starts new wasm code in its baseline tier and swaps in the optimized code
+  compiled in the background: here the first ~10 runs are up to 2x slower), then {info['runs']} timed runs.
 - Latency: median of the per-round medians, min of all runs; spread: ± half the range of the per-round medians.
 - Session-ready: `InferenceSession.create()` start to resolve (fetch + compile + weights; for ORT-web also its
   wasm backend init). Native: the `InferenceSession(...)` constructor.

@@ -1,7 +1,8 @@
 // One benchmark measurement in a fresh page (benchmarks/run.py opens one per contender, model and round).
 //
 // Query: runtime=ours|ort, url=<bundle dir or .onnx>, input=<raw float32 file>, dims=1,3,224,224,
-//        threads=T, warmup=W (>= 1; the first warm-up run gives the first result), runs=N.
+//        threads=T, warmup=W (>= 1; the first warm-up run gives the first result), warmupMs=M (warm-up also
+//        lasts at least M ms, so the browser's background tier-up of wasm code has finished), runs=N.
 // Result (the promise window.__benchDone): timestamps are performance.now(), i.e. ms since navigation start
 // (performance.timeOrigin), so `firstResult` is the time from navigation to the first output.
 
@@ -13,6 +14,7 @@ const opt = {
   dims: q.get("dims").split(",").map(Number),
   threads: Number(q.get("threads")),
   warmup: Math.max(1, Number(q.get("warmup"))),
+  warmupMs: Number(q.get("warmupMs") ?? 0),
   runs: Number(q.get("runs")),
 };
 
@@ -102,7 +104,7 @@ async function main() {
   const first = await run();
   t.firstResult = performance.now();
   const warmupMs = [t.firstResult - t.createEnd];
-  for (let i = 1; i < opt.warmup; i++) {
+  for (let i = 1; i < opt.warmup || performance.now() - t.firstResult < opt.warmupMs; i++) {
     progress(`warm-up run ${i + 1}`);
     const t0 = performance.now();
     await run();
