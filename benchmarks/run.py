@@ -521,36 +521,48 @@ def main(argv: list[str] | None = None) -> dict:
     with benchlib.serve(work / "models", roots) as base_url, benchlib.chromium() as browser:
         chromium_version = browser.version
         print(f"Chromium {chromium_version}, onnxruntime-web {ort_web_version}, onnxruntime {onnxruntime.__version__}")
+
+        def measure(k: str, rnd: int, model: str) -> None:
+            if k in BROWSER:
+                runtime, threads = BROWSER[k]
+                gl = k in BROWSER_GL
+                warmup, runs = (1, args.webgl_runs) if gl else (args.warmup, args.runs)
+                warmup_ms = 0.0 if gl else args.warmup_ms
+                timeout = max(args.page_timeout, 900) if gl else args.page_timeout
+                try:
+                    s = measure_browser(browser, base_url, model, runtime, threads, warmup, runs, timeout, warmup_ms)
+                except PageFailure as err:
+                    failures[model][k].append(f"round {rnd + 1}: {err}")
+                    print(f"round {rnd + 1}/{args.rounds} {model:13s} {k:11s} FAILED: {err}", flush=True)
+                    return
+            else:
+                s = measure_native(model_bytes[model], x, NATIVE[k], args.warmup, args.runs)
+            samples[model][k].append(s)
+            _, rel = benchlib.errors(s["output"], refs[model])
+            print(f"round {rnd + 1}/{args.rounds} {model:13s} {k:11s} threads {s['threads']}: median "
+                  f"{statistics.median(s['runsMs']):7.1f} ms, min {min(s['runsMs']):7.1f} ms, session-ready "
+                  f"{s['sessionReadyMs']:7.1f} ms, rel err {rel:.1e}", flush=True)
+
+        # the CPU contenders first, then the GEMM micro-benchmark, then the WebGL ones: SwiftShader keeps the
+        # browser's GPU process busy for a while after a WebGL page closes, which slowed the next CPU pages
+        cpu = [k for k in CONTENDERS if k not in BROWSER_GL]
         for rnd in range(args.rounds):
             for model in models:
-                order = CONTENDERS[:]
+                order = cpu[:]
                 rng.shuffle(order)
                 for k in order:
-                    if k in BROWSER:
-                        runtime, threads = BROWSER[k]
-                        gl = k in BROWSER_GL
-                        warmup, runs = (1, args.webgl_runs) if gl else (args.warmup, args.runs)
-                        warmup_ms = 0.0 if gl else args.warmup_ms
-                        timeout = max(args.page_timeout, 900) if gl else args.page_timeout
-                        try:
-                            s = measure_browser(
-                                browser, base_url, model, runtime, threads, warmup, runs, timeout, warmup_ms
-                            )
-                        except PageFailure as err:
-                            failures[model][k].append(f"round {rnd + 1}: {err}")
-                            print(f"round {rnd + 1}/{args.rounds} {model:13s} {k:11s} FAILED: {err}", flush=True)
-                            continue
-                    else:
-                        s = measure_native(model_bytes[model], x, NATIVE[k], args.warmup, args.runs)
-                    samples[model][k].append(s)
-                    _, rel = benchlib.errors(s["output"], refs[model])
-                    print(f"round {rnd + 1}/{args.rounds} {model:13s} {k:11s} threads {s['threads']}: median "
-                          f"{statistics.median(s['runsMs']):7.1f} ms, min {min(s['runsMs']):7.1f} ms, session-ready "
-                          f"{s['sessionReadyMs']:7.1f} ms, rel err {rel:.1e}", flush=True)
+                    measure(k, rnd, model)
         print("GEMM micro-benchmark ...", flush=True)
         gemm_sizes = [int(n) for n in args.gemm_sizes.split(",")]
         budget = 100 if args.quick else 300
         gemm = gemm_bench.run(browser, base_url, gemm_sizes, args.rounds, budget_ms=budget, work=work)
+        gl_contenders = [k for k in CONTENDERS if k in BROWSER_GL]
+        for rnd in range(args.rounds if gl_contenders else 0):
+            for model in models:
+                order = gl_contenders[:]
+                rng.shuffle(order)
+                for k in order:
+                    measure(k, rnd, model)
     elapsed = time.perf_counter() - t_start
 
     requested = {**{k: t for k, (_, t) in BROWSER.items()}, **NATIVE}
@@ -631,7 +643,8 @@ def markdown(
 How it is measured:
 
 - Seeded zoo models (`wasm_runtime/zoo.py`), input 1x3x224x224 from `default_rng(0)`, the same bytes for all.
-- Rounds: {info['rounds']}; in each round every model, and per model every contender in a shuffled order.
+- Rounds: {info['rounds']}; in each round every model, and per model every contender in a shuffled order
+  (the WebGL contenders in rounds of their own after all CPU ones: SwiftShader's work outlives their pages).
   Each browser measurement is a fresh page in a fresh context (cold cache): {info['warmup']} warm-up runs (the
   first gives the first result; wasm contenders keep warming up for at least {info.get('warmup_ms', 0):.0f} ms, the
   same for both runtimes, since V8 starts new wasm code in its baseline tier and swaps in the optimized code
