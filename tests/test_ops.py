@@ -78,10 +78,10 @@ def conv_case(x_shape, w_shape, bias=True, check=None, **attrs) -> Callable[[], 
 
 def _direct_conv(manifest):
     (step,) = manifest["steps"]
-    # a 1x1 convolution is one GEMM over the input as it is, or over its columns packed into the workspace
-    # (argument 20, kernels_wasm/f32-conv2d-im2col-wasmsimd.c) without any im2col
-    assert step["kernel"] == "f32_conv2d", step["kernel"]
-    assert "gemm in place" in manifest["algorithms"]["nodes"][step["node"]]["candidates"]
+    # a 1x1 convolution is one GEMM over the input as it is by default: no workspace (argument 20,
+    # kernels_wasm/f32-conv2d-im2col-wasmsimd.c); packing its columns there is a --tune candidate
+    assert step["kernel"] == "f32_conv2d" and step["args"][20] == 0, "1x1 conv should multiply x directly"
+    assert "gemm 4x8" in manifest["algorithms"]["nodes"][step["node"]]["candidates"]
 
 
 DW = uses("f32_dwconv2d", absent=("f32_conv2d",))
