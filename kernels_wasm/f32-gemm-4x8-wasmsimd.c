@@ -34,16 +34,23 @@ INLINE void finish4(float* c, v128_t v, int i, int j, const Epilogue* e) {
     VSTORE(c, v_activate(v, e->act, e->p0, e->p1));
 }
 
-/* mr rows (a compile-time constant after inlining) by 8 columns. */
-INLINE void tile_mx8(int mr, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc, int i,
-                     int j, const Epilogue* e) {
-    v128_t lo[4], hi[4];
+/* one element of the epilogue, for the columns of a partial tile */
+INLINE float finish1(float s, int i, int j, const Epilogue* e) {
+    s *= e->alpha;
+    if (e->bias) s += e->beta * e->bias[i * e->bias_rs + j * e->bias_cs];
+    if (e->residual) s += e->residual[i * e->res_ld + j];
+    return wasm_f32x4_extract_lane(v_activate(VSPLAT(s), e->act, e->p0, e->p1), 0);
+}
+
+/* mr rows (a compile-time constant after inlining, at most 6) by 8 columns of B, whose rows are bstride floats
+ * apart from b on (ldb for B as it is, 8 for a packed panel); the first w <= 8 columns are stored. */
+INLINE void tile_mx8(int mr, int K, const float* A, int lda, const float* b, int bstride, float* C, int ldc, int i,
+                     int j, int w, const Epilogue* e) {
+    v128_t lo[6], hi[6];
     for (int r = 0; r < mr; r++) lo[r] = hi[r] = wasm_f32x4_splat(0.0f);
     const float* a = A + i * lda;
-    const float* b = B + j;
-    for (int k = 0; k < K; k++) {
+    for (int k = 0; k < K; k++, b += bstride) {
         v128_t b0 = VLOAD(b), b1 = VLOAD(b + 4);
-        b += ldb;
         for (int r = 0; r < mr; r++) {
             v128_t av = VSPLAT(a[r * lda + k]);
             lo[r] = VMADD(av, b0, lo[r]);
@@ -52,8 +59,15 @@ INLINE void tile_mx8(int mr, int K, const float* A, int lda, const float* B, int
     }
     for (int r = 0; r < mr; r++) {
         float* c = C + (i + r) * ldc + j;
-        finish4(c, lo[r], i + r, j, e);
-        finish4(c + 4, hi[r], i + r, j + 4, e);
+        if (w == 8) {
+            finish4(c, lo[r], i + r, j, e);
+            finish4(c + 4, hi[r], i + r, j + 4, e);
+        } else {
+            float t[8];
+            VSTORE(t, lo[r]);
+            VSTORE(t + 4, hi[r]);
+            for (int q = 0; q < w; q++) c[q] = finish1(t[q], i + r, j + q, e);
+        }
     }
 }
 
@@ -71,10 +85,7 @@ INLINE void row_tail(int K, const float* A, int lda, const float* B, int ldb, fl
     for (; j < N; j++) {
         float s = 0.0f;
         for (int k = 0; k < K; k++) s += a[k] * B[k * ldb + j];
-        s *= e->alpha;
-        if (e->bias) s += e->beta * e->bias[i * e->bias_rs + j * e->bias_cs];
-        if (e->residual) s += e->residual[i * e->res_ld + j];
-        c[j] = wasm_f32x4_extract_lane(v_activate(VSPLAT(s), e->act, e->p0, e->p1), 0);
+        c[j] = finish1(s, i, j, e);
     }
 }
 
@@ -90,9 +101,9 @@ KERNEL void f32_gemm(int M, int N, int K, const float* A, int lda, const float* 
         int j1 = imin(n8, j0 + block);
         int i = 0;
         for (; i + 4 <= M; i += 4)
-            for (int j = j0; j < j1; j += 8) tile_mx8(4, K, A, lda, B, ldb, C, ldc, i, j, e);
+            for (int j = j0; j < j1; j += 8) tile_mx8(4, K, A, lda, B + j, ldb, C, ldc, i, j, 8, e);
         for (; i < M; i++)
-            for (int j = j0; j < j1; j += 8) tile_mx8(1, K, A, lda, B, ldb, C, ldc, i, j, e);
+            for (int j = j0; j < j1; j += 8) tile_mx8(1, K, A, lda, B + j, ldb, C, ldc, i, j, 8, e);
     }
     if (n8 < N)
         for (int i = 0; i < M; i++) row_tail(K, A, lda, B, ldb, C, ldc, i, n8, N, e);
@@ -129,50 +140,16 @@ KERNEL void f32_pack_b(int K, int N, const float* B, int ldb, float* Bp) {
     }
 }
 
-/* one element of the epilogue, for the columns of a partial tile */
-INLINE float finish1(float s, int i, int j, const Epilogue* e) {
-    s *= e->alpha;
-    if (e->bias) s += e->beta * e->bias[i * e->bias_rs + j * e->bias_cs];
-    if (e->residual) s += e->residual[i * e->res_ld + j];
-    return wasm_f32x4_extract_lane(v_activate(VSPLAT(s), e->act, e->p0, e->p1), 0);
-}
-
-/* mr rows x one packed panel (columns j..j+w-1, w <= 8) */
-INLINE void ptile(int mr, int K, const float* A, int lda, const float* bp, float* C, int ldc, int i, int j, int w,
-                  const Epilogue* e) {
-    v128_t lo[6], hi[6];
-    for (int r = 0; r < mr; r++) lo[r] = hi[r] = wasm_f32x4_splat(0.0f);
-    const float* a = A + i * lda;
-    for (int k = 0; k < K; k++, bp += 8) {
-        v128_t b0 = VLOAD(bp), b1 = VLOAD(bp + 4);
-        for (int r = 0; r < mr; r++) {
-            v128_t av = VSPLAT(a[r * lda + k]);
-            lo[r] = VMADD(av, b0, lo[r]);
-            hi[r] = VMADD(av, b1, hi[r]);
-        }
-    }
-    for (int r = 0; r < mr; r++) {
-        float* c = C + (i + r) * ldc + j;
-        if (w == 8) {
-            finish4(c, lo[r], i + r, j, e);
-            finish4(c + 4, hi[r], i + r, j + 4, e);
-        } else {
-            float t[8];
-            VSTORE(t, lo[r]);
-            VSTORE(t + 4, hi[r]);
-            for (int q = 0; q < w; q++) c[q] = finish1(t[q], i + r, j + q, e);
-        }
-    }
-}
-
 /* rows i0.. in tiles of MR (a compile-time constant after inlining), then the leftover rows one by one */
 INLINE void packed_rows(int MR, int M, int N, int K, const float* A, int lda, const float* Bp, float* C, int ldc,
                         int j0, int j1, const Epilogue* e) {
     int i = 0;
     for (; i + MR <= M; i += MR)
-        for (int j = j0; j < j1; j += 8) ptile(MR, K, A, lda, Bp + (long)(j >> 3) * 8 * K, C, ldc, i, j, imin(8, N - j), e);
+        for (int j = j0; j < j1; j += 8)
+            tile_mx8(MR, K, A, lda, Bp + (long)(j >> 3) * 8 * K, 8, C, ldc, i, j, imin(8, N - j), e);
     for (; i < M; i++)
-        for (int j = j0; j < j1; j += 8) ptile(1, K, A, lda, Bp + (long)(j >> 3) * 8 * K, C, ldc, i, j, imin(8, N - j), e);
+        for (int j = j0; j < j1; j += 8)
+            tile_mx8(1, K, A, lda, Bp + (long)(j >> 3) * 8 * K, 8, C, ldc, i, j, imin(8, N - j), e);
 }
 
 /* C = epilogue(A @ B) with B packed by f32_pack_b (or at package time). mr: rows per register tile (2..6;

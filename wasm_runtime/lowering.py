@@ -107,16 +107,16 @@ class LoweringContext:
     def derived(self, label: str, make) -> Const:
         """A constant computed from weights at package time (transposed, packed...), made once per label, so
         nodes sharing a weight share the derived bytes too."""
-        if label not in self._derived:
-            self._derived[label] = Const(make(), label)
-        return self._derived[label]
+        return self._once(label, lambda: Const(make(), label))
 
     def derived_at_load(self, label: str, nbytes: int, kernel: str, *args) -> Derived:
         """A Derived (computed at load time), one per label, so nodes sharing a weight share it."""
-        hit = self._derived.get(label)
-        if hit is None:
-            hit = self._derived[label] = Derived(nbytes, kernel, tuple(args), label)
-        return hit
+        return self._once(label, lambda: Derived(nbytes, kernel, tuple(args), label))
+
+    def _once(self, label: str, make):
+        if label not in self._derived:
+            self._derived[label] = make()
+        return self._derived[label]
 
     # graph queries -------------------------------------------------------------------------------------
     def shape(self, name: str) -> tuple[int, ...]:

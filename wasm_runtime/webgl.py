@@ -804,26 +804,26 @@ def _weight_blocks(M4: int, T: int) -> tuple[int, int]:
     return -(-M4 // rows), rows
 
 
+def _edge(o: str, S: int, off: int, out_size: int, in_size: int) -> list[str]:
+    """GLSL conditions that input coordinate o * S + off lies inside [0, in_size), only for the bounds some
+    output position 0 .. out_size - 1 can cross."""
+    conds = []
+    if off < 0:
+        conds.append(f"{o} * {_fl(S)} >= {_fl(-off)}")
+    if (out_size - 1) * S + off >= in_size:
+        conds.append(f"{o} * {_fl(S)} < {_fl(in_size - off)}")
+    return conds
+
+
 def _taps(geo, grid_in: Grid, grid_out: Grid, ox: str, oy: str):
     """Per tap (ky, kx): its texel offset from the window origin and the GLSL condition that it is inside the
     image, or None when it always is (decided from the output size)."""
     (KH, KW), (SH, SW), (DH, DW), (PT, PL) = geo["K"], geo["S"], geo["D"], geo["P"]
     conds, taps = [], []
     for ky in range(KH):
-        lo, hi = ky * DH - PT, (grid_out.H - 1) * SH + ky * DH - PT
-        cy = []
-        if lo < 0:
-            cy.append(f"{oy} * {_fl(SH)} >= {_fl(-lo)}")
-        if hi >= grid_in.H:
-            cy.append(f"{oy} * {_fl(SH)} < {_fl(grid_in.H - (ky * DH - PT))}")
+        cy = _edge(oy, SH, ky * DH - PT, grid_out.H, grid_in.H)
         for kx in range(KW):
-            lo, hi = kx * DW - PL, (grid_out.W - 1) * SW + kx * DW - PL
-            cx = []
-            if lo < 0:
-                cx.append(f"{ox} * {_fl(SW)} >= {_fl(-lo)}")
-            if hi >= grid_in.W:
-                cx.append(f"{ox} * {_fl(SW)} < {_fl(grid_in.W - (kx * DW - PL))}")
-            c = " && ".join(cy + cx)
+            c = " && ".join(cy + _edge(ox, SW, kx * DW - PL, grid_out.W, grid_in.W))
             conds.append(c or None)
             taps.append((ky, kx))
     return taps, conds
