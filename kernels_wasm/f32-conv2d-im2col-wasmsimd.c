@@ -39,9 +39,28 @@ static void im2col(const float* x, long x_plane, int C, int H, int W, int OH, in
                     int ih = oh * SH - PT + ky * DH;
                     int inside = ih >= 0 && ih < H;
                     const float* row = x + c * x_plane + ih * W + off;
-                    for (int ow = 0; ow < OW; ow++, p++) {
+                    for (int ow = 0; ow < OW;) {
+                        /* a whole panel row of 8 inside the image (its loads too: stride 2 reads 16 floats):
+                         * two vector stores; the rest, element by element */
+                        if (inside && (p & 7) == 0 && ow >= ow0 && ow + 8 <= OW && (SW == 1 || SW == 2) &&
+                            ow * SW + off + 8 * SW <= W) {
+                            const float* s = row + ow * SW;
+                            v128_t v0 = VLOAD(s), v1 = VLOAD(s + 4);
+                            if (SW == 2) {
+                                v0 = wasm_i32x4_shuffle(v0, v1, 0, 2, 4, 6);
+                                v1 = wasm_i32x4_shuffle(VLOAD(s + 8), VLOAD(s + 12), 0, 2, 4, 6);
+                            }
+                            VSTORE(d, v0);
+                            VSTORE(d + 4, v1);
+                            d += 8 * K;
+                            p += 8;
+                            ow += 8;
+                            continue;
+                        }
                         *d = inside && ow >= ow0 && ow < ow1 ? row[ow * SW] : 0.0f;
                         d += (p & 7) == 7 ? 8 * K - 7 : 1;
+                        p++;
+                        ow++;
                     }
                 }
             }

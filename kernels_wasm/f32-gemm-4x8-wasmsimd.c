@@ -7,7 +7,7 @@
  * values (a scalar load + splat, which V8 turns into one broadcast load; measured faster in V8 than
  * shuffling lanes out of 4-wide A loads, or 6x8 tiles). Columns run in blocks whose K x block panel of B
  * stays in L2 while every row panel passes over it. Rows that do not fill a tile run the same loop with
- * fewer rows; columns past the last multiple of 8 run a 4-wide then a scalar loop. The epilogue works on
+ * fewer rows; the columns past the last multiple of 8 run one more (narrow) tile. The epilogue works on
  * the accumulators in registers. */
 #include "common.h"
 
@@ -43,14 +43,27 @@ INLINE float finish1(float s, int i, int j, const Epilogue* e) {
 }
 
 /* mr rows (a compile-time constant after inlining, at most 6) by 8 columns of B, whose rows are bstride floats
- * apart from b on (ldb for B as it is, 8 for a packed panel); the first w <= 8 columns are stored. */
-INLINE void tile_mx8(int mr, int K, const float* A, int lda, const float* b, int bstride, float* C, int ldc, int i,
-                     int j, int w, const Epilogue* e) {
+ * apart from b on (ldb for B as it is, 8 for a packed panel); the first w <= 8 columns are stored. Rows k of B
+ * from kfull on are read only in their first w columns (the rest as 0): an 8-wide read there would run past the
+ * end of B. Before kfull, a narrow tile's extra lanes read on into the next row and are never stored. */
+INLINE void tile_mx8(int mr, int K, int kfull, const float* A, int lda, const float* b, int bstride, float* C,
+                     int ldc, int i, int j, int w, const Epilogue* e) {
     v128_t lo[6], hi[6];
     for (int r = 0; r < mr; r++) lo[r] = hi[r] = wasm_f32x4_splat(0.0f);
     const float* a = A + i * lda;
-    for (int k = 0; k < K; k++, b += bstride) {
+    int k = 0;
+    for (; k < kfull; k++, b += bstride) {
         v128_t b0 = VLOAD(b), b1 = VLOAD(b + 4);
+        for (int r = 0; r < mr; r++) {
+            v128_t av = VSPLAT(a[r * lda + k]);
+            lo[r] = VMADD(av, b0, lo[r]);
+            hi[r] = VMADD(av, b1, hi[r]);
+        }
+    }
+    for (; k < K; k++, b += bstride) {
+        float t[8];
+        for (int q = 0; q < 8; q++) t[q] = q < w ? b[q] : 0.0f;
+        v128_t b0 = VLOAD(t), b1 = VLOAD(t + 4);
         for (int r = 0; r < mr; r++) {
             v128_t av = VSPLAT(a[r * lda + k]);
             lo[r] = VMADD(av, b0, lo[r]);
@@ -71,24 +84,6 @@ INLINE void tile_mx8(int mr, int K, const float* A, int lda, const float* b, int
     }
 }
 
-/* one row, columns j..N-1 (fewer than 8): 4-wide then scalar */
-INLINE void row_tail(int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc, int i, int j, int N,
-                     const Epilogue* e) {
-    const float* a = A + i * lda;
-    float* c = C + i * ldc;
-    if (N - j >= 4) {
-        v128_t v = wasm_f32x4_splat(0.0f);
-        for (int k = 0; k < K; k++) v = VMADD(VSPLAT(a[k]), VLOAD(B + k * ldb + j), v);
-        finish4(c + j, v, i, j, e);
-        j += 4;
-    }
-    for (; j < N; j++) {
-        float s = 0.0f;
-        for (int k = 0; k < K; k++) s += a[k] * B[k * ldb + j];
-        c[j] = finish1(s, i, j, e);
-    }
-}
-
 KERNEL void f32_gemm(int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc,
                      float alpha, const float* bias, int bias_rs, int bias_cs, float beta, int act, float p0, float p1,
                      const float* residual, int res_ld) {
@@ -101,12 +96,20 @@ KERNEL void f32_gemm(int M, int N, int K, const float* A, int lda, const float* 
         int j1 = imin(n8, j0 + block);
         int i = 0;
         for (; i + 4 <= M; i += 4)
-            for (int j = j0; j < j1; j += 8) tile_mx8(4, K, A, lda, B + j, ldb, C, ldc, i, j, 8, e);
+            for (int j = j0; j < j1; j += 8) tile_mx8(4, K, K, A, lda, B + j, ldb, C, ldc, i, j, 8, e);
         for (; i < M; i++)
-            for (int j = j0; j < j1; j += 8) tile_mx8(1, K, A, lda, B + j, ldb, C, ldc, i, j, 8, e);
+            for (int j = j0; j < j1; j += 8) tile_mx8(1, K, K, A, lda, B + j, ldb, C, ldc, i, j, 8, e);
     }
-    if (n8 < N)
-        for (int i = 0; i < M; i++) row_tail(K, A, lda, B, ldb, C, ldc, i, n8, N, e);
+    if (n8 < N) {
+        /* the last N - n8 columns: the same tiles, 8 wide while the read stays inside B (it ends at row K - 1,
+         * column N - 1), narrow after. A scalar tail here was a serial chain of K dependent adds per element:
+         * 49-pixel layers (7x7) lost a third of their time to their one leftover column. */
+        long end = (long)(K - 1) * ldb + N, room = end - n8 - 8;
+        int kfull = room < 0 ? 0 : room / ldb + 1 < K ? (int)(room / ldb + 1) : K;
+        int i = 0;
+        for (; i + 4 <= M; i += 4) tile_mx8(4, K, kfull, A, lda, B + n8, ldb, C, ldc, i, n8, N - n8, e);
+        for (; i < M; i++) tile_mx8(1, K, kfull, A, lda, B + n8, ldb, C, ldc, i, n8, N - n8, e);
+    }
 }
 
 /* `batch` independent products whose operands advance by fixed element strides (0 broadcasts one side),
@@ -146,10 +149,10 @@ INLINE void packed_rows(int MR, int M, int N, int K, const float* A, int lda, co
     int i = 0;
     for (; i + MR <= M; i += MR)
         for (int j = j0; j < j1; j += 8)
-            tile_mx8(MR, K, A, lda, Bp + (long)(j >> 3) * 8 * K, 8, C, ldc, i, j, imin(8, N - j), e);
+            tile_mx8(MR, K, K, A, lda, Bp + (long)(j >> 3) * 8 * K, 8, C, ldc, i, j, imin(8, N - j), e);
     for (; i < M; i++)
         for (int j = j0; j < j1; j += 8)
-            tile_mx8(1, K, A, lda, Bp + (long)(j >> 3) * 8 * K, 8, C, ldc, i, j, imin(8, N - j), e);
+            tile_mx8(1, K, K, A, lda, Bp + (long)(j >> 3) * 8 * K, 8, C, ldc, i, j, imin(8, N - j), e);
 }
 
 /* C = epilogue(A @ B) with B packed by f32_pack_b (or at package time). mr: rows per register tile (2..6;

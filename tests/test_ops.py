@@ -95,6 +95,19 @@ def GENERIC(manifest):
 
 
 case("conv_1x1_direct", conv_case([1, 8, 5, 6], [4, 8, 1, 1], check=_direct_conv))
+def _channel_split(manifest):
+    _direct_conv(manifest)
+    (step,) = manifest["steps"]
+    # fewer pixels than output channels: threads split the output channels (argument 4), 4 at a time
+    split = step["split"]
+    assert split["count"] == 4 and split["units"] == step["args"][4] and split["align"] == 4, step
+
+
+case("conv_1x1_more_channels_than_pixels", conv_case([1, 8, 3, 3], [18, 8, 1, 1], check=_channel_split))
+case(
+    "conv_1x1_more_channels_than_pixels_nobias",
+    conv_case([1, 8, 2, 3], [10, 8, 1, 1], bias=False, check=_channel_split),
+)
 case("conv_1x1_direct_batch2_nobias", conv_case([2, 5, 3, 7], [6, 5, 1, 1], bias=False, check=_direct_conv))
 case("conv_1x1_direct_group2", conv_case([1, 6, 4, 5], [4, 3, 1, 1], group=2, check=_direct_conv))
 case("conv_1x1_stride2", conv_case([1, 4, 7, 9], [3, 4, 1, 1], strides=[2, 2]))
@@ -122,6 +135,13 @@ case(
     "dwconv_stride_2_1_asym",
     conv_case([2, 4, 8, 11], [4, 1, 3, 3], group=4, strides=[2, 1], pads=[0, 1, 2, 0], check=DW),
 )
+# 3x3 register path: wide rows, padding on one side only, stride 2
+case("dwconv_wide_rows", conv_case([1, 2, 3, 530], [2, 1, 3, 3], group=2, pads=[1, 1, 1, 1], check=DW))
+case(
+    "dwconv_stride2_wide_pad_end_only",
+    conv_case([1, 2, 6, 601], [2, 1, 3, 3], group=2, strides=[2, 2], pads=[0, 0, 1, 1], check=DW),
+)
+case("dwconv_pad_start_only", conv_case([1, 3, 5, 7], [3, 1, 3, 3], group=3, pads=[2, 1, 0, 0], check=DW))
 case("dwconv_dilation2", conv_case([1, 4, 9, 13], [4, 1, 3, 3], group=4, dilations=[2, 2], pads=[2, 2, 2, 2], check=DW))
 case("dwconv_5x5_wide", conv_case([1, 3, 6, 17], [3, 1, 5, 5], group=3, pads=[2, 2, 2, 2], check=DW))
 case("dwconv_kernel_larger_than_input", conv_case([1, 2, 3, 3], [2, 1, 5, 5], group=2, pads=[2, 2, 2, 2], check=DW))
@@ -145,6 +165,9 @@ case("conv_kernel_larger_than_input", conv_case([1, 2, 3, 3], [3, 2, 5, 5], pads
 case("conv_kernel_larger_than_input_bigpad", conv_case([1, 2, 3, 2], [3, 2, 5, 4], pads=[3, 3, 3, 3]))
 case("conv_5x5", conv_case([1, 3, 9, 9], [4, 3, 5, 5], pads=[2, 2, 2, 2]))
 case("conv_5x5_stride2", conv_case([1, 3, 11, 9], [2, 3, 5, 5], strides=[2, 2], pads=[1, 2, 1, 2]))
+# im2col copies whole panel rows of 8 with vector loads where the window is inside the image
+case("conv_3x3_stride2_wide", conv_case([1, 3, 20, 37], [4, 3, 3, 3], strides=[2, 2], pads=[1, 1, 1, 1]))
+case("conv_5x5_wide", conv_case([1, 2, 6, 29], [3, 2, 5, 5], pads=[2, 2, 2, 2]))
 case("conv_output_1x1", conv_case([1, 4, 5, 5], [3, 4, 5, 5]))
 case("conv_output_1x1_many_channels", conv_case([1, 33, 3, 3], [17, 33, 3, 3]))
 case("conv_pads_larger_than_kernel", conv_case([1, 2, 4, 4], [3, 2, 3, 3], pads=[4, 3, 4, 3]))

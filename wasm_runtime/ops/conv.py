@@ -94,6 +94,12 @@ def conv(ctx: LoweringContext, node: Node) -> None:
         H, W, OH, OW = 1, x_plane, 1, y_plane
         workspace = Scratch(K * (OW + 7) * 4) if mr else None
         split = (OW, 6, {16: 4, 19: 4, 20: K * 4, 24: 4}, 8)
+        if workspace is None and group == 1 and N == 1 and M > OW:
+            # fewer pixels than output channels (the 7x7 and 14x14 layers of MobileNetV2): threads split the
+            # channels instead, so each streams half the weights rather than all of them, and small planes
+            # do not cut into uneven 8-column blocks (49 pixels: 32 + 17); in place only, since the packed
+            # path would have every thread pack the same input into the same workspace
+            split = (M, 4, {17: K * 4, 18: 4, 19: y_plane * 4, 24: y_plane * 4}, 4)
     else:
         # threads split output rows into bands: y/residual move to the band, im2col shifts the window origin
         # (PT) and fills its own part of the workspace. A band of r rows packs r * OW columns rounded up to 8,
