@@ -69,6 +69,83 @@ static void dw3x3(const float* xc, int H, int W, int OH, int OW, int S, int PT, 
     }
 }
 
+/* Small planes (MobileNet's 56x56 and below), where the edges of dw3x3 were most of the work: the plane is
+ * copied into a zero-padded buffer of rows Wp floats long, so that every group of 4 outputs runs the same 9
+ * vector taps, edges included; the rows are then copied out with the residual and activation. Stride 1 runs
+ * as one 1-D convolution over the flat buffer (output q = oh * Wp + ow reads pad[q + ky * Wp + kx]; the
+ * Wp - OW columns between rows are computed and dropped), stride 2 row by row (OW rounded up to 4 per row).
+ * Both buffers live on the stack, DW_FLAT floats each. */
+#define DW_FLAT 3840
+
+typedef struct {
+    int Wp, Wq;     /* floats per padded input row and per output row in the flat buffer */
+    int rows, gpr;  /* passes (1 for stride 1, OH for 2) and groups of 4 outputs per pass */
+    int in_step;    /* padded floats between passes */
+    int len;        /* padded floats the passes read */
+} FlatPlan;
+
+static int flat_plan(int H, int W, int OH, int OW, int S, int PT, int PL, FlatPlan* f) {
+    if (PT < 0 || PL < 0) return 0;
+    int Wp = imax(PL + W, (OW - 1) * S + 3);
+    if (S == 1) {
+        f->Wq = Wp, f->rows = 1, f->gpr = ((OH - 1) * Wp + OW + 3) / 4, f->in_step = 0;
+        f->len = 4 * (f->gpr - 1) + 6 + 2 * Wp;
+    } else {
+        f->Wq = (OW + 3) / 4 * 4, f->rows = OH, f->gpr = f->Wq / 4, f->in_step = 2 * Wp;
+        f->len = (OH - 1) * f->in_step + 8 * (f->gpr - 1) + 10 + 2 * Wp; /* load_strided4 reads 8 */
+    }
+    f->Wp = Wp;
+    /* the padded rows read, the flat outputs and the interior rows copied in all fit the buffers */
+    long outs = f->rows == 1 ? 4L * f->gpr : (long)OH * f->Wq;
+    return f->len <= DW_FLAT && outs <= DW_FLAT && (long)(PT + H) * Wp <= DW_FLAT;
+}
+
+/* dst[0, n) = src[0, n) (n >= 4: vectors, the last one overlapping) */
+INLINE void copy_row(float* dst, const float* src, int n) {
+    if (n < 4) {
+        for (int i = 0; i < n; i++) dst[i] = src[i];
+        return;
+    }
+    for (int i = 0; i + 4 <= n; i += 4) VSTORE(dst + i, VLOAD(src + i));
+    VSTORE(dst + n - 4, VLOAD(src + n - 4));
+}
+
+static void dw3x3_flat(const FlatPlan* f, const float* xc, int H, int W, int OH, int OW, int S, int PT, int PL,
+                       const float* w, float b, float* yc, const float* rc, int act, float p0, float p1, float* pad,
+                       float* flat) {
+    /* the interior rows (the padding around them stays zero from the caller) */
+    for (int ih = 0; ih < H; ih++) copy_row(pad + (ih + PT) * f->Wp + PL, xc + (long)ih * W, W);
+    v128_t vb = VSPLAT(b);
+    v128_t w0 = VSPLAT(w[0]), w1 = VSPLAT(w[1]), w2 = VSPLAT(w[2]), w3 = VSPLAT(w[3]), w4 = VSPLAT(w[4]),
+           w5 = VSPLAT(w[5]), w6 = VSPLAT(w[6]), w7 = VSPLAT(w[7]), w8 = VSPLAT(w[8]);
+    int fused = rc == 0; /* with a residual, the activation comes after it, in the copy out */
+    for (int pass = 0; pass < f->rows; pass++) {
+        const float* r0 = pad + pass * f->in_step;
+        const float* r1 = r0 + f->Wp;
+        const float* r2 = r1 + f->Wp;
+        for (int g = 0; g < f->gpr; g++) {
+            int i = 4 * S * g;
+            v128_t acc = vb;
+            acc = VMADD(w0, load_strided4(r0 + i, S), acc);
+            acc = VMADD(w1, load_strided4(r0 + i + 1, S), acc);
+            acc = VMADD(w2, load_strided4(r0 + i + 2, S), acc);
+            acc = VMADD(w3, load_strided4(r1 + i, S), acc);
+            acc = VMADD(w4, load_strided4(r1 + i + 1, S), acc);
+            acc = VMADD(w5, load_strided4(r1 + i + 2, S), acc);
+            acc = VMADD(w6, load_strided4(r2 + i, S), acc);
+            acc = VMADD(w7, load_strided4(r2 + i + 1, S), acc);
+            acc = VMADD(w8, load_strided4(r2 + i + 2, S), acc);
+            VSTORE(flat + pass * f->Wq + 4 * g, fused ? v_activate(acc, act, p0, p1) : acc);
+        }
+    }
+    for (int oh = 0; oh < OH; oh++) {
+        if (fused)
+            copy_row(yc + oh * OW, flat + oh * f->Wq, OW);
+        else
+            activate_row(flat + oh * f->Wq, yc + oh * OW, rc + oh * OW, OW, act, p0, p1);
+    }
+}
+
 static void dw_general(const float* xc, int H, int W, int OH, int OW, int KH, int KW, int SH, int SW, int PT, int PL,
                        int DH, int DW, const float* wc, float b, float* yc, const float* rc, int act, float p0,
                        float p1) {
@@ -103,6 +180,11 @@ KERNEL void f32_dwconv2d(int N, int C, int H, int W, int OH, int OW, int KH, int
                          int DH, int DW, const float* x, const float* w, const float* bias, float* y, int act, float p0,
                          float p1, const float* residual) {
     int fast = KH == 3 && KW == 3 && DH == 1 && DW == 1 && SH == SW && (SH == 1 || SH == 2);
+    FlatPlan plan;
+    float pad[DW_FLAT], flat[DW_FLAT];
+    int small = fast && flat_plan(H, W, OH, OW, SH, PT, PL, &plan);
+    if (small)
+        for (int i = 0; i < plan.len; i++) pad[i] = 0.0f;
     for (int n = 0; n < N; n++) {
         for (int c = 0; c < C; c++) {
             long plane = (long)n * C + c;
@@ -110,7 +192,9 @@ KERNEL void f32_dwconv2d(int N, int C, int H, int W, int OH, int OW, int KH, int
             float* yc = y + plane * OH * OW;
             const float* rc = residual ? residual + plane * OH * OW : 0;
             float b = bias ? bias[c] : 0.0f;
-            if (fast)
+            if (small)
+                dw3x3_flat(&plan, xc, H, W, OH, OW, SH, PT, PL, w + c * 9, b, yc, rc, act, p0, p1, pad, flat);
+            else if (fast)
                 dw3x3(xc, H, W, OH, OW, SH, PT, PL, w + c * 9, b, yc, rc, act, p0, p1);
             else
                 dw_general(xc, H, W, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW, w + c * KH * KW, b, yc, rc, act, p0, p1);
