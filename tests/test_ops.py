@@ -449,6 +449,13 @@ def pool_case(op, x_shape, opset=13, **attrs):
 
 case("maxpool_k2", pool_case("MaxPool", [1, 2, 6, 7], kernel_shape=[2, 2]))
 case("maxpool_k3_s2_pads", pool_case("MaxPool", [1, 3, 9, 8], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]))
+# 3x3 stride 1/2 register path (rows wide enough for vector groups), with pads and ceil_mode edges
+case("maxpool_k3_s2_ceil_wide", pool_case("MaxPool", [1, 2, 9, 31], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1))
+case("maxpool_k3_s1_pads_wide", pool_case("MaxPool", [1, 2, 5, 21], kernel_shape=[3, 3], pads=[1, 1, 1, 1]))
+case(
+    "maxpool_k3_s2_pads_wide",
+    pool_case("MaxPool", [1, 2, 10, 40], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 2, 0, 1]),
+)
 case("maxpool_pads_asym", pool_case("MaxPool", [2, 2, 7, 6], kernel_shape=[3, 2], pads=[0, 1, 2, 1]))
 case("maxpool_stride_2_1", pool_case("MaxPool", [1, 2, 7, 6], kernel_shape=[3, 3], strides=[2, 1]))
 case("maxpool_dilation2", pool_case("MaxPool", [1, 2, 9, 10], kernel_shape=[2, 3], dilations=[2, 2], pads=[1, 1, 1, 1]))
