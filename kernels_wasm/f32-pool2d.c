@@ -11,9 +11,9 @@ INLINE v128_t load_strided4(const float* p, int S) {
 
 /* 3x3 windows, stride S in {1, 2} (SqueezeNet's and ResNet's pools): 4 outputs at a time take the max of the
  * window's rows inside the image, 3 column taps each, in registers, with one store (the row-wise loop below
- * reads and writes each output row 9 times: 1.7-2.8x slower in V8 on SqueezeNet/ResNet-18 pools). Taps run in the same order, so
- * the results are the same bits, NaN and signed zeros included. Columns whose loads would leave the row run
- * one at a time. */
+ * reads and writes each output row 9 times: 1.7-2.8x slower in V8 on SqueezeNet's and ResNet-18's pools).
+ * Taps run in the same order, so the results are the same bits, NaN and signed zeros included. Columns
+ * whose loads would leave the row run one at a time. */
 static void maxpool3x3(const float* xp, int H, int W, int OH, int OW, int S, int PT, int PL, float* y) {
     int ow_lo = imin(OW, (PL + S - 1) / S); /* first column whose window starts inside the row */
     int span = S == 1 ? 6 : 10;             /* floats a group of 4 loads from its first tap */
