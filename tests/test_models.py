@@ -86,3 +86,19 @@ def test_split_plans_match_one_thread(threads, tmp_path):
     feeds = random_inputs(single.inputs, seed=4)
     assert any("split" in s for s in single.manifest["steps"])
     np.testing.assert_array_equal(HostSession(out, threads=threads).run(feeds)["logits"], single.run(feeds)["logits"])
+
+
+def test_tune_times_every_candidate_and_keeps_the_fastest(tmp_path):
+    """--tune times each multi-way node's candidates in wasmtime, records them, picks the fastest, and the tuned
+    bundle computes what the default one does. Only choices whose ranking carries over to V8 are offered
+    (Winograd or im2col for 3x3 convolutions; see ops/gemm.py TILES and ops/conv.py)."""
+    model = zoo.squeezenet1_1(image_size=64, num_classes=10)
+    tuned = package(model, tmp_path / "tuned", tune=True).manifest["algorithms"]
+    assert tuned["tuned"] and tuned["nodes"]
+    for node, a in tuned["nodes"].items():
+        assert set(a["ms"]) == set(a["candidates"]) == {"winograd", "im2col 4x8"}, (node, a)
+        assert a["choice"] == min(a["ms"], key=a["ms"].get), (node, a)
+    plain = HostSession(package(model, tmp_path / "plain").out_dir)
+    feeds = random_inputs(plain.inputs, seed=1)
+    got = HostSession(tmp_path / "tuned").run(feeds)["logits"]
+    np.testing.assert_allclose(got, plain.run(feeds)["logits"], rtol=1e-5, atol=1e-5)

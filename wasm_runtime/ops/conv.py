@@ -70,12 +70,11 @@ def conv(ctx: LoweringContext, node: Node) -> None:
         return
     weights = ctx.const(w)
     direct = KH == KW == SH == SW == 1 and PT == PL == 0
-    # candidates: the GEMM's register tile (gemm.TILES) over B packed in panels (im2col writes them; a 1x1
-    # convolution packs its input), a 1x1 convolution also in place (no packing), and Winograd
-    # a 1x1 convolution defaults to in place: no copy, and in V8 as fast as packing its input (MobileNetV2 in
-    # Chromium, A/B in one page: 22.9 vs 23.5 ms); wasmtime runs the packed one 1.36x faster, which --tune finds
-    base = "gemm" if direct else "im2col"
-    options = ([f"{base} in place"] if direct else []) + [f"{base} {t}" for t in TILES]
+    # candidates: im2col into packed panels for the GEMM's register tile (gemm.TILES), and Winograd. A 1x1
+    # convolution multiplies its input in place (no copy). Packing that input instead is not offered to --tune:
+    # V8 runs it 1.00-1.15x slower on every MobileNetV2 1x1 layer (kernel A/B in Chromium), wasmtime 1.36x
+    # faster, so wasmtime's choice of it made tuned bundles slower in the browser.
+    options = ["gemm in place"] if direct else [f"im2col {t}" for t in TILES]
     # uniform weights (a ConstantOfShape fill) stay untransformed: shipped as a fill, not as 16/9 x the bytes
     if winograd.applicable(xs, ws, node.attrs) and weights is not None and not is_uniform(weights):
         # both give the same values; Winograd measured 3.6-4.4x faster on ResNet-18's layers (--tune re-times)
@@ -88,17 +87,15 @@ def conv(ctx: LoweringContext, node: Node) -> None:
     K = (C // group) * KH * KW
     x_plane, y_plane = H * W, OH * OW
     if direct:
-        # a 1x1 stride-1 convolution is one GEMM over the flattened plane: present it as a single row of
-        # OH*OW pixels, so threads split it into 8-column blocks (row bands leave slow scalar column tails);
-        # each block packs its columns into its own part of the workspace
+        # a 1x1 stride-1 convolution is one GEMM over the flattened plane, on the input as it is: present it
+        # as a single row of OH*OW pixels, so threads split it into 8-column blocks (row bands leave slow
+        # scalar column tails); with fewer pixels than output channels (MobileNetV2's 7x7 and 14x14 layers)
+        # they split the channels instead, so each streams half the weights rather than all of them, and
+        # small planes do not cut into uneven blocks (49 pixels: 32 + 17)
         H, W, OH, OW = 1, x_plane, 1, y_plane
-        workspace = Scratch(K * (OW + 7) * 4) if mr else None
-        split = (OW, 6, {16: 4, 19: 4, 20: K * 4, 24: 4}, 8)
-        if workspace is None and group == 1 and N == 1 and M > OW:
-            # fewer pixels than output channels (the 7x7 and 14x14 layers of MobileNetV2): threads split the
-            # channels instead, so each streams half the weights rather than all of them, and small planes
-            # do not cut into uneven 8-column blocks (49 pixels: 32 + 17); in place only, since the packed
-            # path would have every thread pack the same input into the same workspace
+        workspace = None
+        split = (OW, 6, {16: 4, 19: 4, 24: 4}, 8)
+        if group == 1 and N == 1 and M > OW:
             split = (M, 4, {17: K * 4, 18: 4, 19: y_plane * 4, 24: y_plane * 4}, 4)
     else:
         # threads split output rows into bands: y/residual move to the band, im2col shifts the window origin
