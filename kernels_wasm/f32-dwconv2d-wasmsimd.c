@@ -14,6 +14,19 @@ INLINE v128_t load_strided4(const float* p, int S) {
     return wasm_i32x4_shuffle(VLOAD(p), VLOAD(p + 4), 0, 2, 4, 6);
 }
 
+/* the 9 weights of a 3x3 kernel, each splatted */
+INLINE void splat9(const float* w, v128_t* wv) {
+    for (int k = 0; k < 9; k++) wv[k] = VSPLAT(w[k]);
+}
+
+/* acc + the 3x3 window of 4 outputs (stride S) whose first taps are r0[i], r1[i], r2[i], taps in row order */
+INLINE v128_t taps3x3(const float* r0, const float* r1, const float* r2, int i, int S, const v128_t* wv, v128_t acc) {
+    const float* r[3] = {r0 + i, r1 + i, r2 + i};
+    for (int ky = 0; ky < 3; ky++)
+        for (int kx = 0; kx < 3; kx++) acc = VMADD(wv[ky * 3 + kx], load_strided4(r[ky] + kx, S), acc);
+    return acc;
+}
+
 /* one output (oh, ow) of a 3x3 window, with bounds checks: the edge path */
 INLINE float dw3x3_point(const float* xc, int H, int W, const float* w, int ih0, int iw0, float b) {
     float s = b;
@@ -37,8 +50,8 @@ static void dw3x3(const float* xc, int H, int W, int OH, int OW, int S, int PT, 
     int ow_hi = ow_lo;
     while (ow_hi + 4 <= OW && (ow_hi * S - PL) + span <= W) ow_hi += 4;
     v128_t vb = VSPLAT(b);
-    v128_t w0 = VSPLAT(w[0]), w1 = VSPLAT(w[1]), w2 = VSPLAT(w[2]), w3 = VSPLAT(w[3]), w4 = VSPLAT(w[4]),
-           w5 = VSPLAT(w[5]), w6 = VSPLAT(w[6]), w7 = VSPLAT(w[7]), w8 = VSPLAT(w[8]);
+    v128_t wv[9];
+    splat9(w, wv);
     for (int oh = 0; oh < OH; oh++) {
         int ih0 = oh * S - PT;
         float* out = yc + oh * OW;
@@ -51,17 +64,7 @@ static void dw3x3(const float* xc, int H, int W, int OH, int OW, int S, int PT, 
             const float* r2 = r1 + W;
             for (; ow < ow_hi; ow += 4) {
                 int i = ow * S;
-                v128_t acc = vb;
-                acc = VMADD(w0, load_strided4(r0 + i, S), acc);
-                acc = VMADD(w1, load_strided4(r0 + i + 1, S), acc);
-                acc = VMADD(w2, load_strided4(r0 + i + 2, S), acc);
-                acc = VMADD(w3, load_strided4(r1 + i, S), acc);
-                acc = VMADD(w4, load_strided4(r1 + i + 1, S), acc);
-                acc = VMADD(w5, load_strided4(r1 + i + 2, S), acc);
-                acc = VMADD(w6, load_strided4(r2 + i, S), acc);
-                acc = VMADD(w7, load_strided4(r2 + i + 1, S), acc);
-                acc = VMADD(w8, load_strided4(r2 + i + 2, S), acc);
-                VSTORE(out + ow, acc);
+                VSTORE(out + ow, taps3x3(r0, r1, r2, i, S, wv, vb));
             }
         }
         for (; ow < OW; ow++) out[ow] = dw3x3_point(xc, H, W, w, ih0, ow * S - PL, b);
@@ -116,8 +119,8 @@ static void dw3x3_flat(const FlatPlan* f, const float* xc, int H, int W, int OH,
     /* the interior rows (the padding around them stays zero from the caller) */
     for (int ih = 0; ih < H; ih++) copy_row(pad + (ih + PT) * f->Wp + PL, xc + (long)ih * W, W);
     v128_t vb = VSPLAT(b);
-    v128_t w0 = VSPLAT(w[0]), w1 = VSPLAT(w[1]), w2 = VSPLAT(w[2]), w3 = VSPLAT(w[3]), w4 = VSPLAT(w[4]),
-           w5 = VSPLAT(w[5]), w6 = VSPLAT(w[6]), w7 = VSPLAT(w[7]), w8 = VSPLAT(w[8]);
+    v128_t wv[9];
+    splat9(w, wv);
     int fused = rc == 0; /* with a residual, the activation comes after it, in the copy out */
     for (int pass = 0; pass < f->rows; pass++) {
         const float* r0 = pad + pass * f->in_step;
@@ -125,16 +128,7 @@ static void dw3x3_flat(const FlatPlan* f, const float* xc, int H, int W, int OH,
         const float* r2 = r1 + f->Wp;
         for (int g = 0; g < f->gpr; g++) {
             int i = 4 * S * g;
-            v128_t acc = vb;
-            acc = VMADD(w0, load_strided4(r0 + i, S), acc);
-            acc = VMADD(w1, load_strided4(r0 + i + 1, S), acc);
-            acc = VMADD(w2, load_strided4(r0 + i + 2, S), acc);
-            acc = VMADD(w3, load_strided4(r1 + i, S), acc);
-            acc = VMADD(w4, load_strided4(r1 + i + 1, S), acc);
-            acc = VMADD(w5, load_strided4(r1 + i + 2, S), acc);
-            acc = VMADD(w6, load_strided4(r2 + i, S), acc);
-            acc = VMADD(w7, load_strided4(r2 + i + 1, S), acc);
-            acc = VMADD(w8, load_strided4(r2 + i + 2, S), acc);
+            v128_t acc = taps3x3(r0, r1, r2, i, S, wv, vb);
             VSTORE(flat + pass * f->Wq + 4 * g, fused ? v_activate(acc, act, p0, p1) : acc);
         }
     }
