@@ -406,20 +406,34 @@ def test_every_gpu_op_matches_onnxruntime(gl_page, gl_bundles):
             }
         )
     results = gl_page.evaluate(RUN_ALL_JS, cases)
+
+    def on_gpu(name, r):
+        assert r["backend"] == "webgl"
+        assert set(r["placement"].values()) == {"webgl"}
+
+    _check_results(results, refs, on_gpu)
+
+
+
+def _check_results(results: dict, refs: dict, check) -> None:
+    """Each RUN_ALL_JS result: no error, check(name, result), outputs equal to the reference (float32 within
+    RTOL, other dtypes exactly); the float mismatches are collected and reported together."""
     failures = []
     for name, ref in refs.items():
         r = results[name]
         if "error" in r:
             failures.append(f"{name}: {r['error']}")
             continue
-        assert r["backend"] == "webgl"
-        assert set(r["placement"].values()) == {"webgl"}
+        check(name, r)
         for out, expected in ref.items():
-            err = _rel(_unb64(r["outputs"][out]), expected)
+            got = _unb64(r["outputs"][out])
+            if expected.dtype != np.float32:
+                assert got.dtype == expected.dtype and np.array_equal(got, expected), f"{name}/{out}"
+                continue
+            err = _rel(got, expected)
             if not err <= RTOL:
                 failures.append(f"{name}/{out}: rel err {err:.3g}")
     assert not failures, "\n".join(failures)
-
 
 @pytest.mark.parametrize("name", ["mobilenetv2", "squeezenet1.1"])
 def test_zoo_models_match_onnxruntime_and_first_run_is_warm(gl_page, gl_bundles, name):
@@ -497,27 +511,16 @@ def test_mixed_plans_match_onnxruntime_and_report_placement(gl_page, gl_bundles)
     refs["threads"] = refs["long_lived"]
     results = gl_page.evaluate(RUN_ALL_JS, [*cases, threaded])
     assert results["threads"].get("threads") == 2, results["threads"]
-    failures = []
-    for name, ref in refs.items():
-        r = results[name]
-        if "error" in r:
-            failures.append(f"{name}: {r['error']}")
-            continue
+
+    def placed(name, r):
         assert r["backend"] == "webgl", r
         name = "long_lived" if name == "threads" else name
         assert r["placement"] == PLACEMENTS[name], (name, r["placement"])
         on_wasm = sum(b == "wasm" for b in PLACEMENTS[name].values())
         assert f"{on_wasm} of {len(PLACEMENTS[name])} nodes run on wasm" in r["backendReason"], r["backendReason"]
         assert r["variant"] in ("simd", "relaxed")  # the wasm part's kernel build
-        for out, expected in ref.items():
-            got = _unb64(r["outputs"][out])
-            if expected.dtype != np.float32:
-                assert got.dtype == expected.dtype and np.array_equal(got, expected), f"{name}/{out}"
-                continue
-            err = _rel(got, expected)
-            if not err <= RTOL:
-                failures.append(f"{name}/{out}: rel err {err:.3g}")
-    assert not failures, "\n".join(failures)
+
+    _check_results(results, refs, placed)
 
 
 def test_backend_errors_and_auto_fallback(gl_page):
