@@ -804,6 +804,45 @@ def _weight_blocks(M4: int, T: int) -> tuple[int, int]:
     return -(-M4 // rows), rows
 
 
+def _c4_weights(wdata: np.ndarray, M: int, CG: int, T: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """A dense C4 conv's weights [M, CG, T] as its weight texture (texels, (width, height)): texel (x = b * 4 CG4 +
+    input channel, y = r * T + tap) holds the weights of output channels 4 m4 .. 4 m4 + 3, m4 = b * rows + r
+    (one block of columns unless M4 * T > 2048)."""
+    M4, CG4 = -(-M // 4), -(-CG // 4)
+    blocks, rows = _weight_blocks(M4, T)
+    full = np.zeros((blocks * rows * 4, CG4 * 4, T), np.float32)
+    full[:M, :CG] = wdata
+    return full.reshape(blocks, rows, 4, CG4 * 4, T).transpose(1, 4, 0, 3, 2), (blocks * CG4 * 4, rows * T)
+
+
+def _c4_weight_head(geo, gi: Grid, M4: int, CG4: int, T: int, wsize: tuple[int, int]) -> list[str]:
+    """Shader lines placing a dense C4 conv's fragment: iq0 (its first input plane, per group), mb/mr (its
+    weight block and row, _c4_weights), wy and wxb (its weight texel row and first column)."""
+    WW, WH = wsize
+    MG = geo["MG"]
+    if geo["group"] == 1:
+        lines = [f"float iq0 = n * {_fl(gi.C4)};"]
+    else:
+        lines = [f"float iq0 = n * {_fl(gi.C4)} + floor((m4 + 0.5) * {_fl(4 / MG)}) * {_fl(CG4)};"]
+    blocks, rows = _weight_blocks(M4, T)
+    lines.append(_split("m4", rows, "mb", "mr") if blocks > 1 else "float mb = 0.0, mr = m4;")
+    lines.append(f"float wy = (mr * {_fl(T)} + 0.5) * {_fl(1 / WH)};")
+    lines.append(f"float wxb = mb * {_fl(CG4 * 4 / WW)} + {_fl(0.5 / WW)};")
+    return lines
+
+
+def _c4_unit(gi: Grid, u: int, inv_in: str, WW: int) -> tuple[str, list[str]]:
+    """Unrolled input plane u of a dense C4 conv's loop over c: (its index expression, the lines locating its
+    plane origin org{u}, sample base base{u} and weight column wx{u})."""
+    c = f"(c + {u})" if u else "c"
+    return c, [
+        f"float qi{u} = iq0 + float({c});",
+        _plane_origin(gi, f"qi{u}", f"org{u}").replace("\n  ", "\n    "),
+        f"vec2 base{u} = (org{u} + ib) * {inv_in};",
+        f"float wx{u} = float({c}) * {_fl(4 / WW)} + wxb;",
+    ]
+
+
 def _edge(o: str, S: int, off: int, out_size: int, in_size: int) -> list[str]:
     """GLSL conditions that input coordinate o * S + off lies inside [0, in_size), only for the bounds some
     output position 0 .. out_size - 1 can cross."""
@@ -881,15 +920,11 @@ def conv_x4(g: _Gen, node: Node) -> Program:
     gi, gp = g.grid(x), g.grid(y0)  # input, one part
     (KH, KW), (SH, SW), (DH, DW), (PT, PL) = geo["K"], geo["S"], geo["D"], geo["P"]
     T = KH * KW
-    M, CG, MG = geo["M"], geo["CG"], geo["MG"]
+    M, CG = geo["M"], geo["CG"]
     M4, CG4 = -(-M // 4), -(-CG // 4)
-    wdata = np.asarray(g.const(w), np.float32).reshape(M, CG, T)
-    blocks, rows = _weight_blocks(M4, T)
-    full = np.zeros((blocks * rows * 4, CG4 * 4, T), np.float32)
-    full[:M, :CG] = wdata
-    arr = full.reshape(blocks, rows, 4, CG4 * 4, T).transpose(1, 4, 0, 3, 2)  # as conv_c4
-    WW, WH = blocks * CG4 * 4, rows * T
-    inputs = [x, g.add_const(f"{w}@c4w", arr, (WW, WH))]
+    arr, wsize = _c4_weights(np.asarray(g.const(w), np.float32).reshape(M, CG, T), M, CG, T)  # as conv_c4
+    WW, WH = wsize
+    inputs = [x, g.add_const(f"{w}@c4w", arr, wsize)]
     bias = "vec4(0.0)"
     if b:
         bv = np.zeros(M4 * 4, np.float32)
@@ -919,24 +954,15 @@ def conv_x4(g: _Gen, node: Node) -> Program:
     if KH == 1 and _row_cond(geo, gi, gp, "oy", "0.0") != "true":
         head.append(f"bool ry0 = {_row_cond(geo, gi, gp, 'oy', '0.0')};")
         rowc[0] = "ry0"
-    if geo["group"] == 1:
-        head.append(f"float iq0 = n * {_fl(gi.C4)};")
-    else:
-        head.append(f"float iq0 = n * {_fl(gi.C4)} + floor((m4 + 0.5) * {_fl(4 / MG)}) * {_fl(CG4)};")
-    head.append(_split("m4", rows, "mb", "mr") if blocks > 1 else "float mb = 0.0, mr = m4;")
-    head.append(f"float wy = (mr * {_fl(T)} + 0.5) * {_fl(1 / WH)};")
-    head.append(f"float wxb = mb * {_fl(CG4 * 4 / WW)} + {_fl(0.5 / WW)};")
+    head += _c4_weight_head(geo, gi, M4, CG4, T, wsize)
     head.append(f"vec4 b4 = {bias};")
     head.append("vec4 a0 = b4, a1 = b4, a2 = b4, a3 = b4;")
     inv_in = _inv(gi.size)
     unroll = next(u for u in ((2, 1) if T == 1 else (1,)) if CG4 % u == 0)
     body = []
     for u in range(unroll):
-        c = f"(c + {u})" if u else "c"
-        body.append(f"float qi{u} = iq0 + float({c});")
-        body.append(_plane_origin(gi, f"qi{u}", f"org{u}").replace("\n  ", "\n    "))
-        body.append(f"vec2 base{u} = (org{u} + ib) * {inv_in};")
-        body.append(f"float wx{u} = float({c}) * {_fl(4 / WW)} + wxb;")
+        c, lines = _c4_unit(gi, u, inv_in, WW)
+        body += lines
         # kernel rows in a loop (SwiftShader's JIT time grows fast with unrolled samplers), columns unrolled
         body.append(f"for (int ky = 0; ky < {KH}; ky++) {{" if KH > 1 else "{")
         if KH > 1:
@@ -1020,14 +1046,7 @@ def conv_c4(g: _Gen, node: Node) -> Program:
         arr = arr.reshape(M4, 4, T).transpose(0, 2, 1)  # [row c4][x tap][lane]
         wsize = (T, M4)
     else:
-        CG4 = -(-CG // 4)
-        blocks, rows = _weight_blocks(M4, T)
-        full = np.zeros((blocks * rows * 4, CG4 * 4, T), np.float32)
-        full[:M, :CG] = wdata
-        # weight texel (x = b * 4 CG4 + input channel, y = r * T + tap) = weights of output channels 4 m4 ..
-        # 4 m4 + 3, m4 = b * rows + r (one block of columns unless M4 * T > 2048)
-        arr = full.reshape(blocks, rows, 4, CG4 * 4, T).transpose(1, 4, 0, 3, 2)
-        wsize = (blocks * CG4 * 4, rows * T)
+        arr, wsize = _c4_weights(wdata, M, CG, T)
     wname = g.add_const(f"{w}@c4w", arr, wsize)
     inputs.append(wname)
     bias = "vec4(0.0)"
@@ -1094,22 +1113,12 @@ def conv_c4(g: _Gen, node: Node) -> Program:
     else:
         CG4 = -(-CG // 4)
         WW, WH = wsize
-        if geo["group"] == 1:
-            head.append(f"float iq0 = n * {_fl(gi.C4)};")
-        else:
-            head.append(f"float iq0 = n * {_fl(gi.C4)} + floor((m4 + 0.5) * {_fl(4 / MG)}) * {_fl(CG4)};")
-        blocks, rows = _weight_blocks(M4, T)
-        head.append(_split("m4", rows, "mb", "mr") if blocks > 1 else "float mb = 0.0, mr = m4;")
-        head.append(f"float wy = (mr * {_fl(T)} + 0.5) * {_fl(1 / WH)};")
-        head.append(f"float wxb = mb * {_fl(CG4 * 4 / WW)} + {_fl(0.5 / WW)};")
+        head += _c4_weight_head(geo, gi, M4, CG4, T, wsize)
         unroll = next(u for u in ((4, 2, 1) if T == 1 else (1,)) if CG4 % u == 0)
         body = []
         for u in range(unroll):
-            c = f"(c + {u})" if u else "c"
-            body.append(f"float qi{u} = iq0 + float({c});")
-            body.append(_plane_origin(gi, f"qi{u}", f"org{u}").replace("\n  ", "\n    "))
-            body.append(f"vec2 base{u} = (org{u} + ib) * {inv_in};")
-            body.append(f"float wx{u} = float({c}) * {_fl(4 / WW)} + wxb;")
+            c, lines = _c4_unit(gi, u, inv_in, WW)
+            body += lines
             if row_loop:
                 body += row_taps(
                     f"base{u}",
