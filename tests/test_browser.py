@@ -146,6 +146,47 @@ def test_run_profile_lists_every_step(rt_page, models_dir, threads):
     assert all(p["ms"] >= 0 for p in got["profile"]) and sum(p["ms"] for p in got["profile"]) > 0
 
 
+CHUNKS_JS = """
+async ({ url, configs }) => {
+  const { InferenceSession, Tensor } = await import("/runtime/index.js");
+  const x = new Float32Array(3 * 224 * 224).map((_, i) => Math.sin(i * 0.37));
+  const out = [];
+  for (const options of configs) {
+    try {
+      const session = await InferenceSession.create(url, options);
+      const feeds = { input: new Tensor("float32", x, [1, 3, 224, 224]) };
+      const runs = [];
+      for (let r = 0; r < 3; r++) runs.push(Array.from((await session.run(feeds)).logits.data));
+      out.push({ threads: session.threads, runs });
+      await session.release();
+    } catch (err) {
+      out.push({ error: String(err && err.message) });
+    }
+  }
+  return out;
+}
+"""
+
+
+def test_split_steps_claimed_in_chunks_give_the_one_thread_bits(rt_page):
+    """Each split step is cut into threadChunks chunks per thread that the threads claim as they come free.
+    Any cut and any claim order give the 1-thread output bit for bit, also with more threads than cores
+    (helpers then often wake late and the session's worker claims their chunks); bad counts are refused."""
+    configs = [{"numThreads": 1}]
+    configs += [{"numThreads": t, "threadChunks": c} for t, c in ((2, 1), (2, 2), (2, 7), (4, 3), (3, 64))]
+    configs += [{"numThreads": 2, "threadChunks": c} for c in (0, 1.5, 65)]
+    got = rt_page.evaluate(CHUNKS_JS, {"url": "/models/mobilenetv2/", "configs": configs})
+    base = got[0]["runs"][0]
+    for options, result in zip(configs, got, strict=True):
+        if options.get("threadChunks") in (0, 1.5, 65):
+            assert "threadChunks must be an integer from 1 to 64" in result["error"], result
+            continue
+        assert "error" not in result, (options, result)
+        assert result["threads"] == options["numThreads"]
+        for run in result["runs"]:
+            assert run == base, options
+
+
 def test_not_cross_origin_isolated_runs_one_thread_and_says_why(page, live_server, references, seeded_input):
     # the runtime decides from crossOriginIsolated; pretend the page lacks the COOP/COEP headers
     page.add_init_script("Object.defineProperty(globalThis, 'crossOriginIsolated', { value: false })")

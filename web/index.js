@@ -121,6 +121,12 @@ function bundleUrl(url) {
 // idle machine 11.8 ms without polling, 9.6 with 0.1 ms, 9.5 with 2 ms (1 thread: 17.9); with another
 // process busy on one core 17.9, 17.9 and 27.9 ms: short polls win the idle case and cost nothing loaded.
 const DEFAULT_SPIN_MS = 0.1;
+// Chunks per thread of each split step, claimed by whichever thread is free (web/worker.js runSplit). A/B in
+// one page on 2 cores (/tmp A/B harness), 2 threads, against the former fixed one-chunk-per-thread split:
+// idle, MobileNetV2 11.6 ms at 1, 2 or 4 chunks per thread (11.6 before); with a process taking half of a
+// core, 18.0 / 17.4 / 18.0 (20.4 before). But ResNet-18 went 25.3 -> 30.4 ms at 2: its Winograd and im2col
+// steps are split over pixels, and each chunk streams the layer's weights again.
+const DEFAULT_CHUNKS_PER_THREAD = 1;
 
 export class InferenceSession {
   /**
@@ -130,7 +136,9 @@ export class InferenceSession {
    *           wasm between the GPU's, session.placement says which ran where), wasmVariant: "auto" | "simd" | "relaxed", integrity: true,
    *           numThreads: N (default: the cores the browser reports, at most 4),
    *           threadSpinMs: how long threads poll for the next step before they sleep (default
-   *           DEFAULT_SPIN_MS; 0: sleep at once, which frees the cores between steps but pays a wake-up each)}
+   *           DEFAULT_SPIN_MS; 0: sleep at once, which frees the cores between steps but pays a wake-up each),
+   *           threadChunks: chunks per thread each split step is cut into, claimed by whichever thread is free
+   *           (default DEFAULT_CHUNKS_PER_THREAD; more balances a busy core better, at a cost per chunk)}
    * Threads need a cross-origin isolated page (COOP/COEP headers, as `package-for-web serve` sends); without
    * it the session runs on one thread and says why in `session.threadsReason` and the console.
    */
@@ -150,6 +158,10 @@ export class InferenceSession {
       if (backend !== "webgl") throw err;
       variantError = err.message;
     }
+    const chunks = options.threadChunks ?? DEFAULT_CHUNKS_PER_THREAD;
+    if (!Number.isInteger(chunks) || chunks < 1 || chunks > 64) {
+      throw new Error(`threadChunks must be an integer from 1 to 64, not ${options.threadChunks}`);
+    }
     const { threads, reason } = chooseThreads(options.numThreads);
     const session = new InferenceSession(variant);
     try {
@@ -161,6 +173,7 @@ export class InferenceSession {
         integrity: integrity !== false,
         threads,
         spinMs: options.threadSpinMs ?? DEFAULT_SPIN_MS,
+        chunksPerThread: chunks,
         backend,
       });
       session._init(info, performance.now() - t0);

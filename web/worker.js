@@ -349,7 +349,7 @@ function runMixed(feeds) {
 }
 
 // Returns {info, wasmState}; the caller installs wasmState as the worker's state.
-async function loadWasm({ url: base, variant: baseVariant, integrity, threads: wanted = 1, expected = null, spinMs = 0 }) {
+async function loadWasm({ url: base, variant: baseVariant, integrity, threads: wanted = 1, expected = null, spinMs = 0, chunksPerThread = 1 }) {
   const t0 = performance.now();
   const manifestUrl = new URL("manifest.json", base).href;
   const m = await fetchManifest(manifestUrl, expected);
@@ -443,7 +443,7 @@ async function loadWasm({ url: base, variant: baseVariant, integrity, threads: w
     const exports = instance.exports;
     callAll(prepare(m.init, exports, "init"));
     await weightsCheck;
-    const pool = threads > 1 ? await startHelpers(spawned, module, memory, m, threads, spinMs) : null;
+    const pool = threads > 1 ? await startHelpers(spawned, module, memory, m, threads, { spinMs, chunksPerThread }) : null;
     let wasmState;
     if (m.dynamic) {
       wasmState = { memory, exports, manifest: m, plans: new Map(), pool, kernelIndex: new Map(m.kernels.exports.map((k, i) => [k, i])) };
@@ -470,10 +470,13 @@ async function loadWasm({ url: base, variant: baseVariant, integrity, threads: w
 }
 
 // ---- threads ------------------------------------------------------------------------------------------
-// A split step (see web/README.md) is cut into one chunk per thread. The session's worker runs chunk 0 and
-// helper workers, which share the memory and run the same module on stacks of their own, run the others.
-// They synchronize on the control block's int32 words: [0] generation (bumped to start a step), [1] index of
-// the split step to run, [2] helpers done, [3] error flag.
+// A split step (see web/README.md) is cut into `chunksPerThread` chunks per thread, which the session's worker
+// and the helper workers (sharing the memory, running the same module on stacks of their own) claim one at a
+// time: a thread that a busy core delays leaves its chunks to the others instead of holding the step up.
+// Control block int32 words: [0] generation (bumped to start a step), [1] unused, [2] chunks done, [3] error
+// flag, [4] the claim word: split step index << 16 | chunk count << 8 | next chunk. Everything a claim needs is
+// in that one word, so a helper that wakes late can only claim (compare-exchange) chunks of the step running now.
+const CLAIM = 4;
 
 function chunks(units, align, threads) {
   // same cut as chunks() in wasm_runtime/host.py
@@ -484,9 +487,12 @@ function chunks(units, align, threads) {
   return out;
 }
 
-function chunkArgs(step, t, threads) {
-  const [u0, u1] = chunks(step.split.units, step.split.align, threads)[t] ?? [0, 0];
-  if (u0 >= u1) return null;
+// The chunks a split step runs as, each [u0, u1); at most 255 (the claim word's field).
+function stepChunks(step, threads, perThread) {
+  return chunks(step.split.units, step.split.align, Math.min(255, threads * perThread));
+}
+
+function chunkArgs(step, [u0, u1]) {
   const args = step.args.map((a) => (typeof a === "string" ? Number(a) : a));
   args[step.split.count] = u1 - u0;
   for (const [i, delta] of step.split.deltas) args[i] += u0 * delta;
@@ -497,15 +503,24 @@ function splitSteps(steps) {
   return steps.filter((s) => s.split);
 }
 
+// Claim the next chunk of the published step: the claim word, or -1 when none is left.
+function claim(ctrl) {
+  for (;;) {
+    const w = Atomics.load(ctrl, CLAIM);
+    if ((w & 255) >= ((w >> 8) & 255)) return -1;
+    if (Atomics.compareExchange(ctrl, CLAIM, w, w + 1) === w) return w;
+  }
+}
+
 function spawnHelpers(threads) {
   const workers = [];
   for (let t = 1; t < threads; t++) workers.push(new Worker(new URL(import.meta.url), { type: "module", name: `wasm-runtime helper ${t}` }));
   return workers;
 }
 
-async function startHelpers(spawned, module, memory, m, threads, spinMs) {
+async function startHelpers(spawned, module, memory, m, threads, { spinMs = 0, chunksPerThread = 1 } = {}) {
   const { control_offset, stacks_offset, stack_bytes } = m.threads;
-  const ctrl = new Int32Array(memory.buffer, control_offset, 4);
+  const ctrl = new Int32Array(memory.buffer, control_offset, CLAIM + 1);
   ctrl.fill(0);
   // a dynamic plan's arguments change with the input shape: helpers then read each split step from the
   // descriptor block instead of binding the steps once here
@@ -518,14 +533,14 @@ async function startHelpers(spawned, module, memory, m, threads, spinMs) {
       new Promise((resolve, reject) => {
         w.onmessage = ({ data }) => (data.error ? reject(new Error(`helper thread ${t}: ${data.error}`)) : resolve(w));
         w.onerror = (e) => reject(new Error(`helper thread ${t} failed to start: ${e.message}`));
-        w.postMessage({ op: "helper", module, memory, steps: split, t, threads, control_offset, dynamic, spinMs,
-                        stack_top: stacks_offset + t * stack_bytes });
+        w.postMessage({ op: "helper", module, memory, steps: split, threads, control_offset, dynamic, spinMs,
+                        chunksPerThread, stack_top: stacks_offset + t * stack_bytes });
       }),
     );
   }
   const descriptor = dynamic ? new Float64Array(memory.buffer, dynamic.offset, dynamic.words) : null;
   const backoff = { level: 0, skip: 0 };
-  return { workers: await Promise.all(helpers), ctrl, helpers: threads - 1, threads, descriptor, spinMs, backoff };
+  return { workers: await Promise.all(helpers), ctrl, threads, chunksPerThread, descriptor, spinMs, backoff };
 }
 
 // Descriptor of a split step: [kernel index, arg count, units, count arg, align, delta count, (arg, delta)...,
@@ -577,15 +592,15 @@ function spinWhile(ctrl, index, value, spinMs, backoff) {
   }
 }
 
-function helperMain({ module, memory, steps, t, threads, control_offset, stack_top, dynamic, spinMs = 0 }) {
+function helperMain({ module, memory, steps, threads, control_offset, stack_top, dynamic, spinMs = 0, chunksPerThread = 1 }) {
   let calls;
   let instance;
   try {
     instance = new WebAssembly.Instance(module, { env: { memory } });
     instance.exports.__stack_pointer.value = stack_top;
     calls = steps.map((step) => {
-      const args = chunkArgs(step, t, threads);
-      return args ? instance.exports[step.kernel].bind(null, ...args) : null;
+      const fn = instance.exports[step.kernel];
+      return stepChunks(step, threads, chunksPerThread).map((c) => fn.bind(null, ...chunkArgs(step, c)));
     });
   } catch (err) {
     self.postMessage({ error: err.message });
@@ -593,42 +608,49 @@ function helperMain({ module, memory, steps, t, threads, control_offset, stack_t
   }
   // read the generation BEFORE saying ready: once the session hears "ready" it may start a step at once,
   // and a helper that read the bumped value as its baseline would sleep through that step (a deadlock)
-  const ctrl = new Int32Array(memory.buffer, control_offset, 4);
+  const ctrl = new Int32Array(memory.buffer, control_offset, CLAIM + 1);
   let generation = Atomics.load(ctrl, 0);
   const backoff = { level: 0, skip: 0 };
   self.postMessage({ ready: true });
   for (;;) {
     if (!spinWhile(ctrl, 0, generation, spinMs, backoff)) Atomics.wait(ctrl, 0, generation);
     generation = Atomics.load(ctrl, 0);
-    try {
-      if (dynamic) {
-        const step = readDescriptor(new Float64Array(memory.buffer, dynamic.offset, dynamic.words), dynamic.kernels);
-        const args = chunkArgs(step, t, threads);
-        if (args) instance.exports[step.kernel](...args);
-      } else {
-        calls[Atomics.load(ctrl, 1)]?.();
+    for (let w = claim(ctrl); w >= 0; w = claim(ctrl)) {
+      const count = (w >> 8) & 255;
+      try {
+        if (dynamic) {
+          // the descriptor is read after the claim: the session rewrites it only once every chunk is done
+          const step = readDescriptor(new Float64Array(memory.buffer, dynamic.offset, dynamic.words), dynamic.kernels);
+          instance.exports[step.kernel](...chunkArgs(step, stepChunks(step, threads, chunksPerThread)[w & 255]));
+        } else {
+          calls[w >>> 16][w & 255]();
+        }
+      } catch {
+        Atomics.store(ctrl, 3, 1);
       }
-    } catch {
-      Atomics.store(ctrl, 3, 1);
+      if (Atomics.add(ctrl, 2, 1) + 1 === count) Atomics.notify(ctrl, 2);
     }
-    Atomics.add(ctrl, 2, 1);
-    Atomics.notify(ctrl, 2);
   }
 }
 
-function runSplit(pool, index, ownChunk) {
-  const { ctrl, helpers } = pool;
+// Run split step `index` as `calls` (one per chunk) on this worker and the helpers.
+function runSplit(pool, index, calls) {
+  const { ctrl } = pool;
+  const count = calls.length;
   Atomics.store(ctrl, 2, 0);
-  Atomics.store(ctrl, 1, index);
+  Atomics.store(ctrl, CLAIM, (index << 16) | (count << 8));
   Atomics.add(ctrl, 0, 1);
   Atomics.notify(ctrl, 0);
   let err = null;
-  try {
-    ownChunk?.();
-  } catch (e) {
-    err = e;
+  for (let w = claim(ctrl); w >= 0; w = claim(ctrl)) {
+    try {
+      calls[w & 255]();
+    } catch (e) {
+      err = e;
+    }
+    Atomics.add(ctrl, 2, 1);
   }
-  for (let done = Atomics.load(ctrl, 2); done < helpers; done = Atomics.load(ctrl, 2)) {
+  for (let done = Atomics.load(ctrl, 2); done < count; done = Atomics.load(ctrl, 2)) {
     if (!spinWhile(ctrl, 2, done, pool.spinMs, pool.backoff)) Atomics.wait(ctrl, 2, done);
   }
   if (err) throw err;
@@ -639,7 +661,7 @@ function runSplit(pool, index, ownChunk) {
 }
 
 // Resolve each step once: the export, its arguments as numbers, bound together. With a thread pool, a
-// split step binds this worker's chunk (chunk 0) and runs the others on the helpers.
+// split step binds each of its chunks, which this worker and the helpers claim (runSplit).
 function prepare(steps, exports, where, pool = null) {
   let splitIndex = 0;
   return steps.map((step, i) => {
@@ -650,14 +672,14 @@ function prepare(steps, exports, where, pool = null) {
       throw new Error(`${where}[${i}] passes ${args.length} args to ${step.kernel}, which takes ${fn.length}`);
     }
     if (pool && step.split) {
-      const own = chunkArgs(step, 0, pool.threads);
-      const ownCall = own ? fn.bind(null, ...own) : null;
+      const chunkCalls = stepChunks(step, pool.threads, pool.chunksPerThread).map((c) => fn.bind(null, ...chunkArgs(step, c)));
       const index = splitIndex++;
+      if (index >= 1 << 15) throw new Error(`${where} has more than ${1 << 15} split steps`);
       if (pool.descriptor) {
         const k = state.kernelIndex.get(step.kernel);
-        return { call: () => { writeDescriptor(pool.descriptor, k, step); runSplit(pool, index, ownCall); }, step, i };
+        return { call: () => { writeDescriptor(pool.descriptor, k, step); runSplit(pool, index, chunkCalls); }, step, i };
       }
-      return { call: () => runSplit(pool, index, ownCall), step, i };
+      return { call: () => runSplit(pool, index, chunkCalls), step, i };
     }
     return { call: fn.bind(null, ...args), step, i };
   });
