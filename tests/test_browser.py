@@ -249,6 +249,38 @@ def test_auto_variant_and_session_semantics(rt_page):
     assert "complex64" in unknown
 
 
+INPUT_PATHS_JS = """
+async ({ url }) => {
+  const { InferenceSession, Tensor } = await import("/runtime/index.js");
+  const session = await InferenceSession.create(url);
+  const n = 3 * 224 * 224, dims = [1, 3, 224, 224];
+  const x = new Float32Array(n).map((_, i) => Math.cos(i * 0.011));
+  const big = new Float32Array(n + 5);
+  big.set(x, 3);
+  const plain = (await session.run({ input: new Tensor("float32", x, dims) })).logits.data;
+  const view = (await session.run({ input: new Tensor("float32", big.subarray(3, 3 + n), dims) })).logits.data;
+  big.fill(7);  // the run copied its input: changing the caller's buffer afterwards changes nothing
+  const again = (await session.run({ input: new Tensor("float32", x, dims) })).logits.data;
+  await session.release();
+  return { isolated: crossOriginIsolated, plain: Array.from(plain), view: Array.from(view), again: Array.from(again) };
+}
+"""
+
+
+@pytest.mark.parametrize("isolated", [True, False])
+def test_inputs_reach_the_worker_staged_or_cloned(page, live_server, isolated):
+    """Cross-origin isolated pages pass inputs through a SharedArrayBuffer the session reuses, others by
+    structured clone; either way an input that is a view into a larger buffer (byteOffset != 0) gives the
+    same bits as a fresh array, and runs after it are unaffected."""
+    if not isolated:
+        page.add_init_script("Object.defineProperty(globalThis, 'crossOriginIsolated', { value: false })")
+    page.goto(f"{live_server}/demos/?model=")
+    page.wait_for_selector("body[data-state=idle]")
+    got = page.evaluate(INPUT_PATHS_JS, {"url": "/models/squeezenet1.1/"})
+    assert got["isolated"] is isolated
+    assert got["view"] == got["plain"] == got["again"]
+
+
 def test_runs_off_the_main_thread(page, live_server):
     """While runs are in flight, main-thread timers keep firing; the work happens in a module worker."""
     page.add_init_script(

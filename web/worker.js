@@ -1,6 +1,8 @@
 // Module worker that loads and runs one bundle (the JS twin of wasm_runtime/host.py).
 // Protocol: {id, op: "load", url, variant, integrity, backend} -> {id, result: info} | {id, error}
 //           {id, op: "run", feeds: {name: TypedArray}}  -> {id, result: {name: ArrayBuffer}} | {id, error}
+//           (or, in a cross-origin isolated page, {staged: {name: [offset, length, type]}, staging?} for inputs
+//           written into a SharedArrayBuffer: unstage())
 //           {id, op: "loseContext"} (tests: lose the WebGL context as a GPU reset would)
 // backend "webgl" runs the manifest's `webgl` plan (webgl.js) on an OffscreenCanvas; "auto" does when it can
 // and otherwise loads the wasm plan, saying why in info.backendReason. A mixed plan (nodes without a shader)
@@ -23,7 +25,8 @@ self.onmessage = async ({ data: msg }) => {
     if (msg.op === "load") {
       self.postMessage({ id: msg.id, result: await load(msg) });
     } else if (msg.op === "run") {
-      const result = state?.segments ? runMixed(msg.feeds) : state?.gl ? state.gl.run(msg.feeds) : run(msg.feeds, msg.shapes, msg.profile);
+      const feeds = msg.staged ? unstage(msg) : msg.feeds;
+      const result = state?.segments ? runMixed(feeds) : state?.gl ? state.gl.run(feeds) : run(feeds, msg.shapes, msg.profile);
       self.postMessage({ id: msg.id, result }, Object.values(result.buffers));
     } else if (msg.op === "sha256") {
       self.postMessage({ id: msg.id, result: await sha256(await msg.blob.arrayBuffer()) });
@@ -39,6 +42,14 @@ self.onmessage = async ({ data: msg }) => {
     self.postMessage({ id: msg.id, error: err instanceof Error ? err.message : String(err) });
   }
 };
+
+// Inputs staged by the page in a SharedArrayBuffer (index.js _stage), which it sends once and then reuses:
+// {name: [byte offset, length, typed array name]} -> {name: typed array view}.
+let staging = null;
+function unstage({ staged, staging: fresh }) {
+  if (fresh) staging = fresh;
+  return Object.fromEntries(Object.entries(staged).map(([name, [offset, length, type]]) => [name, new globalThis[type](staging, offset, length)]));
+}
 
 const ms = (t0) => Math.round((performance.now() - t0) * 100) / 100;
 
