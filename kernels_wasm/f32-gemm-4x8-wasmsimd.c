@@ -7,8 +7,8 @@
  * values (a scalar load + splat, which V8 turns into one broadcast load; measured faster in V8 than
  * shuffling lanes out of 4-wide A loads, or 6x8 tiles). Columns run in blocks whose K x block panel of B
  * stays in L2 while every row panel passes over it. Rows that do not fill a tile run the same loop with
- * fewer rows; the columns past the last multiple of 8 run one more (narrow) tile. The epilogue works on
- * the accumulators in registers. */
+ * fewer rows; the columns past the last multiple of 8 run one more tile, 4 wide when at most 4 are left and
+ * 8 wide otherwise. The epilogue works on the accumulators in registers. */
 #include "common.h"
 
 typedef struct {
@@ -84,6 +84,54 @@ INLINE void tile_mx8(int mr, int K, int kfull, const float* A, int lda, const fl
     }
 }
 
+/* The same for a tail of w <= 4 columns: one vector per row, so half the multiply-adds of an 8-wide tile
+ * (a 49-pixel layer, 6 tiles and 1 column, spent 1/7 of its time on that column). */
+INLINE void tile_mx4(int mr, int K, int kfull, const float* A, int lda, const float* b, int bstride, float* C,
+                     int ldc, int i, int j, int w, const Epilogue* e) {
+    v128_t acc[6];
+    for (int r = 0; r < mr; r++) acc[r] = wasm_f32x4_splat(0.0f);
+    const float* a = A + i * lda;
+    int k = 0;
+    for (; k < kfull; k++, b += bstride) {
+        v128_t b0 = VLOAD(b);
+        for (int r = 0; r < mr; r++) acc[r] = VMADD(VSPLAT(a[r * lda + k]), b0, acc[r]);
+    }
+    for (; k < K; k++, b += bstride) {
+        float t[4];
+        for (int q = 0; q < 4; q++) t[q] = q < w ? b[q] : 0.0f;
+        v128_t b0 = VLOAD(t);
+        for (int r = 0; r < mr; r++) acc[r] = VMADD(VSPLAT(a[r * lda + k]), b0, acc[r]);
+    }
+    for (int r = 0; r < mr; r++) {
+        float* c = C + (i + r) * ldc + j;
+        if (w == 4) {
+            finish4(c, acc[r], i + r, j, e);
+        } else {
+            float t[4];
+            VSTORE(t, acc[r]);
+            for (int q = 0; q < w; q++) c[q] = finish1(t[q], i + r, j + q, e);
+        }
+    }
+}
+
+/* rows of C from 0 in tiles of 4, then one by one, over the tail columns j.. (w of them, 1..7) of B */
+INLINE void tail_columns(int M, int K, const float* A, int lda, const float* b, int ldb, long room, float* C, int ldc,
+                         int j, int w, const Epilogue* e) {
+    /* room: floats from the tail's first column in row 0 to the end of B; rows k from kfull on would be read
+     * past that end by a full-width read */
+    int width = w <= 4 ? 4 : 8;
+    long left = room - width;
+    int kfull = left < 0 ? 0 : left / ldb + 1 < K ? (int)(left / ldb + 1) : K;
+    int i = 0;
+    if (w <= 4) {
+        for (; i + 4 <= M; i += 4) tile_mx4(4, K, kfull, A, lda, b, ldb, C, ldc, i, j, w, e);
+        for (; i < M; i++) tile_mx4(1, K, kfull, A, lda, b, ldb, C, ldc, i, j, w, e);
+    } else {
+        for (; i + 4 <= M; i += 4) tile_mx8(4, K, kfull, A, lda, b, ldb, C, ldc, i, j, w, e);
+        for (; i < M; i++) tile_mx8(1, K, kfull, A, lda, b, ldb, C, ldc, i, j, w, e);
+    }
+}
+
 KERNEL void f32_gemm(int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc,
                      float alpha, const float* bias, int bias_rs, int bias_cs, float beta, int act, float p0, float p1,
                      const float* residual, int res_ld) {
@@ -101,14 +149,11 @@ KERNEL void f32_gemm(int M, int N, int K, const float* A, int lda, const float* 
             for (int j = j0; j < j1; j += 8) tile_mx8(1, K, K, A, lda, B + j, ldb, C, ldc, i, j, 8, e);
     }
     if (n8 < N) {
-        /* the last N - n8 columns: the same tiles, 8 wide while the read stays inside B (it ends at row K - 1,
-         * column N - 1), narrow after. A scalar tail here was a serial chain of K dependent adds per element:
-         * 49-pixel layers (7x7) lost a third of their time to their one leftover column. */
-        long end = (long)(K - 1) * ldb + N, room = end - n8 - 8;
-        int kfull = room < 0 ? 0 : room / ldb + 1 < K ? (int)(room / ldb + 1) : K;
-        int i = 0;
-        for (; i + 4 <= M; i += 4) tile_mx8(4, K, kfull, A, lda, B + n8, ldb, C, ldc, i, n8, N - n8, e);
-        for (; i < M; i++) tile_mx8(1, K, kfull, A, lda, B + n8, ldb, C, ldc, i, n8, N - n8, e);
+        /* the last N - n8 columns: 4- or 8-wide tiles, full-width reads while they stay inside B (it ends at
+         * row K - 1, column N - 1), narrow after. A scalar tail here was a serial chain of K dependent adds per
+         * element: 49-pixel layers (7x7) lost a third of their time to their one leftover column. */
+        long end = (long)(K - 1) * ldb + N;
+        tail_columns(M, K, A, lda, B + n8, ldb, end - n8, C, ldc, n8, N - n8, e);
     }
 }
 
@@ -124,8 +169,8 @@ KERNEL void f32_gemm_batched(int batch, int M, int N, int K, const float* A, int
 /* ---- B packed in 8-column panels ----------------------------------------------------------------------
  * Panel p holds columns 8p..8p+7 of B row after row: Bp[p * 8K + k * 8 + c] = B[k, 8p + c], the last panel
  * zero-padded. A tile then reads its B operand as one contiguous stream (32 bytes per k) instead of one
- * cache line per k, and the column tail runs the same 8-wide loop (its padding multiplies into columns that
- * are not stored). Constant B (weights) is packed at package time; f32_pack_b packs at run time. */
+ * cache line per k, and the column tail runs the same loop, 4 or 8 wide (its padding multiplies into columns
+ * that are not stored). Constant B (weights) is packed at package time; f32_pack_b packs at run time. */
 
 KERNEL void f32_pack_b(int K, int N, const float* B, int ldb, float* Bp) {
     for (int j0 = 0; j0 < N; j0 += 8, Bp += 8 * K) {
@@ -148,11 +193,21 @@ INLINE void packed_rows(int MR, int M, int N, int K, const float* A, int lda, co
                         int j0, int j1, const Epilogue* e) {
     int i = 0;
     for (; i + MR <= M; i += MR)
-        for (int j = j0; j < j1; j += 8)
-            tile_mx8(MR, K, K, A, lda, Bp + (long)(j >> 3) * 8 * K, 8, C, ldc, i, j, imin(8, N - j), e);
+        for (int j = j0; j < j1; j += 8) {
+            const float* b = Bp + (long)(j >> 3) * 8 * K;
+            if (N - j <= 4)
+                tile_mx4(MR, K, K, A, lda, b, 8, C, ldc, i, j, N - j, e);
+            else
+                tile_mx8(MR, K, K, A, lda, b, 8, C, ldc, i, j, imin(8, N - j), e);
+        }
     for (; i < M; i++)
-        for (int j = j0; j < j1; j += 8)
-            tile_mx8(1, K, K, A, lda, Bp + (long)(j >> 3) * 8 * K, 8, C, ldc, i, j, imin(8, N - j), e);
+        for (int j = j0; j < j1; j += 8) {
+            const float* b = Bp + (long)(j >> 3) * 8 * K;
+            if (N - j <= 4)
+                tile_mx4(1, K, K, A, lda, b, 8, C, ldc, i, j, N - j, e);
+            else
+                tile_mx8(1, K, K, A, lda, b, 8, C, ldc, i, j, imin(8, N - j), e);
+        }
 }
 
 /* C = epilogue(A @ B) with B packed by f32_pack_b (or at package time). mr: rows per register tile (2..6;

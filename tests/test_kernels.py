@@ -140,6 +140,27 @@ def test_gemm_no_padding_and_lda_only(k, gemm):
             _gemm_case(k, rng, M, N, K, (0, 1), 1.0, 1.0, pad, gemm)
 
 
+def test_gemm_reads_no_float_past_the_end_of_b(k):
+    """f32_gemm reads B in place (a 1x1 convolution's input): with B's last element the last float of the
+    memory, every column tail (4- and 8-wide tiles, whose full-width reads stop in the rows where they would
+    run past it) must neither trap nor differ from numpy."""
+    rng = np.random.default_rng(11)
+    end = k.mem.size
+    for N in range(1, 20):
+        for K in (1, 2, 5, 16):
+            k.reset()
+            A = rng.standard_normal((4 + 1, K)).astype(np.float32)
+            B = rng.standard_normal((K, N)).astype(np.float32)
+            a, c = k.put(A), k.alloc(5 * N * 4)
+            b = end - B.nbytes
+            assert b >= k.top
+            k.mem[b:end] = B.reshape(-1).view(np.uint8)
+            k.call("f32_gemm", 5, N, K, a, K, b, N, c, N, 1.0, 0, 0, 0, 0.0, 0, 0.0, 0.0, 0, 0)
+            ref = A.astype(np.float64) @ B.astype(np.float64)
+            bound = 1e-6 * (K + 2) * (np.abs(A.astype(np.float64)) @ np.abs(B.astype(np.float64))) + 1e-30
+            assert np.all(np.abs(k.get(c, (5, N)) - ref) <= bound), (N, K)
+
+
 def _activation_ref(x, code, p0, p1):
     sig = 1 / (1 + np.exp(-x))
     return {
