@@ -281,6 +281,24 @@ def test_inputs_reach_the_worker_staged_or_cloned(page, live_server, isolated):
     assert got["view"] == got["plain"] == got["again"]
 
 
+def test_weights_download_once_started_by_create(rt_page):
+    """create() starts weights.bin's download itself, before the worker has started, and the worker uses that
+    Blob instead of fetching the file again."""
+    requests = []
+    rt_page.on("request", lambda r: requests.append(r.url))
+    ok = rt_page.evaluate(
+        """async () => {
+          const { InferenceSession } = await import("/runtime/index.js");
+          const session = await InferenceSession.create("/models/squeezenet1.1/");
+          await session.release();
+          return true;
+        }"""
+    )
+    assert ok
+    weights = [u for u in requests if u.endswith("/models/squeezenet1.1/weights.bin")]
+    assert len(weights) == 1, requests
+
+
 def test_runs_off_the_main_thread(page, live_server):
     """While runs are in flight, main-thread timers keep firing; the work happens in a module worker."""
     page.add_init_script(

@@ -128,6 +128,14 @@ const DEFAULT_SPIN_MS = 0.1;
 // steps are split over pixels, and each chunk streams the layer's weights again.
 const DEFAULT_CHUNKS_PER_THREAD = 1;
 
+// weights.bin of the bundle at `base` as a Blob, or null if it cannot be had (the worker then fetches it and
+// reports the error)
+function prefetchWeights(base) {
+  return fetch(new URL("weights.bin", base))
+    .then((r) => (r.ok ? r.blob() : null))
+    .catch(() => null);
+}
+
 export class InferenceSession {
   /**
    * Load the bundle directory at `url` in a new worker.
@@ -165,8 +173,12 @@ export class InferenceSession {
     const { threads, reason } = chooseThreads(options.numThreads);
     const session = new InferenceSession(variant);
     try {
+      // weights.bin starts downloading now, while the worker starts (about 30 ms here before its script runs)
+      const prefetch = backend === "wasm" ? prefetchWeights(bundleUrl(url)) : null;
+      prefetch?.then((blob) => session._worker.postMessage({ op: "weights", blob }));
       const info = await session._call({
         op: "load",
+        prefetch: prefetch !== null,
         url: bundleUrl(url),
         variant,
         variantError,

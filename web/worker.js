@@ -16,9 +16,18 @@ const ITEM_BYTES = { float32: 4, float64: 8, int8: 1, uint8: 1, int16: 2, uint16
 
 let state = null; // {memory, inputs, outputs, calls} (wasm) or {gl, part?, segments?} (webgl) once loaded
 
+// weights.bin as a Blob that the page started downloading at create() (index.js), while this worker was
+// still starting; null if that download failed (this worker then fetches the file itself and says why)
+let resolvePrefetched;
+const prefetchedWeights = new Promise((resolve) => (resolvePrefetched = resolve));
+
 self.onmessage = async ({ data: msg }) => {
   if (msg.op === "helper") {
     helperMain(msg); // never returns: the helper serves split steps until its session ends
+    return;
+  }
+  if (msg.op === "weights") {
+    resolvePrefetched(msg.blob ?? null);
     return;
   }
   try {
@@ -301,7 +310,7 @@ async function loadWebGL(m, msg, gl, t0) {
   }
   let part;
   try {
-    part = await loadWasm({ ...msg, url: new URL(`${section.wasm.dir}/`, base).href, expected: integrity ? section.wasm.manifest : null });
+    part = await loadWasm({ ...msg, url: new URL(`${section.wasm.dir}/`, base).href, expected: integrity ? section.wasm.manifest : null, prefetch: false });
   } catch (err) {
     try {
       plan.loseContext(); // frees its textures now, not at garbage collection
@@ -360,9 +369,26 @@ function runMixed(feeds) {
 }
 
 // Returns {info, wasmState}; the caller installs wasmState as the worker's state.
-async function loadWasm({ url: base, variant: baseVariant, integrity, threads: wanted = 1, expected = null, spinMs = 0, chunksPerThread = 1 }) {
+async function loadWasm({ url: base, variant: baseVariant, integrity, threads: wanted = 1, expected = null, spinMs = 0, chunksPerThread = 1, prefetch = false }) {
   const t0 = performance.now();
   const manifestUrl = new URL("manifest.json", base).href;
+  // weights.bin downloads alongside the manifest (its name does not depend on it): the page's prefetch, or a
+  // fetch from here; awaited only once the manifest is good, so a bad bundle reports its manifest's error
+  const weightsUrl = new URL("weights.bin", base).href;
+  const weightsBlob = (prefetch ? prefetchedWeights : Promise.resolve(null)).then(
+    (blob) =>
+      blob ??
+      fetchFile(base, "weights.bin").then(async (r) => {
+        try {
+          // through a Blob: measured 1.4-1.7x faster than response.arrayBuffer() for 14 MB in Chromium here
+          // (Chromium 156, /tmp A/B: 90 vs 125-160 ms), the body is not handed over in small chunks
+          return await r.blob();
+        } catch (err) {
+          throw new Error(`failed to download weights.bin (${r.url}): ${err.message}`);
+        }
+      }),
+  );
+  weightsBlob.catch(() => {}); // awaited below; this only keeps an early rejection from being reported unhandled
   const m = await fetchManifest(manifestUrl, expected);
   checkManifest(m, manifestUrl);
   // threads: the shared-memory build of the kernels, if the bundle has one and the page allows it
@@ -402,16 +428,8 @@ async function loadWasm({ url: base, variant: baseVariant, integrity, threads: w
       throw new Error(`could not allocate ${(pages * PAGE / 2 ** 20).toFixed(1)} MiB of WebAssembly memory: ${err.message}`);
     }
     const [weightsCheck, module] = await Promise.all([
-      fetchFile(base, "weights.bin").then(async (r) => {
-        let blob;
-        try {
-          // through a Blob: measured 1.4-1.7x faster than response.arrayBuffer() for 14 MB in Chromium here
-          // (Chromium 156, /tmp A/B: 90 vs 125-160 ms), the body is not handed over in small chunks
-          blob = await r.blob();
-        } catch (err) {
-          throw new Error(`failed to download weights.bin (${r.url}): ${err.message}`);
-        }
-        const check = integrity ? verifyFile("weights.bin", r.url, weightsMeta, blob.size, () => hashElsewhere(hasher, blob)) : null;
+      weightsBlob.then(async (blob) => {
+        const check = integrity ? verifyFile("weights.bin", weightsUrl, weightsMeta, blob.size, () => hashElsewhere(hasher, blob)) : null;
         check?.catch(() => {}); // awaited below; this only keeps an early rejection from being reported unhandled
         if (blob.size !== weights_file_bytes) {
           await check; // a corrupt or stale file: its integrity error says more
@@ -420,7 +438,7 @@ async function loadWasm({ url: base, variant: baseVariant, integrity, threads: w
         try {
           await readInto(blob, new Uint8Array(memory.buffer, weights_offset, blob.size));
         } catch (err) {
-          throw new Error(`failed to read weights.bin (${r.url}): ${err.message}`);
+          throw new Error(`failed to read weights.bin (${weightsUrl}): ${err.message}`);
         }
         return check;
       }),
