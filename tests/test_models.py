@@ -9,6 +9,7 @@ import onnx
 import pytest
 
 from wasm_runtime import zoo
+from wasm_runtime.errors import PackageError
 from wasm_runtime.host import HostSession
 from wasm_runtime.package import package
 from wasm_runtime.verify import compare, random_inputs, reference_outputs, verify_bundle
@@ -102,3 +103,26 @@ def test_tune_times_every_candidate_and_keeps_the_fastest(tmp_path):
     feeds = random_inputs(plain.inputs, seed=1)
     got = HostSession(tmp_path / "tuned").run(feeds)["logits"]
     np.testing.assert_allclose(got, plain.run(feeds)["logits"], rtol=1e-5, atol=1e-5)
+
+
+def test_forced_algorithms_are_planned_and_checked(tmp_path):
+    """package(algorithms={node: candidate}) plans those kernels instead of the defaults (the benchmark
+    builds the choices --tune rejected this way); the result still matches, and a node without a choice or a
+    candidate it does not have fails naming them."""
+    model = zoo.squeezenet1_1(image_size=64, num_classes=10)
+    plain = package(model, tmp_path / "plain")
+    nodes = plain.manifest["algorithms"]["nodes"]
+    assert nodes and all(a["choice"] == "winograd" for a in nodes.values())
+    forced = {n: "im2col 4x8" for n in nodes}
+    other = package(model, tmp_path / "forced", algorithms=forced)
+    assert {n: a["choice"] for n, a in other.manifest["algorithms"]["nodes"].items()} == forced
+    kernels = {s["kernel"] for s in other.manifest["steps"]}
+    assert "f32_conv2d_winograd_f23" not in kernels and "f32_conv2d" in kernels
+    feeds = random_inputs(HostSession(plain.out_dir).inputs, seed=2)
+    want = HostSession(plain.out_dir).run(feeds)["logits"]
+    np.testing.assert_allclose(HostSession(other.out_dir).run(feeds)["logits"], want, rtol=1e-5, atol=1e-5)
+    node = next(iter(nodes))
+    with pytest.raises(PackageError, match=rf"node '{node}' runs as one of winograd, im2col 4x8, not 'direct'"):
+        package(model, tmp_path / "bad", algorithms={node: "direct"})
+    with pytest.raises(PackageError, match=r"node 'nope' has no choice of kernels"):
+        package(model, tmp_path / "bad", algorithms={"nope": "winograd"})

@@ -104,6 +104,7 @@ def package(
     tune: bool = False,
     variants: tuple[str, ...] | None = None,
     backend: str = "wasm",
+    algorithms: dict[str, str] | None = None,
 ) -> PackageResult:
     """Package a model. The optimizer's report (per pass: nodes, op counts, parameter bytes, FLOPs and
     planned arena bytes before and after) is returned and written to the bundle as optimization.json.
@@ -113,7 +114,9 @@ def package(
     webgl-weights.bin) next to the wasm plan, which every bundle keeps (the "auto" fallback). Nodes without
     a shader run on wasm between the GPU segments: their subgraph is packaged as a bundle of its own in
     WASM_PART_DIR (see _package_webgl). When no node can run on the GPU, "webgl" fails here naming them and
-    "all" writes a section that only lists them (the bundle then runs on wasm)."""
+    "all" writes a section that only lists them (the bundle then runs on wasm).
+    `algorithms` ({node: candidate}) plans those nodes with those kernels, over the defaults and `tune`'s
+    picks: for experiments such as the benchmark's check that --tune's choices beat the ones it rejected."""
     if backend not in BACKENDS:
         raise PackageError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
     model = onnx_io.load_model(source)
@@ -133,9 +136,14 @@ def package(
     if name:
         graph.name = name
     timings = tuning.tune(graph) if tune else []
+    chosen = {**tuning.choices(timings), **(algorithms or {})}
     if not symbols:
-        lowered = lower(graph, tuning.choices(timings))
+        if algorithms:
+            _check_algorithms(graph, algorithms)
+        lowered = lower(graph, chosen)
         plan = plan_memory(graph, lowered)
+    elif algorithms:
+        raise PackageError("algorithms= needs fixed input shapes (--input-shape) for now")
     measured = tuning.as_json(timings)
     algorithms = {
         node: {"choice": choice, "candidates": options, **({"ms": measured[node]["ms"]} if node in measured else {})}
@@ -151,7 +159,7 @@ def package(
     if backend != "wasm":
         if symbols:
             raise PackageError(f"--backend {backend} needs fixed input shapes (--input-shape) for now")
-        gpu = _package_webgl(graph, backend, tuning.choices(timings), out_dir, extra_files, variants)
+        gpu = _package_webgl(graph, backend, chosen, out_dir, extra_files, variants)
     manifest = write_bundle(
         graph,
         lowered,
@@ -176,6 +184,18 @@ def package(
 
 
 WASM_PART_DIR = "wasm-part"
+
+
+def _check_algorithms(graph: Graph, algorithms: dict[str, str]) -> None:
+    """Every forced choice names a node that has candidates, and one of them."""
+    options = {node: cands for node, (_, cands) in lower(graph).algorithms.items()}
+    for node, choice in algorithms.items():
+        if node not in options:
+            raise PackageError(
+                f"algorithms: node {node!r} has no choice of kernels (those that do: {', '.join(options) or 'none'})"
+            )
+        if choice not in options[node]:
+            raise PackageError(f"algorithms: node {node!r} runs as one of {', '.join(options[node])}, not {choice!r}")
 
 
 def _package_webgl(graph: Graph, backend: str, choices, out_dir: Path, extra_files: dict, variants) -> dict:
