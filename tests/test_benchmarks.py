@@ -30,13 +30,14 @@ def quick_run(tmp_path_factory):
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, f"run.py failed:\n{proc.stdout[-5000:]}\n{proc.stderr[-5000:]}"
     assert (REPO / "benchmarks" / "RESULTS.md").read_bytes() == committed, "--results must leave RESULTS.md alone"
-    return json.loads(raw.read_text()), results.read_text(), proc.stdout
+    return json.loads(raw.read_text()), results.read_text(), proc.stdout, tmp / "work"
 
 
 def test_outputs_agree_with_native_onnxruntime(quick_run):
-    data, _, _ = quick_run
+    data, _, _, _ = quick_run
     res = data["results"]["squeezenet1.1"]
-    assert set(res) == {"ours-1t", "ours-2t", "ours-tuned-1t", "ort-wasm-1t", "ort-wasm-2t", "native-1t", "native-2t"}
+    assert set(res) == {"ours-1t", "ours-2t", "ours-tuned-1t", "ours-rejected-1t", "ort-wasm-1t", "ort-wasm-2t",
+                        "native-1t", "native-2t"}
     for name, r in res.items():
         if r["rounds"] == 0:
             continue  # its page failed: test_failed_pages_are_reported
@@ -46,9 +47,9 @@ def test_outputs_agree_with_native_onnxruntime(quick_run):
 def test_failed_pages_are_reported(quick_run):
     """A page that throws or hangs is a finding of the benchmark, not a crash of it: it is listed in the results
     (and here as a warning). Our pages (both thread counts) and the single-thread ORT-web page must work."""
-    data, md, _ = quick_run
+    data, md, _, _ = quick_run
     res = data["results"]["squeezenet1.1"]
-    for name in ("ours-1t", "ours-2t", "ours-tuned-1t", "ort-wasm-1t", "native-1t", "native-2t"):
+    for name in ("ours-1t", "ours-2t", "ours-tuned-1t", "ours-rejected-1t", "ort-wasm-1t", "native-1t", "native-2t"):
         assert res[name]["rounds"] == 1 and not res[name]["failures"], (name, res[name]["failures"])
     for name, r in res.items():
         for failure in r["failures"]:
@@ -57,7 +58,7 @@ def test_failed_pages_are_reported(quick_run):
 
 
 def test_measurements_are_sane(quick_run):
-    data, _, _ = quick_run
+    data, _, _, _ = quick_run
     res = {k: r for k, r in data["results"]["squeezenet1.1"].items() if r["rounds"]}  # pages that worked
     for name, r in res.items():
         assert 0 < r["min_ms"] <= r["median_ms"], name
@@ -87,7 +88,7 @@ def test_measurements_are_sane(quick_run):
 
 
 def test_tables_contain_numbers(quick_run):
-    data, md, stdout = quick_run
+    data, md, stdout, _ = quick_run
     assert "<!-- begin browser -->" in md and "<!-- end browser -->" in md
     worked = [k for k, r in data["results"]["squeezenet1.1"].items() if r["rounds"]]
     for contender in worked:
@@ -102,3 +103,17 @@ def test_tables_contain_numbers(quick_run):
     assert re.search(target, md), "targets"
     for title in ("== latency", "== ratios", "== downloads", "== gemm", "== targets"):
         assert title in stdout
+
+
+def test_rejected_bundle_plans_what_tune_turned_down(quick_run):
+    """ours-rejected is the model with every layer --tune timed planned with the fastest candidate it did not
+    pick; the targets compare tuned against it."""
+    data, md, _, work = quick_run
+    tuned = json.loads((work / "models" / "squeezenet1.1-tuned" / "manifest.json").read_text())["algorithms"]
+    rejected = json.loads((work / "models" / "squeezenet1.1-rejected" / "manifest.json").read_text())["algorithms"]
+    assert tuned["nodes"] and set(rejected["nodes"]) == set(tuned["nodes"])
+    for node, a in tuned["nodes"].items():
+        others = {c: ms for c, ms in a["ms"].items() if c != a["choice"]}
+        assert rejected["nodes"][node]["choice"] == min(others, key=others.get), node
+    assert data["ratios"]["squeezenet1.1"]["tuned/rejected 1t"] > 0
+    assert "tuned ≤ rejected choices" in md
