@@ -389,8 +389,16 @@ async function loadWasm({ url: base, variant: baseVariant, integrity, threads: w
       }),
   );
   weightsBlob.catch(() => {}); // awaited below; this only keeps an early rejection from being reported unhandled
-  const m = await fetchManifest(manifestUrl, expected);
-  checkManifest(m, manifestUrl);
+  // the integrity hasher starts now too, so that it is up by the time the weights are in
+  const hasher = integrity ? new Worker(new URL(import.meta.url), { type: "module", name: "wasm-runtime integrity" }) : null;
+  let m;
+  try {
+    m = await fetchManifest(manifestUrl, expected);
+    checkManifest(m, manifestUrl);
+  } catch (err) {
+    hasher?.terminate();
+    throw err;
+  }
   // threads: the shared-memory build of the kernels, if the bundle has one and the page allows it
   let threads = Math.min(wanted, m.threads?.max ?? 1);
   let threadsReason = wanted > threads ? `the bundle supports at most ${threads} thread(s)` : "";
@@ -405,12 +413,12 @@ async function loadWasm({ url: base, variant: baseVariant, integrity, threads: w
   const variant = threads > 1 ? `${baseVariant}-mt` : baseVariant;
   const moduleName = m.kernels?.modules?.[variant];
   if (!moduleName) {
+    hasher?.terminate();
     throw new Error(`bundle ${base} has no '${variant}' kernel build (has: ${Object.keys(m.kernels?.modules ?? {}).join(", ")})`);
   }
 
   // Helper workers start now: loading their script overlaps the downloads (they get the module and memory later).
   const spawned = threads > 1 ? spawnHelpers(threads) : [];
-  const hasher = integrity ? new Worker(new URL(import.meta.url), { type: "module", name: "wasm-runtime integrity" }) : null;
   if (hasher) spawned.push(hasher); // terminated with the helpers on failure; it closes itself once it has hashed
   try {
     // weights.bin and the kernel module download in parallel; the module compiles while it streams in. The
