@@ -174,12 +174,13 @@ export class InferenceSession {
     const session = new InferenceSession(variant);
     try {
       // weights.bin starts downloading now, while the worker starts (about 30 ms here before its script runs)
-      const prefetch = backend === "wasm" ? prefetchWeights(bundleUrl(url)) : null;
+      const base = bundleUrl(url);
+      const prefetch = backend === "wasm" ? prefetchWeights(base) : null;
       prefetch?.then((blob) => session._worker.postMessage({ op: "weights", blob }));
       const info = await session._call({
         op: "load",
         prefetch: prefetch !== null,
-        url: bundleUrl(url),
+        url: base,
         variant,
         variantError,
         integrity: integrity !== false,
@@ -306,8 +307,9 @@ export class InferenceSession {
     }
     let staging;
     if (!this._staging || this._staging.byteLength < bytes) staging = this._staging = new SharedArrayBuffer(Math.max(bytes, 8));
-    for (const [name, data] of Object.entries(feeds)) {
-      new Uint8Array(this._staging, layout[name][0], data.byteLength).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    for (const [name, [offset]] of Object.entries(layout)) {
+      const data = feeds[name];
+      new Uint8Array(this._staging, offset, data.byteLength).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     }
     return { staged: layout, staging, shapes };
   }

@@ -510,10 +510,10 @@ async function loadWasm({ url: base, variant: baseVariant, integrity, threads: w
 // A split step (see web/README.md) is cut into `chunksPerThread` chunks per thread, which the session's worker
 // and the helper workers (sharing the memory, running the same module on stacks of their own) claim one at a
 // time: a thread that a busy core delays leaves its chunks to the others instead of holding the step up.
-// Control block int32 words: [0] generation (bumped to start a step), [1] unused, [2] chunks done, [3] error
-// flag, [4] the claim word: split step index << 16 | chunk count << 8 | next chunk. Everything a claim needs is
-// in that one word, so a helper that wakes late can only claim (compare-exchange) chunks of the step running now.
-const CLAIM = 4;
+// Control block int32 words: [0] generation (bumped to start a step), [1] the claim word: split step index << 16
+// | chunk count << 8 | next chunk, [2] chunks done, [3] error flag. Everything a claim needs is in that one
+// word, so a helper that wakes late can only claim (compare-exchange) chunks of the step running now.
+const CLAIM = 1;
 
 function chunks(units, align, threads) {
   // same cut as chunks() in wasm_runtime/host.py
@@ -557,7 +557,7 @@ function spawnHelpers(threads) {
 
 async function startHelpers(spawned, module, memory, m, threads, { spinMs = 0, chunksPerThread = 1 } = {}) {
   const { control_offset, stacks_offset, stack_bytes } = m.threads;
-  const ctrl = new Int32Array(memory.buffer, control_offset, CLAIM + 1);
+  const ctrl = new Int32Array(memory.buffer, control_offset, 4);
   ctrl.fill(0);
   // a dynamic plan's arguments change with the input shape: helpers then read each split step from the
   // descriptor block instead of binding the steps once here
@@ -645,7 +645,7 @@ function helperMain({ module, memory, steps, threads, control_offset, stack_top,
   }
   // read the generation BEFORE saying ready: once the session hears "ready" it may start a step at once,
   // and a helper that read the bumped value as its baseline would sleep through that step (a deadlock)
-  const ctrl = new Int32Array(memory.buffer, control_offset, CLAIM + 1);
+  const ctrl = new Int32Array(memory.buffer, control_offset, 4);
   let generation = Atomics.load(ctrl, 0);
   const backoff = { level: 0, skip: 0 };
   self.postMessage({ ready: true });
