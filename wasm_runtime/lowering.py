@@ -155,7 +155,8 @@ class LoweringContext:
         (package-for-web --tune), else `default`, the lowering's heuristic."""
         choice = self.choices.get(self.node.name, default)
         if choice not in candidates:
-            raise AssertionError(f"{self.node.name}: {choice!r} is not one of {candidates}")
+            name, options = self.node.name, ", ".join(candidates)
+            raise PackageError(f"algorithms: node {name!r} runs as one of {options}, not {choice!r}")
         if len(candidates) > 1:
             self.out.algorithms[self.node.name] = (choice, list(candidates))
         return choice

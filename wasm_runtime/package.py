@@ -138,14 +138,16 @@ def package(
     timings = tuning.tune(graph) if tune else []
     chosen = {**tuning.choices(timings), **(algorithms or {})}
     if not symbols:
-        if algorithms:
-            _check_algorithms(graph, algorithms)
-        lowered = lower(graph, chosen)
+        lowered = lower(graph, chosen)  # which fails on a forced candidate that a node does not have
+        unknown = [node for node in algorithms or {} if node not in lowered.algorithms]
+        if unknown:
+            have = ", ".join(lowered.algorithms) or "none"
+            raise PackageError(f"algorithms: node {unknown[0]!r} has no choice of kernels (those that do: {have})")
         plan = plan_memory(graph, lowered)
     elif algorithms:
         raise PackageError("algorithms= needs fixed input shapes (--input-shape) for now")
     measured = tuning.as_json(timings)
-    algorithms = {
+    planned = {
         node: {"choice": choice, "candidates": options, **({"ms": measured[node]["ms"]} if node in measured else {})}
         for node, (choice, options) in lowered.algorithms.items()
     }
@@ -173,7 +175,7 @@ def package(
                 "nodes_before": report.before.nodes,
                 "nodes_after": report.after.nodes,
             },
-            "algorithms": {"tuned": tune, "nodes": algorithms},
+            "algorithms": {"tuned": tune, "nodes": planned},
             **gpu,
         },
     )
@@ -184,18 +186,6 @@ def package(
 
 
 WASM_PART_DIR = "wasm-part"
-
-
-def _check_algorithms(graph: Graph, algorithms: dict[str, str]) -> None:
-    """Every forced choice names a node that has candidates, and one of them."""
-    options = {node: cands for node, (_, cands) in lower(graph).algorithms.items()}
-    for node, choice in algorithms.items():
-        if node not in options:
-            raise PackageError(
-                f"algorithms: node {node!r} has no choice of kernels (those that do: {', '.join(options) or 'none'})"
-            )
-        if choice not in options[node]:
-            raise PackageError(f"algorithms: node {node!r} runs as one of {', '.join(options[node])}, not {choice!r}")
 
 
 def _package_webgl(graph: Graph, backend: str, choices, out_dir: Path, extra_files: dict, variants) -> dict:
