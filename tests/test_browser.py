@@ -151,12 +151,15 @@ async ({ url, configs }) => {
   const { InferenceSession, Tensor } = await import("/runtime/index.js");
   const x = new Float32Array(3 * 224 * 224).map((_, i) => Math.sin(i * 0.37));
   const out = [];
-  for (const options of configs) {
+  for (const { pauseMs = 0, ...options } of configs) {
     try {
       const session = await InferenceSession.create(url, options);
       const feeds = { input: new Tensor("float32", x, [1, 3, 224, 224]) };
       const runs = [];
-      for (let r = 0; r < 3; r++) runs.push(Array.from((await session.run(feeds)).logits.data));
+      for (let r = 0; r < 3; r++) {
+        if (r && pauseMs) await new Promise((resolve) => setTimeout(resolve, pauseMs));
+        runs.push(Array.from((await session.run(feeds)).logits.data));
+      }
       out.push({ threads: session.threads, runs });
       await session.release();
     } catch (err) {
@@ -171,9 +174,11 @@ async ({ url, configs }) => {
 def test_split_steps_claimed_in_chunks_give_the_one_thread_bits(rt_page):
     """Each split step is cut into threadChunks chunks per thread that the threads claim as they come free.
     Any cut and any claim order give the 1-thread output bit for bit, also with more threads than cores
-    (helpers then often wake late and the session's worker claims their chunks); bad counts are refused."""
+    (helpers then often wake late and the session's worker claims their chunks), with runs apart (helpers asleep
+    between runs, woken by the run) and with threads that never poll; bad counts are refused."""
     configs = [{"numThreads": 1}]
     configs += [{"numThreads": t, "threadChunks": c} for t, c in ((2, 1), (2, 2), (2, 7), (4, 3), (3, 64))]
+    configs += [{"numThreads": 2, "pauseMs": 50}, {"numThreads": 3, "threadSpinMs": 0, "pauseMs": 20}]
     configs += [{"numThreads": 2, "threadChunks": c} for c in (0, 1.5, 65)]
     got = rt_page.evaluate(CHUNKS_JS, {"url": "/models/mobilenetv2/", "configs": configs})
     base = got[0]["runs"][0]
@@ -182,7 +187,7 @@ def test_split_steps_claimed_in_chunks_give_the_one_thread_bits(rt_page):
             assert "threadChunks must be an integer from 1 to 64" in result["error"], result
             continue
         assert "error" not in result, (options, result)
-        assert result["threads"] == options["numThreads"]
+        assert result["threads"] == options["numThreads"], options
         for run in result["runs"]:
             assert run == base, options
 

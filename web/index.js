@@ -115,12 +115,16 @@ function bundleUrl(url) {
   return resolved.href;
 }
 
-// Steps of a run follow each other within microseconds, so threads poll (spin) this long for the next one
-// before they block on Atomics.wait: a futex wake-up costs tens of microseconds per step on each side.
-// Measured on 2 cores, MobileNetV2 at 2 threads in Chromium (/tmp A/B of create() options in one page):
-// idle machine 11.8 ms without polling, 9.6 with 0.1 ms, 9.5 with 2 ms (1 thread: 17.9); with another
-// process busy on one core 17.9, 17.9 and 27.9 ms: short polls win the idle case and cost nothing loaded.
-const DEFAULT_SPIN_MS = 0.1;
+// Steps of a run follow each other within microseconds, so during a run threads poll (spin) up to this long
+// for the next one before they block on Atomics.wait; polls that time out back off (worker.js spinWhile), so
+// a core busy with other work is left to it. Between runs they poll 0.1 ms at most, and the run wakes them.
+// Measured on 2 cores, MobileNetV2 at 2 threads in Chromium (/tmp A/B harnesses, medians):
+// - back to back, idle machine: 11.8 ms without polling, 9.6 with 0.1 ms polls, 9.5 with 2 ms (1 thread 17.9);
+// - runs 50 ms apart (video frames): 0.1 ms polls 20.9-27.9 ms, no better than 1 thread; these 2 ms polls,
+//   which bridge the slow wake-ups of a core that idled between runs, 14.8-18.0 ms (200 ms apart: 23-28 vs
+//   21-26);
+// - another process busy on one core: 28.5 ms with 0.1 ms polls, 28.9 with these (1 thread 27.7).
+const DEFAULT_SPIN_MS = 2;
 // Chunks per thread of each split step, claimed by whichever thread is free (web/worker.js runSplit). A/B in
 // one page on 2 cores (/tmp A/B harness), 2 threads, against the former fixed one-chunk-per-thread split:
 // idle, MobileNetV2 11.6 ms at 1, 2 or 4 chunks per thread (11.6 before); with a process taking half of a
@@ -143,7 +147,7 @@ export class InferenceSession {
    *           browser can run it, else wasm; session.backendReason says why; nodes without a shader run on
    *           wasm between the GPU's, session.placement says which ran where), wasmVariant: "auto" | "simd" | "relaxed", integrity: true,
    *           numThreads: N (default: the cores the browser reports, at most 4),
-   *           threadSpinMs: how long threads poll for the next step before they sleep (default
+   *           threadSpinMs: how long threads poll for a run's next step before they sleep (default
    *           DEFAULT_SPIN_MS; 0: sleep at once, which frees the cores between steps but pays a wake-up each),
    *           threadChunks: chunks per thread each split step is cut into, claimed by whichever thread is free
    *           (default DEFAULT_CHUNKS_PER_THREAD; more balances a busy core better, at a cost per chunk)}

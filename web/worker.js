@@ -34,8 +34,15 @@ self.onmessage = async ({ data: msg }) => {
     if (msg.op === "load") {
       self.postMessage({ id: msg.id, result: await load(msg) });
     } else if (msg.op === "run") {
-      const feeds = msg.staged ? unstage(msg) : msg.feeds;
-      const result = state?.segments ? runMixed(feeds) : state?.gl ? state.gl.run(feeds) : run(feeds, msg.shapes, msg.profile);
+      let result;
+      const pool = state?.pool ?? state?.part?.pool; // a mixed plan's wasm part has the threads
+      startRun(pool);
+      try {
+        const feeds = msg.staged ? unstage(msg) : msg.feeds;
+        result = state?.segments ? runMixed(feeds) : state?.gl ? state.gl.run(feeds) : run(feeds, msg.shapes, msg.profile);
+      } finally {
+        endRun(pool);
+      }
       self.postMessage({ id: msg.id, result }, Object.values(result.buffers));
     } else if (msg.op === "sha256") {
       self.postMessage({ id: msg.id, result: await sha256(await msg.blob.arrayBuffer()) });
@@ -511,8 +518,9 @@ async function loadWasm({ url: base, variant: baseVariant, integrity, threads: w
 // and the helper workers (sharing the memory, running the same module on stacks of their own) claim one at a
 // time: a thread that a busy core delays leaves its chunks to the others instead of holding the step up.
 // Control block int32 words: [0] generation (bumped to start a step), [1] the claim word: split step index << 16
-// | chunk count << 8 | next chunk, [2] chunks done, [3] error flag. Everything a claim needs is in that one
-// word, so a helper that wakes late can only claim (compare-exchange) chunks of the step running now.
+// | chunk count << 8 | next chunk, [2] chunks done, [3] error flag, [4] a run is in progress. Everything a claim
+// needs is in that one word, so a helper that wakes late can only claim (compare-exchange) chunks of the step
+// running now.
 const CLAIM = 1;
 
 function chunks(units, align, threads) {
@@ -557,7 +565,7 @@ function spawnHelpers(threads) {
 
 async function startHelpers(spawned, module, memory, m, threads, { spinMs = 0, chunksPerThread = 1 } = {}) {
   const { control_offset, stacks_offset, stack_bytes } = m.threads;
-  const ctrl = new Int32Array(memory.buffer, control_offset, 4);
+  const ctrl = new Int32Array(memory.buffer, control_offset, 5);
   ctrl.fill(0);
   // a dynamic plan's arguments change with the input shape: helpers then read each split step from the
   // descriptor block instead of binding the steps once here
@@ -607,9 +615,9 @@ function readDescriptor(d, kernels) {
 // (the other thread was descheduled: the cores are busy with other work) makes the next polls of this wait
 // site skip, 1, 3, 7... up to 63 times, and each poll that succeeds undoes one step of that: on a loaded
 // machine the threads fall back to sleeping instead of fighting other processes for the cores.
-function spinWhile(ctrl, index, value, spinMs, backoff) {
+function spinWhile(ctrl, index, value, spinMs, backoff = null) {
   if (spinMs <= 0) return false;
-  if (backoff.skip > 0) {
+  if (backoff?.skip > 0) {
     backoff.skip--;
     return false;
   }
@@ -617,11 +625,12 @@ function spinWhile(ctrl, index, value, spinMs, backoff) {
   for (;;) {
     for (let k = 0; k < 64; k++) {
       if (Atomics.load(ctrl, index) !== value) {
-        backoff.level = Math.max(0, backoff.level - 1);
+        if (backoff) backoff.level = Math.max(0, backoff.level - 1);
         return true;
       }
     }
     if (performance.now() > until) {
+      if (!backoff) return false;
       backoff.level = Math.min(6, backoff.level + 1);
       backoff.skip = (1 << backoff.level) - 1;
       return false;
@@ -645,12 +654,17 @@ function helperMain({ module, memory, steps, threads, control_offset, stack_top,
   }
   // read the generation BEFORE saying ready: once the session hears "ready" it may start a step at once,
   // and a helper that read the bumped value as its baseline would sleep through that step (a deadlock)
-  const ctrl = new Int32Array(memory.buffer, control_offset, 4);
+  const ctrl = new Int32Array(memory.buffer, control_offset, 5);
   let generation = Atomics.load(ctrl, 0);
   const backoff = { level: 0, skip: 0 };
   self.postMessage({ ready: true });
   for (;;) {
-    if (!spinWhile(ctrl, 0, generation, spinMs, backoff)) Atomics.wait(ctrl, 0, generation);
+    // during a run, poll for its next step; between runs, poll briefly and then sleep until the next run's
+    // wake call (startRun): that pause says nothing about how busy the cores are, so it leaves the backoff alone
+    const polled = Atomics.load(ctrl, RUNNING)
+      ? spinWhile(ctrl, 0, generation, spinMs, backoff)
+      : spinWhile(ctrl, 0, generation, Math.min(spinMs, IDLE_SPIN_MS));
+    if (!polled) Atomics.wait(ctrl, 0, generation);
     generation = Atomics.load(ctrl, 0);
     for (let w = claim(ctrl); w >= 0; w = claim(ctrl)) {
       const count = (w >> 8) & 255;
@@ -668,6 +682,26 @@ function helperMain({ module, memory, steps, threads, control_offset, stack_top,
       if (Atomics.add(ctrl, 2, 1) + 1 === count) Atomics.notify(ctrl, 2);
     }
   }
+}
+
+// The claim word of a run's wake call: no chunks (count 0), an index no split step has. Control word [4] is 1
+// while a run is in progress: helpers poll for steps only then, and between runs for IDLE_SPIN_MS at most.
+const START = 0x7fff << 16;
+const RUNNING = 4;
+const IDLE_SPIN_MS = 0.1;
+
+// A run starts by waking the helpers, while it copies its inputs in: they slept since the last run, and a
+// thread that slept long is slow to wake here (its core idled: a halted vCPU).
+function startRun(pool) {
+  if (!pool) return;
+  Atomics.store(pool.ctrl, RUNNING, 1);
+  Atomics.store(pool.ctrl, CLAIM, START);
+  Atomics.add(pool.ctrl, 0, 1);
+  Atomics.notify(pool.ctrl, 0);
+}
+
+function endRun(pool) {
+  if (pool) Atomics.store(pool.ctrl, RUNNING, 0);
 }
 
 // Run split step `index` as `calls` (one per chunk) on this worker and the helpers.
@@ -711,7 +745,7 @@ function prepare(steps, exports, where, pool = null) {
     if (pool && step.split) {
       const chunkCalls = stepChunks(step, pool.threads, pool.chunksPerThread).map((c) => fn.bind(null, ...chunkArgs(step, c)));
       const index = splitIndex++;
-      if (index >= 1 << 15) throw new Error(`${where} has more than ${1 << 15} split steps`);
+      if (index >= START >>> 16) throw new Error(`${where} has more than ${(START >>> 16) - 1} split steps`);
       if (pool.descriptor) {
         const k = state.kernelIndex.get(step.kernel);
         return { call: () => { writeDescriptor(pool.descriptor, k, step); runSplit(pool, index, chunkCalls); }, step, i };
