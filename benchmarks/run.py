@@ -64,6 +64,10 @@ BROWSER = {
     "ort-wasm-2t": ("ort", 2),
 }
 NATIVE = {"native-1t": 1, "native-2t": 2}
+# --cycles: these pages open side by side and take turns, one run each per cycle (measure_cycles)
+CYCLED = ["ours-1t", "ours-2t", "ort-wasm-1t", "ort-wasm-2t"]
+CYCLE_RATIOS = {"ours/ort-web 1t": ("ours-1t", "ort-wasm-1t"), "ours/ort-web 2t": ("ours-2t", "ort-wasm-2t"),
+                "ours 2t speedup": ("ours-1t", "ours-2t"), "ort-web 2t speedup": ("ort-wasm-1t", "ort-wasm-2t")}
 CONTENDERS = [*BROWSER, *NATIVE]
 # --webgl adds the GPU backends (SwiftShader here, so this measures shader efficiency, not a GPU): ours
 # (the bundle packaged with --backend webgl) and ORT-web's webgl backend, with --webgl-runs timed runs
@@ -191,6 +195,54 @@ def _page_result(page, what: str, console: list[str], timeout_s: float) -> dict:
     return result
 
 
+def _query(model: str, runtime: str, threads: int, warmup: int, runs: int, warmup_ms: float) -> dict:
+    """bench.html's query for one contender (see page/bench.js)."""
+    bundle = {"ours-tuned": f"{model}-tuned", "ours-rejected": f"{model}-rejected", "ours-webgl": f"{model}-webgl"}
+    bundle = bundle.get(runtime, model)
+    return {
+        "runtime": "ours" if runtime.startswith("ours") else runtime,
+        "backend": "webgl" if runtime == "ours-webgl" else "wasm",
+        "url": f"/models/{bundle}/" if runtime.startswith("ours") else f"/work/onnx/{model}.onnx",
+        "input": "/work/input.bin",
+        "dims": ",".join(map(str, IMAGE_SHAPE)),
+        "threads": threads,
+        "warmup": warmup,
+        "warmupMs": warmup_ms,
+        "runs": runs,
+    }
+
+
+def measure_cycles(
+    browser, base_url: str, model: str, contenders: list[str], cycles: int, warmup: int, timeout_s: float,
+    warmup_ms: float, rng: random.Random,
+) -> dict[str, list[float]]:
+    """The contenders' pages open side by side (each in a fresh context, warmed up as in measure_browser),
+    then `cycles` cycles each run every page once, in a new shuffled order per cycle: {contender: ms per
+    cycle}. The runs of a cycle are a tenth of a second apart, so they see the same machine."""
+    contexts, pages = [], {}
+    try:
+        for k in contenders:
+            runtime, threads = BROWSER[k]
+            context = browser.new_context()
+            contexts.append(context)
+            page = context.new_page()
+            console: list[str] = []
+            page.on("console", lambda m, console=console: console.append(f"{m.type}: {m.text}"))
+            page.goto(f"{base_url}/bench/bench.html?{urlencode(_query(model, runtime, threads, warmup, 0, warmup_ms))}")
+            _page_result(page, f"{k} {model} (cycles)", console, timeout_s)
+            pages[k] = page
+        times: dict[str, list[float]] = {k: [] for k in contenders}
+        for _ in range(cycles):
+            order = contenders[:]
+            rng.shuffle(order)
+            for k in order:
+                times[k].append(pages[k].evaluate("window.__benchRun()"))
+        return times
+    finally:
+        for context in contexts:
+            context.close()
+
+
 def measure_browser(
     browser,
     base_url: str,
@@ -204,19 +256,7 @@ def measure_browser(
 ) -> dict:
     """One fresh context: the measured visit (cold HTTP cache), then a revisit of the same page in the same
     context (files in the HTTP cache, revalidated) that only creates the session and runs once."""
-    bundle = {"ours-tuned": f"{model}-tuned", "ours-rejected": f"{model}-rejected", "ours-webgl": f"{model}-webgl"}
-    bundle = bundle.get(runtime, model)
-    query = {
-        "runtime": "ours" if runtime.startswith("ours") else runtime,
-        "backend": "webgl" if runtime == "ours-webgl" else "wasm",
-        "url": f"/models/{bundle}/" if runtime.startswith("ours") else f"/work/onnx/{model}.onnx",
-        "input": "/work/input.bin",
-        "dims": ",".join(map(str, IMAGE_SHAPE)),
-        "threads": threads,
-        "warmup": warmup,
-        "warmupMs": warmup_ms,
-        "runs": runs,
-    }
+    query = _query(model, runtime, threads, warmup, runs, warmup_ms)
     what = f"{runtime} {model} {threads}t"
     context = browser.new_context()  # fresh: cold HTTP cache, no ORT-web state from an earlier page
     responses, console = [], []
@@ -366,6 +406,26 @@ def ratios(res: dict) -> dict:
     return out
 
 
+def cycle_stats(times: dict[str, list[float]], failures: list[str]) -> dict:
+    """Medians of the cycled runs, and each ratio as the median of its per-cycle ratios (the two runs of one
+    cycle are a fraction of a second apart)."""
+    n = len(times[CYCLED[0]])
+    return {
+        "cycles": n,
+        "median_ms": {k: statistics.median(v) if v else None for k, v in times.items()},
+        "ratios": {name: statistics.median(times[a][i] / times[b][i] for i in range(n)) if n else None
+                   for name, (a, b) in CYCLE_RATIOS.items()},
+        "failures": failures,
+    }
+
+
+def cycle_table(cyc: dict) -> tuple[list[str], list[list]]:
+    header = ["model", "cycles", *(f"{k} median ms" for k in CYCLED), *CYCLE_RATIOS]
+    rows = [[m, c["cycles"], *(_f(c["median_ms"][k]) for k in CYCLED),
+             *(_f(c["ratios"][r], "{:.2f}x") for r in CYCLE_RATIOS)] for m, c in cyc.items()]
+    return header, rows
+
+
 def latency_table(res: dict) -> tuple[list[str], list[list]]:
     header = ["model", "contender", "threads used", "median ms", "min ms", "spread", "max abs err", "max rel err",
               "pages ok"]
@@ -507,6 +567,9 @@ def main(argv: list[str] | None = None) -> dict:
         "baseline tier and compiles the optimized tier in the background, which takes ~10 runs here",
     )
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    p.add_argument("--cycles", type=int, default=20,
+                   help="per round and model, cycles of ours and ORT-web (1 and 2 threads) taking turns in pages "
+                        "open side by side, one run each per cycle (default 20; 0: none)")
     p.add_argument("--models", default=",".join(ALL_MODELS))
     p.add_argument("--gemm-sizes", default="256,512,1024")
     p.add_argument("--seed", type=int, default=0, help="seed of the contender order")
@@ -520,7 +583,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--work", type=Path, default=benchlib.WORK_DIR, help="generated files (default benchmarks/work)")
     args = p.parse_args(argv)
     if args.quick:
-        args.rounds, args.runs, args.models, args.gemm_sizes = 1, 3, "squeezenet1.1", "256"
+        args.rounds, args.runs, args.models, args.gemm_sizes, args.cycles = 1, 3, "squeezenet1.1", "256", 3
     if args.page_timeout is None:
         args.page_timeout = 60 if args.quick else 120
     models = args.models.split(",")
@@ -577,6 +640,21 @@ def main(argv: list[str] | None = None) -> dict:
 
         # the CPU contenders first, then the GEMM micro-benchmark, then the WebGL ones: SwiftShader keeps the
         # browser's GPU process busy for a while after a WebGL page closes, which slowed the next CPU pages
+        def cycle(rnd: int, model: str) -> None:
+            try:
+                times = measure_cycles(browser, base_url, model, CYCLED, args.cycles, args.warmup, args.page_timeout,
+                                       args.warmup_ms, rng)
+            except PageFailure as err:
+                cycle_failures[model].append(f"round {rnd + 1}: {err}")
+                print(f"round {rnd + 1}/{args.rounds} {model:13s} cycles FAILED: {err}", flush=True)
+                return
+            for k, ms in times.items():
+                cycles[model][k] += ms
+            print(f"round {rnd + 1}/{args.rounds} {model:13s} cycles: "
+                  + ", ".join(f"{k} {statistics.median(ms):.1f}" for k, ms in times.items()) + " ms", flush=True)
+
+        cycles: dict[str, dict[str, list[float]]] = {m: {k: [] for k in CYCLED} for m in models}
+        cycle_failures: dict[str, list[str]] = {m: [] for m in models}
         cpu = [k for k in CONTENDERS if k not in BROWSER_GL]
         for rnd in range(args.rounds):
             for model in models:
@@ -584,6 +662,8 @@ def main(argv: list[str] | None = None) -> dict:
                 rng.shuffle(order)
                 for k in order:
                     measure(k, rnd, model)
+                if args.cycles:
+                    cycle(rnd, model)
         print("GEMM micro-benchmark ...", flush=True)
         gemm_sizes = [int(n) for n in args.gemm_sizes.split(",")]
         budget = 100 if args.quick else 300
@@ -600,11 +680,13 @@ def main(argv: list[str] | None = None) -> dict:
     requested = {**{k: t for k, (_, t) in BROWSER.items()}, **NATIVE}
     res = {m: {k: aggregate(samples[m][k], refs[m], failures[m][k], requested[k]) for k in CONTENDERS} for m in models}
     rat = ratios(res)
+    cyc = {m: cycle_stats(cycles[m], cycle_failures[m]) for m in models} if args.cycles else {}
     tables = {
         "latency": latency_table(res),
         "startup": startup_table(res),
         "ratios": ratio_table(res, rat),
         "downloads": download_table(res),
+        "cycles": cycle_table(cyc),
         "gemm": gemm_bench.table(gemm),
     }
     tgt = targets(res, rat, gemm)
@@ -615,6 +697,7 @@ def main(argv: list[str] | None = None) -> dict:
     if notes:
         print("\nconsole messages:\n  " + "\n  ".join(notes))
     failed = [f"{m} {k} {f}" for m, r in res.items() for k, a in r.items() for f in a["failures"]]
+    failed += [f"{m} cycles {f}" for m, c in cyc.items() for f in c["failures"]]
     if failed:
         print("\nFAILED pages:\n  " + "\n  ".join(failed))
 
@@ -630,11 +713,12 @@ def main(argv: list[str] | None = None) -> dict:
         "warmup": args.warmup,
         "warmup_ms": args.warmup_ms,
         "rounds": args.rounds,
+        "cycles": args.cycles,
         "models": models,
         "tuning": {m: built[m]["tuning"] for m in models},
         "elapsed_s": elapsed,
     }
-    raw = {"info": info, "results": res, "ratios": rat, "gemm": gemm, "targets": tgt}
+    raw = {"info": info, "results": res, "ratios": rat, "cycles": cyc, "gemm": gemm, "targets": tgt}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(raw, indent=1, default=float))
     if args.write:
@@ -658,6 +742,15 @@ def markdown(
         if used == [1]
         else ""
     )
+    cycles_md = "Not measured (`--cycles 0`).\n" if not info["cycles"] else f"""In each round, per model, the pages of
+{', '.join(CYCLED)} open side by side (fresh contexts, warmed up as above), then take turns for {info['cycles']}
+cycles: each cycle runs every page once, in a shuffled order, so the runs of one cycle are a fraction of a second
+apart and see the same machine, while each page idles between its own runs (~0.1 s). Ratios are medians of the
+per-cycle ratios. This is the regime of a page that runs a model per video frame, not back to back: it tells how
+the runtimes cope with threads that sleep between runs.
+
+{benchlib.md_table(*tables['cycles'])}
+"""
     problems = ""
     if failed:
         problems += "\n### Failed pages\n\n" + "\n".join(f"- {f}" for f in failed) + "\n"
@@ -715,6 +808,9 @@ ours-rejected pages.
 {md(*tables['ratios'])}
 
 {footnote}
+### Pages taking turns (runs spaced out, as for video frames)
+
+{cycles_md}
 ### Runtime download (JS + wasm fetched by the page; model files, page and input excluded)
 
 Ours: `index.js`, `worker.js` and the bundle's kernels `.wasm` (only the kernels the model calls);

@@ -2,7 +2,8 @@
 //
 // Query: runtime=ours|ort, url=<bundle dir or .onnx>, input=<raw float32 file>, dims=1,3,224,224,
 //        threads=T, warmup=W (>= 1; the first warm-up run gives the first result), warmupMs=M (warm-up also
-//        lasts at least M ms, so the browser's background tier-up of wasm code has finished), runs=N.
+//        lasts at least M ms, so the browser's background tier-up of wasm code has finished), runs=N (may be 0:
+//        run.py then times runs one at a time through window.__benchRun).
 // Result (the promise window.__benchDone): timestamps are performance.now(), i.e. ms since navigation start
 // (performance.timeOrigin), so `firstResult` is the time from navigation to the first output.
 
@@ -117,6 +118,12 @@ async function main() {
     await run();
     runsMs.push(performance.now() - t0);
   }
+  // run.py's cycles (measure_cycles) time further runs here, one at a time, alternating with other pages
+  window.__benchRun = async () => {
+    const t0 = performance.now();
+    await run();
+    return performance.now() - t0;
+  };
   progress("done");
   return {
     ...facts,
