@@ -101,8 +101,20 @@ def test_tables_contain_numbers(quick_run):
     assert re.search(rf"\| chromium relaxed \| {NUM} \(\d+%\) \|", md), "GEMM table"
     target = r"\| latency ≤ 0\.7x ORT-web at 1 thread, all models \| worst " + NUM + r"x .*\| (not )?met \|"
     assert re.search(target, md), "targets"
-    for title in ("== latency", "== ratios", "== downloads", "== gemm", "== targets"):
+    for title in ("== latency", "== ratios", "== downloads", "== gemm", "== cycles", "== targets"):
         assert title in stdout
+
+
+def test_cycles_take_turns_in_pages_side_by_side(quick_run):
+    """--cycles: the four pages each ran once per cycle, and the ratios are medians of per-cycle ratios."""
+    data, md, _, _ = quick_run
+    c = data["cycles"]["squeezenet1.1"]
+    assert not c["failures"], c["failures"]
+    assert c["cycles"] == data["info"]["cycles"] == 3
+    assert all(ms > 0 for ms in c["median_ms"].values()), c
+    assert set(c["ratios"]) == {"ours/ort-web 1t", "ours/ort-web 2t", "ours 2t speedup", "ort-web 2t speedup"}
+    assert all(r > 0 for r in c["ratios"].values()), c
+    assert re.search(rf"\| squeezenet1\.1 \| 3 \| {NUM} \| {NUM} \| {NUM} \| {NUM} \| {NUM}x \|", md), "cycles table"
 
 
 def test_rejected_bundle_plans_what_tune_turned_down(quick_run):
