@@ -638,8 +638,6 @@ def main(argv: list[str] | None = None) -> dict:
                   f"{statistics.median(s['runsMs']):7.1f} ms, min {min(s['runsMs']):7.1f} ms, session-ready "
                   f"{s['sessionReadyMs']:7.1f} ms, rel err {rel:.1e}", flush=True)
 
-        # the CPU contenders first, then the GEMM micro-benchmark, then the WebGL ones: SwiftShader keeps the
-        # browser's GPU process busy for a while after a WebGL page closes, which slowed the next CPU pages
         def cycle(rnd: int, model: str) -> None:
             try:
                 times = measure_cycles(browser, base_url, model, CYCLED, args.cycles, args.warmup, args.page_timeout,
@@ -655,6 +653,8 @@ def main(argv: list[str] | None = None) -> dict:
 
         cycles: dict[str, dict[str, list[float]]] = {m: {k: [] for k in CYCLED} for m in models}
         cycle_failures: dict[str, list[str]] = {m: [] for m in models}
+        # the CPU contenders first, then the GEMM micro-benchmark, then the WebGL ones: SwiftShader keeps the
+        # browser's GPU process busy for a while after a WebGL page closes, which slowed the next CPU pages
         cpu = [k for k in CONTENDERS if k not in BROWSER_GL]
         for rnd in range(args.rounds):
             for model in models:

@@ -522,6 +522,7 @@ async function loadWasm({ url: base, variant: baseVariant, integrity, threads: w
 // needs is in that one word, so a helper that wakes late can only claim (compare-exchange) chunks of the step
 // running now.
 const CLAIM = 1;
+const CONTROL_WORDS = 5;
 
 function chunks(units, align, threads) {
   // same cut as chunks() in wasm_runtime/host.py
@@ -565,7 +566,7 @@ function spawnHelpers(threads) {
 
 async function startHelpers(spawned, module, memory, m, threads, { spinMs = 0, chunksPerThread = 1 } = {}) {
   const { control_offset, stacks_offset, stack_bytes } = m.threads;
-  const ctrl = new Int32Array(memory.buffer, control_offset, 5);
+  const ctrl = new Int32Array(memory.buffer, control_offset, CONTROL_WORDS);
   ctrl.fill(0);
   // a dynamic plan's arguments change with the input shape: helpers then read each split step from the
   // descriptor block instead of binding the steps once here
@@ -654,7 +655,7 @@ function helperMain({ module, memory, steps, threads, control_offset, stack_top,
   }
   // read the generation BEFORE saying ready: once the session hears "ready" it may start a step at once,
   // and a helper that read the bumped value as its baseline would sleep through that step (a deadlock)
-  const ctrl = new Int32Array(memory.buffer, control_offset, 5);
+  const ctrl = new Int32Array(memory.buffer, control_offset, CONTROL_WORDS);
   let generation = Atomics.load(ctrl, 0);
   const backoff = { level: 0, skip: 0 };
   self.postMessage({ ready: true });
