@@ -685,24 +685,35 @@ function helperMain({ module, memory, steps, threads, control_offset, stack_top,
   }
 }
 
-// The claim word of a run's wake call: no chunks (count 0), an index no split step has. Control word [4] is 1
-// while a run is in progress: helpers poll for steps only then, and between runs for IDLE_SPIN_MS at most.
-const START = 0x7fff << 16;
+// The claim word published at a run's start and end: no chunks (count 0), an index no split step has. Control
+// word [4] is 1 while a run is in progress: helpers poll for steps only then, and between runs for
+// IDLE_SPIN_MS at most.
+const NO_CHUNKS = 0x7fff << 16;
 const RUNNING = 4;
 const IDLE_SPIN_MS = 0.1;
+
+// Publish a generation without chunks: helpers polling for the next step stop polling, and go round their
+// loop again (as a poll that succeeded, so the backoff is not fed).
+function publishNoChunks(ctrl) {
+  Atomics.store(ctrl, CLAIM, NO_CHUNKS);
+  Atomics.add(ctrl, 0, 1);
+}
 
 // A run starts by waking the helpers, while it copies its inputs in: they slept since the last run, and a
 // thread that slept long is slow to wake here (its core idled: a halted vCPU).
 function startRun(pool) {
   if (!pool) return;
   Atomics.store(pool.ctrl, RUNNING, 1);
-  Atomics.store(pool.ctrl, CLAIM, START);
-  Atomics.add(pool.ctrl, 0, 1);
+  publishNoChunks(pool.ctrl);
   Atomics.notify(pool.ctrl, 0);
 }
 
+// A run ends by ending the helpers' polls for a next step that will not come: otherwise they would keep their
+// cores busy for up to threadSpinMs, and count the poll that timed out as a sign of busy cores.
 function endRun(pool) {
-  if (pool) Atomics.store(pool.ctrl, RUNNING, 0);
+  if (!pool) return;
+  Atomics.store(pool.ctrl, RUNNING, 0);
+  publishNoChunks(pool.ctrl);
 }
 
 // Run split step `index` as `calls` (one per chunk) on this worker and the helpers.
@@ -746,7 +757,7 @@ function prepare(steps, exports, where, pool = null) {
     if (pool && step.split) {
       const chunkCalls = stepChunks(step, pool.threads, pool.chunksPerThread).map((c) => fn.bind(null, ...chunkArgs(step, c)));
       const index = splitIndex++;
-      if (index >= START >>> 16) throw new Error(`${where} has more than ${(START >>> 16) - 1} split steps`);
+      if (index >= NO_CHUNKS >>> 16) throw new Error(`${where} has more than ${(NO_CHUNKS >>> 16) - 1} split steps`);
       if (pool.descriptor) {
         const k = state.kernelIndex.get(step.kernel);
         return { call: () => { writeDescriptor(pool.descriptor, k, step); runSplit(pool, index, chunkCalls); }, step, i };
