@@ -101,8 +101,30 @@ def test_tables_contain_numbers(quick_run):
     assert re.search(rf"\| chromium relaxed \| {NUM} \(\d+%\) \|", md), "GEMM table"
     target = r"\| latency ≤ 0\.7x ORT-web at 1 thread, all models \| worst " + NUM + r"x .*\| (not )?met \|"
     assert re.search(target, md), "targets"
-    for title in ("== latency", "== ratios", "== downloads", "== gemm", "== cycles", "== targets"):
+    for title in ("== latency", "== ratios", "== paired", "== downloads", "== gemm", "== cycles", "== targets"):
         assert title in stdout
+
+
+def test_paired_ratios_of_one_round_are_the_plain_ones(quick_run):
+    """With one round, pairing per round changes nothing: each paired ratio is the ratio of the medians."""
+    data, md, _, _ = quick_run
+    r = data["ratios"]["squeezenet1.1"]
+    assert r["paired"]["ours 2t speedup"] == pytest.approx(r["ours 2t speedup"])
+    assert r["paired"]["ours/ort-web 1t"] == pytest.approx(r["ours/ort-web 1t"])
+    assert "paired within rounds: squeezenet1.1 " in md
+
+
+def test_paired_ratio_pairs_pages_of_the_same_round():
+    """Rounds where either side has no measurement (a failed page) drop out; the rest pair by round, not by
+    position in the list."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import run
+
+    a = {"rounds_measured": [0, 1, 3], "round_medians_ms": [10.0, 30.0, 12.0]}
+    b = {"rounds_measured": [0, 2, 3], "round_medians_ms": [5.0, 7.0, 4.0]}
+    assert run.paired_ratio(a, b) == pytest.approx((10 / 5 + 12 / 4) / 2)
+    assert run.paired_ratio(a, {"rounds_measured": [1], "round_medians_ms": [15.0]}) == pytest.approx(2.0)
+    assert run.paired_ratio(a, {"rounds_measured": [2], "round_medians_ms": [1.0]}) is None
 
 
 def test_cycles_take_turns_in_pages_side_by_side(quick_run):
