@@ -199,6 +199,23 @@ def test_softmax_family(shape, axis, opset, tmp_path):
         check_model(single(op, {"x": shape}, attrs, opset=opset), tmp_path / op, feeds=feeds, tol=2e-6)
 
 
+@pytest.mark.parametrize("shape,axis", [((7, 45), -1), ((5, 6, 3), 1)])
+def test_softmax_split_rows_are_bit_identical(shape, axis, tmp_path):
+    """threads split Softmax by rows (outer index): 3 chunks of 7 or 5 rows give the one-thread bits, for the
+    4-wide last-axis path (a 45-long row has a scalar tail) and the strided one; a row with a NaN stays NaN"""
+    x = np.random.default_rng(2).standard_normal(shape).astype(np.float32) * 5
+    x.reshape(shape[0], -1)[2, 3] = np.nan
+    manifest, outs = run_bundle(single("Softmax", {"x": shape}, {"axis": axis}, opset=13), tmp_path, {"x": x})
+    (step,) = manifest["steps"]
+    assert step["split"]["units"] == shape[0]
+    np.testing.assert_array_equal(outs["simd"]["y"], outs["simd, 3 threads"]["y"])
+    y = outs["simd, 3 threads"]["y"]
+    assert np.isnan(y.reshape(shape[0], -1)[2]).any() and not np.isnan(np.delete(y, 2, axis=0)).any()
+    finite = np.delete(x, 2, axis=0).astype(np.float64)
+    e = np.exp(finite - finite.max(axis=axis, keepdims=True))
+    np.testing.assert_allclose(np.delete(y, 2, axis=0), e / e.sum(axis=axis, keepdims=True), rtol=2e-6, atol=1e-7)
+
+
 def test_log_softmax_large_values(tmp_path):
     x = np.array([[10000, 10001, 10002, -10000, 1e30, 1e30, 0]], np.float32)
     check_model(single("LogSoftmax", {"x": x.shape}, {}), tmp_path, feeds={"x": x}, tol=1e-6)

@@ -22,4 +22,5 @@ def softmax(ctx: LoweringContext, node: Node) -> None:
         outer, length, inner = math.prod(shape[:axis]), math.prod(shape[axis:]), 1
     else:
         outer, length, inner = math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1 :])
-    ctx.emit("f32_softmax", outer, length, inner, Buf(x), Buf(y))
+    row = length * inner * 4  # bytes from one outer index to the next
+    ctx.emit("f32_softmax", outer, length, inner, Buf(x), Buf(y), split=(outer, 0, {3: row, 4: row}))
