@@ -230,9 +230,6 @@ KERNEL void f32_gemm_packed(int M, int N, int K, const float* A, int lda, const 
                             float alpha, const float* bias, int bias_rs, int bias_cs, float beta, int act, float p0,
                             float p1, const float* residual, int res_ld, int mr) {
     const Epilogue ep = {alpha, beta, bias, bias_rs, bias_cs, residual, res_ld, act, p0, p1};
-    /* 5 or 6 rows (a transformer's tokens) in one tile: one pass over B, which then streams from memory
-     * once (V8, K 384-1536: 1.2-1.4x faster than 4 rows and a leftover tile) */
-    if (M > mr && M <= 6) mr = M;
     int block = imax(8, ((48 * 1024) / imax(K, 1)) & ~7);
     for (int j0 = 0; j0 < N; j0 += block) {
         int j1 = imin(N, j0 + block);
