@@ -522,7 +522,12 @@ async function loadWasm({ url: base, variant: baseVariant, integrity, threads: w
 // needs is in that one word, so a helper that wakes late can only claim (compare-exchange) chunks of the step
 // running now.
 const CLAIM = 1;
+const RUNNING = 4;
 const CONTROL_WORDS = 5;
+// The claim word published at a run's start and end: no chunks (count 0), an index no split step has.
+const NO_CHUNKS = 0x7fff << 16;
+// Helpers poll for steps only while a run is in progress; between runs for this long at most, then sleep.
+const IDLE_SPIN_MS = 0.1;
 
 function chunks(units, align, threads) {
   // same cut as chunks() in wasm_runtime/host.py
@@ -684,13 +689,6 @@ function helperMain({ module, memory, steps, threads, control_offset, stack_top,
     }
   }
 }
-
-// The claim word published at a run's start and end: no chunks (count 0), an index no split step has. Control
-// word [4] is 1 while a run is in progress: helpers poll for steps only then, and between runs for
-// IDLE_SPIN_MS at most.
-const NO_CHUNKS = 0x7fff << 16;
-const RUNNING = 4;
-const IDLE_SPIN_MS = 0.1;
 
 // Publish a generation without chunks: helpers polling for the next step stop polling, and go round their
 // loop again (as a poll that succeeded, so the backoff is not fed).
