@@ -93,21 +93,139 @@ def test_host_rejects_inconsistent_shapes(dyn_bundle):
         session.run({"x": np.zeros((2, 3, 15), np.float32)})
 
 
-def test_non_polynomial_plan_fails_at_package_time(tmp_path):
-    """A strided conv's output size is a floor division of the symbolic size: no formula, so packaging
-    fails naming the node, instead of a bundle that runs wrong at some sizes."""
-    w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
-    node = helper.make_node("Conv", ["x", "w"], ["y"], name="the_strided_conv", strides=[2, 2], pads=[1, 1, 1, 1])
-    graph = helper.make_graph(
+def _model(nodes, inputs, outputs, inits=()):
+    graph = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def test_strided_conv_takes_multiples_of_its_stride(tmp_path):
+    """A strided conv's output size is a floor division of the symbolic size: a polynomial only on multiples
+    of the stride. The bundle takes those (from the smallest that gives a non-empty output), matches
+    onnxruntime at each, and rejects other sizes with a message that says which ones it takes."""
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((4, 3, 3, 3)).astype(np.float32), "w")
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="the_strided_conv", strides=[2, 3], pads=[1, 1, 1, 1])
+    model = _model(
         [node],
-        "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "h", "w_"])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, "oh", "ow"])],
         [w],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    with pytest.raises(PackageError, match=r"the_strided_conv.*symbolic dims.*--input-shape"):
+    m = package(model, tmp_path / "b", variants=("simd",)).manifest
+    assert m["dynamic"]["domain"] == {"h": {"step": 2, "min": 2}, "w_": {"step": 3, "min": 3}}
+    session = HostSession(tmp_path / "b")
+    for h, w_ in [(2, 3), (4, 9), (10, 3), (34, 66)]:
+        x = np.random.default_rng(h).standard_normal((1, 3, h, w_)).astype(np.float32)
+        ref = reference_outputs(model, {"x": x})["y"]
+        got = session.run({"x": x})["y"]
+        assert got.shape == ref.shape
+        assert max_rel(got, ref) <= 1e-5, (h, w_)
+    with pytest.raises(ValueError, match=r"'x' dim 2 \('h'\) must be a multiple of 2 and at least 2, got 5"):
+        session.run({"x": np.zeros((1, 3, 5, 6), np.float32)})
+
+
+def test_audio_front_end_minimum_and_step(tmp_path):
+    """STFT-like front end: reflect Pad (onnxruntime needs more samples than the pad) + a 64-tap Conv1d with hop
+    16 + magnitude + a stride-2 conv. Frames are floor((L + 32 - 64) / 16) + 1: the bundle takes multiples of
+    32 (both strides) from the first size that gives a frame after the second conv, and is exact there."""
+    rng = np.random.default_rng(3)
+    basis = numpy_helper.from_array(rng.standard_normal((8, 1, 64)).astype(np.float32), "basis")
+    w2 = numpy_helper.from_array(rng.standard_normal((4, 8, 3)).astype(np.float32), "w2")
+    pads = numpy_helper.from_array(np.array([0, 0, 32, 0, 0, 0], np.int64), "pads")
+    nodes = [
+        helper.make_node("Unsqueeze", ["audio", "one"], ["a3"]),
+        helper.make_node("Pad", ["a3", "pads"], ["padded"], mode="reflect", name="the_pad"),
+        helper.make_node("Conv", ["padded", "basis"], ["spec"], strides=[16], name="the_stft"),
+        helper.make_node("Mul", ["spec", "spec"], ["power"]),
+        helper.make_node("Conv", ["power", "w2"], ["y"], strides=[2], pads=[1, 1]),
+    ]
+    model = _model(
+        nodes,
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["batch", "samples"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4, "frames"])],
+        [basis, w2, pads, numpy_helper.from_array(np.array([1], np.int64), "one")],
+    )
+    m = package(model, tmp_path / "b", variants=("simd",)).manifest
+    domain = m["dynamic"]["domain"]
+    assert domain["batch"] == {"step": 1, "min": 1}
+    assert domain["samples"]["step"] == 32 and domain["samples"]["min"] == 64, domain
+    session = HostSession(tmp_path / "b")
+    for batch, samples in [(1, 64), (2, 96), (1, 512), (3, 1600)]:
+        x = rng.standard_normal((batch, samples)).astype(np.float32)
+        ref = reference_outputs(model, {"audio": x})["y"]
+        got = session.run({"audio": x})["y"]
+        assert got.shape == ref.shape, (batch, samples)
+        assert max_rel(got, ref) <= 1e-5, (batch, samples)
+    with pytest.raises(ValueError, match=r"multiple of 32 and at least 64, got 32"):
+        session.run({"audio": np.zeros((1, 32), np.float32)})
+
+
+def test_dim_that_cannot_stay_symbolic_is_refused_with_a_valid_shape(tmp_path):
+    """A model whose flatten feeds fixed-size weights runs at one height only: no step makes its shapes a
+    polynomial, so packaging refuses, names the dim, and suggests an --input-shape that fixes that dim alone at
+    a size that works (never -1), keeping the other symbolic; that suggestion then packages."""
+    w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
+    fc = numpy_helper.from_array(np.ones((4 * 8, 5), np.float32), "fc")
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("ReduceMean", ["c"], ["r"], axes=[3], keepdims=0),  # [n, 4, h]
+        helper.make_node("Reshape", ["r", "shape"], ["flat"]),  # [n, 4 * h]: a matmul with 32 rows needs h = 8
+        helper.make_node("MatMul", ["flat", "fc"], ["y"]),
+    ]
+    model = _model(
+        nodes,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, "h", "w_"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 5])],
+        [
+            w,
+            fc,
+            numpy_helper.from_array(np.array([0, -1], np.int64), "shape"),
+        ],
+    )
+    refusal = r"'h' \(input 'x' dim 2\) cannot stay symbolic.*--input-shape x=n,3,8,w_"
+    with pytest.raises(PackageError, match=refusal) as e:
         package(model, tmp_path / "b")
+    assert "-1" not in str(e.value)
+    m = package(model, tmp_path / "c", {"x": ["n", 3, 8, "w_"]}, variants=("simd",)).manifest
+    assert m["dynamic"]["symbols"] == ["n", "w_"]
+    x = np.random.default_rng(0).standard_normal((2, 3, 8, 5)).astype(np.float32)
+    np.testing.assert_allclose(
+        HostSession(tmp_path / "c").run({"x": x})["y"], reference_outputs(model, {"x": x})["y"], rtol=1e-5
+    )
+
+
+@pytest.mark.parametrize("op", ["LSTM", "GRU"])
+def test_recurrent_with_state_inputs_over_a_symbolic_sequence(tmp_path, op):
+    """An LSTM/GRU over [seq, batch, 8] with initial state inputs and state outputs (a streaming VAD or
+    keyword model): one Scratch serves every time step, which the dynamic manifest once looked up by the
+    last step that used it (KeyError: ('scratch', i, j))."""
+    rng = np.random.default_rng(4)
+    gates, hidden = (4 if op == "LSTM" else 3), 6
+    inits = [
+        numpy_helper.from_array(rng.standard_normal((1, gates * hidden, 8)).astype(np.float32), "W"),
+        numpy_helper.from_array(rng.standard_normal((1, gates * hidden, hidden)).astype(np.float32), "R"),
+        numpy_helper.from_array(rng.standard_normal((1, 2 * gates * hidden)).astype(np.float32), "B"),
+    ]
+    state = ["h0", "c0"] if op == "LSTM" else ["h0"]
+    outs = ["y", "hn", "cn"] if op == "LSTM" else ["y", "hn"]
+    node = helper.make_node(op, ["x", "W", "R", "B", "", *state], outs, hidden_size=hidden)
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["seq", "batch", 8])]
+    inputs += [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, "batch", hidden]) for n in state]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["seq", 1, "batch", hidden])]
+    outputs += [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, "batch", hidden]) for n in outs[1:]]
+    model = _model([node], inputs, outputs, inits)
+    m = package(model, tmp_path / "b", variants=("simd",)).manifest
+    assert m["dynamic"]["symbols"] == ["seq", "batch"]
+    session = HostSession(tmp_path / "b")
+    for seq, batch in [(1, 1), (5, 2), (17, 3)]:
+        feeds = {"x": rng.standard_normal((seq, batch, 8)).astype(np.float32)}
+        feeds.update({n: rng.standard_normal((1, batch, hidden)).astype(np.float32) for n in state})
+        ref = reference_outputs(model, feeds)
+        got = session.run(feeds)
+        for name in outs:
+            assert got[name].shape == ref[name].shape
+            assert max_rel(got[name], ref[name]) <= 1e-5, (name, seq, batch)
 
 
 RUN_JS = """async ({ url, cases, threads }) => {

@@ -87,6 +87,10 @@ def _number(x):
 
 def _step_json(step, resolve) -> dict:
     out = {"kernel": step.kernel, "args": [resolve(a) for a in step.args], "node": step.node, "op": step.op}
+    if step.guard:
+        out["when"] = [[resolve(Buf(cond)), int(value)] for cond, value in step.guard]
+    if step.fail:
+        out["fail"] = step.fail
     if step.split is not None:
         sp = step.split
         out["split"] = {"units": sp.units, "count": sp.count, "align": sp.align, "deltas": [list(d) for d in sp.deltas]}
@@ -118,7 +122,7 @@ def write_bundle(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     kernels = sorted(
-        {s.kernel for s in lowered.steps}
+        {s.kernel for s in lowered.steps if s.kernel}
         | ({"x32_fill"} if any(w.fill for w in plan.weights) else set())
         | {w.derived.kernel for w in plan.weights if w.derived is not None}
     )

@@ -12,16 +12,33 @@ from .errors import BundleError, PackageError
 DEMO_MODEL = "mobilenetv2"
 
 
-def _parse_shapes(specs: list[str]) -> dict[str, list[int]]:
+def _dim(text: str) -> int | str:
+    """A size, or a name that keeps the dim symbolic."""
+    text = text.strip()
+    try:
+        value = int(text)
+    except ValueError:
+        if not text or text[0].isdigit() or text[0] == "-":
+            raise
+        return text
+    if value < 0:
+        raise ValueError
+    return value
+
+
+def _parse_shapes(specs: list[str]) -> dict[str, list]:
     shapes = {}
     for spec in specs or []:
         name, sep, dims = spec.rpartition("=")
         try:
             if not sep or not name:
                 raise ValueError
-            shapes[name] = [int(d) for d in dims.split(",")]
+            shapes[name] = [_dim(d) for d in dims.split(",")]
         except ValueError:
-            raise PackageError(f"--input-shape {spec!r}: expected NAME=D1,D2,... e.g. input=1,3,224,224") from None
+            raise PackageError(
+                f"--input-shape {spec!r}: expected NAME=D1,D2,... with sizes >= 0 or names for dims to keep "
+                "symbolic, e.g. input=1,3,224,224 or input=1,3,48,width"
+            ) from None
     return shapes
 
 
@@ -37,7 +54,7 @@ def _package(argv: list[str]) -> int:
         "--input-shape",
         action="append",
         metavar="NAME=D1,D2,...",
-        help="fix an input's shape (symbolic dims); repeatable",
+        help="fix an input's shape (symbolic dims); a name instead of a size keeps that dim symbolic; repeatable",
     )
     p.add_argument("--name", help="model name recorded in the manifest (default: the graph's name)")
     p.add_argument(

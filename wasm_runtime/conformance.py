@@ -281,6 +281,18 @@ def render_markdown(table: dict[str, dict], command: str) -> str:
         "or masks. Other dtypes (float16, double, int8, strings...), expanded function bodies and multi-op tests "
         "are listed as excluded, with the reason.",
         "",
+        "Beyond single ops (the README has the details):",
+        "",
+        "- **If**: a condition that folds to a constant (a shape, a rank, a fixed sample rate) keeps only the branch "
+        "taken; a run-time condition plans both branches and runs the one it picks (outputs of one dtype and shape "
+        "in both branches; a branch that cannot run with the packaged shapes stops the run with its reason). Loop and "
+        "Scan are not supported.",
+        "- **Dynamic shapes**: every op above can take symbolic dims, each of which takes the multiples of a step "
+        "from a minimum (found from the model: a stride-32 detector takes multiples of 32). Refused at package "
+        "time, naming the dim and a valid --input-shape: dims the model accepts at one size only, or whose plan "
+        "changes structure with the size; sizes that depend on data (NonZero, Unique) need a static declared "
+        "shape.",
+        "",
         "| op | status | node tests passed | dtypes seen passing | excluded (why) | failing (first reason) |",
         "|---|---|---|---|---|---|",
     ]

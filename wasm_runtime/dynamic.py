@@ -73,11 +73,15 @@ def evaluate(formula, values) -> int:
     return sum(t[0] * prod(v ** e for v, e in zip(values, t[1:], strict=True)) for t in formula)
 
 
-def fit_columns(points: list[tuple[int, ...]], columns: list[list[int]]) -> list[Poly | None]:
-    """For each column of samples (one per point of the full FIT grid), the polynomial of degree <= DEGREE
-    per symbol through them, or None when its exact coefficients are not all integers."""
+def fit_columns(
+    points: list[tuple[int, ...]], columns: list[list[int]], degrees: list[int] | None = None
+) -> list[Poly | None]:
+    """For each column of samples (one per point of the full grid of fit_points), the polynomial of degree <=
+    degrees[i] in symbol i (default DEGREE) through them, or None when its exact coefficients are not all
+    integers."""
     n = len(points[0])
-    monomials = list(itertools.product(range(DEGREE + 1), repeat=n))
+    degrees = degrees or [DEGREE] * n
+    monomials = list(itertools.product(*(range(d + 1) for d in degrees)))
     size = len(monomials)
     a = [[Fraction(prod(v**e for v, e in zip(p, m, strict=True))) for m in monomials] for p in points]
     inverse = [[Fraction(int(i == j)) for j in range(size)] for i in range(size)]
@@ -171,9 +175,10 @@ def flatten(graph, lowered, plan) -> Flat:
             elif isinstance(a, Derived):  # computed at load time from shipped weights: shape-independent
                 kinds.append(("derived", a.label))
             elif isinstance(a, Scratch):
-                scratch_key[id(a)] = ("scratch", *path)
-                kinds.append(("arena", ("scratch", *path)))
-                f.numbers[("scratch", *path)] = a.nbytes
+                # one Scratch may serve several steps (an LSTM's gates at every time step): one arena item
+                key = scratch_key.setdefault(id(a), ("scratch", *path))
+                kinds.append(("arena", key))
+                f.numbers[key] = a.nbytes
             elif a is None:
                 kinds.append(("none",))
             elif isinstance(a, (float, np.floating)):
@@ -189,7 +194,14 @@ def flatten(graph, lowered, plan) -> Flat:
             for k, (_, delta) in enumerate(sp.deltas):
                 f.numbers[("delta", i, k)] = delta
             f.where[("units", i)] = step.node
-        f.structure.append((step.kernel, step.node, step.op, tuple(kinds), split))
+        guards = tuple((root[cond], bool(value)) for cond, value in step.guard)
+        f.structure.append((step.kernel, step.node, step.op, tuple(kinds), split, (guards, step.fail)))
+    # every value's shape: checked against the graph's own shape inference at sizes not probed (package.py)
+    for name, v in graph.values.items():
+        if v.shape is not None and not v.is_const:
+            for d, n in enumerate(v.shape):
+                if isinstance(n, int):
+                    f.numbers[("shape", name, d)] = int(n)
     for item in plan.arena:
         key = scratch_key.get(item.key, item.key)
         f.structure.append(("life", key, item.first, item.last))
@@ -219,8 +231,31 @@ def flatten(graph, lowered, plan) -> Flat:
 class Fitted:
     symbols: list[str]
     flat: Flat  # the first probe, for structure and constant arrays
-    formulas: dict  # number path -> Poly
+    formulas: dict  # number path -> Poly (in the k-values: each symbol's size / its step)
     params: dict  # array key -> list[Poly] (int arrays whose elements depend on the dims)
+    domains: list = field(default_factory=list)  # domain.Domain per symbol
+
+    def shape_formulas(self) -> dict:
+        """(value name, axis) -> Poly for every value's dims (what check_shapes compares)."""
+        return {(p[1], p[2]): f for p, f in self.formulas.items() if p[0] == "shape"}
+
+
+def check_shapes(fitted: Fitted, ks: tuple[int, ...], shapes: dict) -> None:
+    """The value shapes of an import (folding and shape inference only) at k-values `ks` must agree with the
+    fitted formulas: a cheap check at many more sizes than full packagings allow."""
+    symbols = fitted.symbols
+    for (name, axis), poly in fitted.shape_formulas().items():
+        shape = shapes.get(name)
+        if shape is None or len(shape) <= axis:
+            continue
+        if shape[axis] != poly(ks):
+            sizes = {s: d.step * k for s, d, k in zip(symbols, fitted.domains, ks, strict=True)}
+            raise _fail(
+                symbols,
+                str(fitted.flat.where.get(("shape", name, axis), name)),
+                f"tensor {name!r} has dim {axis} = {shape[axis]} at {sizes}, not the {poly(ks)} the plan's formula "
+                "gives",
+            )
 
 
 def _fail(symbols, where: str, what: str) -> PackageError:
@@ -230,7 +265,15 @@ def _fail(symbols, where: str, what: str) -> PackageError:
     )
 
 
-def fit(symbols: list[str], points: list[tuple[int, ...]], flats: list[Flat]) -> Fitted:
+def fit(
+    symbols: list[str],
+    points: list[tuple[int, ...]],
+    flats: list[Flat],
+    structure_only: bool = False,
+    degrees: list[int] | None = None,
+):
+    """The formulas through the probes (points: k-values per symbol, the grid of fit_points(..., degrees)), or
+    with structure_only just the check that the probes have the same structure (kernels, tensors, numbers)."""
     first = flats[0]
     for f in flats[1:]:
         if f.structure != first.structure:
@@ -240,7 +283,13 @@ def fit(symbols: list[str], points: list[tuple[int, ...]], flats: list[Flat]) ->
             )
             raise _fail(symbols, str(where), "the plan's kernels or tensors change")
         if set(f.numbers) != set(first.numbers) or set(f.arrays) != set(first.arrays):
-            raise _fail(symbols, "graph", "the plan's numbers change")
+            where = next(iter(set(f.numbers) ^ set(first.numbers)), None) or next(
+                iter(set(f.arrays) ^ set(first.arrays)), None
+            )
+            node = first.where.get(where, f.where.get(where, "graph")) if where is not None else "graph"
+            raise _fail(symbols, str(node), f"the plan's numbers change ({where})")
+    if structure_only:
+        return None
     columns, paths = [], []
     formulas = {}
     for path in first.numbers:
@@ -256,14 +305,15 @@ def fit(symbols: list[str], points: list[tuple[int, ...]], flats: list[Flat]) ->
         if all(o.shape == arr.shape and o.dtype == arr.dtype and np.array_equal(o, arr) for o in others):
             continue
         where = first.where.get(key, str(key[1]))
-        if arr.dtype.kind not in "iu" or any(o.shape != arr.shape or o.dtype != arr.dtype for o in others):
+        fittable = arr.dtype.kind in "iu" or all(_integral(a) for a in [arr, *others])
+        if not fittable or any(o.shape != arr.shape or o.dtype != arr.dtype for o in others):
             raise _fail(symbols, where, f"a constant ({arr.dtype.name} {list(arr.shape)}) changes")
         flat_samples = np.stack([f.arrays[key].reshape(-1) for f in flats]).astype(np.int64)
         for e in range(arr.size):
             paths.append(("param", key, e))
             columns.append([int(x) for x in flat_samples[:, e]])
         params[key] = arr.size
-    fitted = fit_columns(points, columns) if columns else []
+    fitted = fit_columns(points, columns, degrees) if columns else []
     for path, poly in zip(paths, fitted, strict=True):
         if poly is None:
             where = first.where.get(path[1:] if path[0] != "param" else path[1], first.where.get(path, "graph"))
@@ -305,19 +355,46 @@ def varying_constants(a, b) -> set[str]:
         out.add(name)
     for name in set(ca) & set(cb):
         x, y = ca[name], cb[name]
-        if x.shape != y.shape or x.dtype != y.dtype or (x.dtype.kind not in "iub" and not np.array_equal(x, y)):
+        if x.shape != y.shape or x.dtype != y.dtype:
+            out.add(name)
+        elif x.dtype.kind not in "iub" and not np.array_equal(x, y) and not (_integral(x) and _integral(y)):
             out.add(name)
     return out
 
 
-def fit_points(n: int) -> list[tuple[int, ...]]:
+def _integral(array: np.ndarray) -> bool:
+    """A float array of whole numbers (a size cast to float: a YOLO head's grid extent): fitted like ints,
+    written back as floats. Only small ones: a grid itself is computed at run time."""
+    return (
+        array.dtype.kind == "f"
+        and array.size <= 16
+        and bool(np.all(np.isfinite(array)))
+        and bool(np.all(array == np.round(array)))
+        and bool(np.all(np.abs(array) < 2**24))
+    )
+
+
+def fit_points(k_mins: list[int], degrees: list[int] | None = None) -> list[tuple[int, ...]]:
+    """The k-values (size / step per symbol) the plan is packaged at to fit its formulas: degree + 1 of
+    FIT_VALUES per symbol, shifted so that each symbol's smallest probe is 4 above its minimum (sizes near the
+    minimum may still be on the same polynomials, and check() makes sure they are, but the fit stays clear)."""
+    n = len(k_mins)
     if n > len(FIT_VALUES):
         raise PackageError(f"at most {len(FIT_VALUES)} symbolic dims are supported, the model has {n}")
-    return list(itertools.product(*FIT_VALUES[:n]))
+    degrees = degrees or [DEGREE] * n
+    return list(
+        itertools.product(
+            *[[k - 1 + v for v in FIT_VALUES[i][: d + 1]] for i, (k, d) in enumerate(zip(k_mins, degrees, strict=True))]
+        )
+    )
 
 
-def check_points(n: int) -> list[tuple[int, ...]]:
-    return [tuple(CHECK_VALUES[i][k] for i in range(n)) for k in range(2)]
+def check_points(k_mins: list[int]) -> list[tuple[int, ...]]:
+    """k-values the fitted plan is checked at against a packaging made there: the minimum of every symbol
+    (the size most runs use: batch 1, the shortest input), and two points between and beyond the fit's."""
+    n = len(k_mins)
+    shifted = [tuple(k_mins[i] - 1 + CHECK_VALUES[i][k] for i in range(n)) for k in range(2)]
+    return [tuple(k_mins), *shifted]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -368,8 +445,8 @@ def dynamic_manifest(manifest: dict, graph, lowered, plan, fitted: Fitted, bind:
         params.append({"offset": addr, "dtype": arr.dtype.name, "values": [p.to_json() for p in polys]})
 
     steps = []
-    structure = [e for e in fitted.flat.structure if len(e) == 5 and isinstance(e[3], tuple)]
-    for i, (step, (_, _, _, kinds, _)) in enumerate(zip(lowered.steps, structure, strict=True)):
+    structure = [e for e in fitted.flat.structure if len(e) == 6]
+    for i, (step, (_, _, _, kinds, _, (guards, fail))) in enumerate(zip(lowered.steps, structure, strict=True)):
         args = []
         for j, kind in enumerate(kinds):
             if kind[0] == "arena":
@@ -387,6 +464,13 @@ def dynamic_manifest(manifest: dict, graph, lowered, plan, fitted: Fitted, bind:
                 f = _formula(fitted, ("int", i, j))
                 args.append(f if isinstance(f, int) else {"p": f})
         out = {"kernel": step.kernel, "args": args, "node": step.node, "op": step.op}
+        if fail:
+            out["fail"] = fail
+        if guards:
+            out["when"] = [
+                [{"a": arena_index[key], "o": 0} if key in arena_index else {"w": weight_address(key), "o": 0}, value]
+                for key, value in ((k, int(v)) for k, v in guards)
+            ]
         if step.split is not None:
             sp = step.split
             out["split"] = {
@@ -427,6 +511,8 @@ def dynamic_manifest(manifest: dict, graph, lowered, plan, fitted: Fitted, bind:
     m["dynamic"] = {
         "symbols": fitted.symbols,
         "bind": {s: list(bind[s]) for s in fitted.symbols},
+        # sizes each symbol takes: multiples of step from min; formulas are polynomials in size / step
+        "domain": {s: d.to_json() for s, d in zip(fitted.symbols, fitted.domains, strict=True)},
         "arena": arena,
         "params": params,
     }
@@ -469,14 +555,22 @@ def materialize(manifest: dict, input_shapes: dict[str, list[int]]) -> dict:
     offsets and shapes), "steps" (plain numbers, as in a static manifest), "params" [(offset, array)],
     "memory_bytes"}. Raises ValueError when the shapes disagree with each other or the model."""
     dyn = manifest["dynamic"]
-    values = []
+    values, dims = [], []
     for sym in dyn["symbols"]:
         name, axis = dyn["bind"][sym]
         if name not in input_shapes or axis >= len(input_shapes[name]):
             raise ValueError(f"input {name!r} must have a dim {axis} (symbolic dim {sym!r})")
-        values.append(int(input_shapes[name][axis]))
-    if any(v < 1 for v in values):
-        raise ValueError(f"symbolic dims must be >= 1, got {dict(zip(dyn['symbols'], values, strict=True))}")
+        size = int(input_shapes[name][axis])
+        domain = dyn.get("domain", {}).get(sym, {"step": 1, "min": 1})
+        step, minimum = domain["step"], domain["min"]
+        if size < minimum or size % step:
+            multiple = f"a multiple of {step} and " if step > 1 else ""
+            raise ValueError(
+                f"input {name!r} dim {axis} ({sym!r}) must be {multiple}at least {minimum}, got {size} "
+                "(the sizes this bundle was planned for)"
+            )
+        values.append(size // step)  # formulas are polynomials in size / step
+        dims.append(size)
     sizes = [evaluate(a["size"], values) for a in dyn["arena"]]
     offsets, arena_bytes = place(sizes, [(a["first"], a["last"]) for a in dyn["arena"]])
     base = manifest["memory"]["arena_offset"]
@@ -493,6 +587,10 @@ def materialize(manifest: dict, input_shapes: dict[str, list[int]]) -> dict:
     steps = []
     for s in manifest["steps"]:
         out = {"kernel": s["kernel"], "args": [arg(a) for a in s["args"]], "node": s["node"], "op": s["op"]}
+        if "when" in s:
+            out["when"] = [[arg(a), value] for a, value in s["when"]]
+        if "fail" in s:
+            out["fail"] = s["fail"]
         if "split" in s:
             sp = s["split"]
             out["split"] = {
@@ -517,7 +615,7 @@ def materialize(manifest: dict, input_shapes: dict[str, list[int]]) -> dict:
         if given != e["shape"]:
             raise ValueError(
                 f"input {e['name']!r} has shape {given}; with "
-                f"{', '.join(f'{s}={v}' for s, v in zip(dyn['symbols'], values, strict=True))} "
+                f"{', '.join(f'{s}={v}' for s, v in zip(dyn['symbols'], dims, strict=True))} "
                 f"(bound by the other inputs) it must be {e['shape']}"
             )
     params = [

@@ -13,6 +13,7 @@ reference evaluator. The browser then never sees shape arithmetic or weight prep
 from __future__ import annotations
 
 import numpy as np
+import onnx
 from onnx import helper
 from onnx.reference import ReferenceEvaluator
 
@@ -110,6 +111,9 @@ def fold_constants(graph: Graph) -> int:
         elif (
             node.op_type not in _NONDETERMINISTIC
             and node.domain in ("", "ai.onnx")
+            # If/Loop/Scan read outer values inside their subgraphs: an If with a constant condition is
+            # replaced by its branch (control.resolve_constant_ifs), the others run
+            and not any(isinstance(v, (onnx.GraphProto, Graph)) for v in node.attrs.values())
             and any(node.inputs)
             and all(graph.const(i) is not None for i in node.inputs if i)
         ):

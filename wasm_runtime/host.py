@@ -118,6 +118,9 @@ class HostSession:
         def prepare(steps):
             calls = []
             for step in steps:
+                if step.get("fail"):  # a branch that cannot run: reaching it stops the run with its message
+                    calls.append((None, [], step))
+                    continue
                 where = f"kernel {step['kernel']!r} (node {step['node']!r})"
                 try:
                     func = exports[step["kernel"]]
@@ -207,7 +210,13 @@ class HostSession:
                     f"input {entry['name']!r} has shape {list(data.shape)}, the bundle expects {entry['shape']}"
                 )
             self._view(entry)[...] = data
+        mem = self._mem
         for func, args, step in calls or self._calls:
+            when = step.get("when")
+            if when and not all(bool(mem[address]) == bool(value) for address, value in when):
+                continue  # a step of the branch of a run-time If that this run does not take
+            if func is None:
+                raise RuntimeError(step["fail"])
             try:
                 func(self._store, *args)
             except wasmtime.Trap as exc:

@@ -74,6 +74,9 @@ class Step:
     node: str
     op: str
     split: Split | None = None
+    # ((cond, value), ...): run only when every bool tensor cond holds value (the branches of a run-time If)
+    guard: tuple[tuple[str, bool], ...] = ()
+    fail: str = ""  # not a kernel call: the run stops with this message (a branch that cannot run, see ops/control)
 
 
 @dataclass
@@ -103,6 +106,7 @@ class LoweringContext:
         self.node: Node | None = None
         self.choices = choices or {}
         self._derived: dict[str, Const | Derived] = {}
+        self.guard: tuple[tuple[str, bool], ...] = ()  # given to every step emitted (see Step.guard)
 
     def derived(self, label: str, make) -> Const:
         """A constant computed from weights at package time (transposed, packed...), made once per label, so
@@ -172,21 +176,30 @@ class LoweringContext:
                 raise AssertionError(f"{kernel}: split count arg {count} is {args[count]}, not {units}")
             kept = tuple((i, int(d)) for i, d in sorted(deltas.items()) if args[i] is not None and d)
             spec = Split(int(units), count, kept, *align)
-        self.out.steps.append(Step(kernel, list(args), self.node.name, self.node.op_type, spec))
+        self.out.steps.append(Step(kernel, list(args), self.node.name, self.node.op_type, spec, self.guard))
+
+    def emit_failure(self, message: str) -> None:
+        """A step that stops the run with `message` when it is reached (under the current guard)."""
+        self.out.steps.append(Step("", [], self.node.name, self.node.op_type, None, self.guard, message))
 
     def alias(self, output: str, source: str) -> None:
         self.out.aliases[output] = source
 
 
-def lower(graph: Graph, choices: dict[str, str] | None = None) -> Lowered:
-    ctx = LoweringContext(graph, choices)
-    for node in graph.nodes:
+def lower_nodes(ctx: LoweringContext, nodes: list[Node]) -> None:
+    for node in nodes:
         ctx.node = node
         # standard ops, and the fused ops the optimizer creates in its own domain
         fn = LOWERINGS.get(node.op_type) if node.domain in ("", "ai.onnx", "wasm_runtime") else None
         if fn is None:
             raise PackageError(f"node {node.name!r}: op {node.op_type} is not supported")
         fn(ctx, node)
+
+
+def lower(graph: Graph, choices: dict[str, str] | None = None) -> Lowered:
+    supported_ops()  # every lowering registered, whoever imported what before
+    ctx = LoweringContext(graph, choices)
+    lower_nodes(ctx, graph.nodes)
     return ctx.out
 
 

@@ -74,8 +74,45 @@ def check_model(model: onnx.ModelProto) -> None:
         raise PackageError(f"the model is malformed: {first}") from None
 
 
-def fix_input_shapes(model: onnx.ModelProto, input_shapes: dict[str, list[int]]) -> onnx.ModelProto:
-    """Replace the declared shape of graph inputs (e.g. a symbolic batch) by concrete sizes."""
+# dim_param values exporters write for "unknown" rather than as a name shared between dims (paddle2onnx: "?")
+_ANONYMOUS_DIMS = {"", "?", "-1", "None", "none", "unk", "dynamic"}
+
+
+def name_unknown_dims(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Give every unknown dim of the graph inputs a name of its own, so it can stay symbolic: dims declared as -1
+    (paddle2onnx), without value or name, or named "?" (which names no shared size). Two dims with the same
+    real name keep it: ONNX says they are equal. Returns the model itself when nothing needs a name.
+
+        x: [-1, 3, "?", "?"]   =>   x: ["x_dim0", 3, "x_dim2", "x_dim3"]
+    """
+    inits = {i.name for i in model.graph.initializer}
+
+    def anonymous(d) -> bool:
+        if d.HasField("dim_value"):
+            return d.dim_value < 0
+        return d.dim_param.strip() in _ANONYMOUS_DIMS
+
+    inputs = [i for i in model.graph.input if i.name not in inits and i.type.HasField("tensor_type")]
+    if not any(anonymous(d) for i in inputs for d in i.type.tensor_type.shape.dim):
+        return model
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    taken = {d.dim_param for i in model.graph.input for d in i.type.tensor_type.shape.dim if d.dim_param}
+    for inp in model.graph.input:
+        if inp.name in inits or not inp.type.HasField("tensor_type"):
+            continue
+        for axis, d in enumerate(inp.type.tensor_type.shape.dim):
+            if anonymous(d):
+                name = f"{inp.name}_dim{axis}"
+                while name in taken:
+                    name += "_"
+                taken.add(name)
+                d.dim_param = name  # clears dim_value (a oneof)
+    return model
+
+
+def fix_input_shapes(model: onnx.ModelProto, input_shapes: dict[str, list]) -> onnx.ModelProto:
+    """Replace the declared shape of graph inputs (e.g. a symbolic batch) by concrete sizes. A dim given as a
+    name instead of a number stays symbolic under that name (`x=1,3,48,width` fixes all but the width)."""
     model = onnx.ModelProto.FromString(model.SerializeToString())
     inits = {i.name for i in model.graph.initializer}
     inputs = {i.name: i for i in model.graph.input if i.name not in inits}
@@ -85,9 +122,17 @@ def fix_input_shapes(model: onnx.ModelProto, input_shapes: dict[str, list[int]])
         shape = inputs[name].type.tensor_type.shape
         if shape.dim and len(shape.dim) != len(dims):
             raise PackageError(f"--input-shape {name}: the model declares rank {len(shape.dim)}, got {dims}")
+        for d in dims:
+            if isinstance(d, str) and not d.strip():
+                raise PackageError(f"--input-shape {name}: empty dim in {dims}")
+            if not isinstance(d, str) and int(d) < 0:
+                raise PackageError(f"--input-shape {name}: dims must be >= 0 or a name, got {list(dims)}")
         del shape.dim[:]
         for d in dims:
-            shape.dim.add().dim_value = int(d)
+            if isinstance(d, str):
+                shape.dim.add().dim_param = d.strip()
+            else:
+                shape.dim.add().dim_value = int(d)
     return model
 
 
@@ -125,6 +170,26 @@ def _shape(type_proto: onnx.TypeProto) -> tuple | None:
     return tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in tt.shape.dim)
 
 
+_SHAPE_ONLY = "wasm_runtime: data dropped (shape_only_model)"
+
+
+def shape_only_model(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy without the data of large initializers, for imports that only need shapes (the dynamic-shape
+    probes import a model dozens of times): to_graph makes them zero-stride views of their dtype and shape.
+    Shape arithmetic reads small tensors only (see _SHAPE_ONLY_ELEMENTS)."""
+    light = onnx.ModelProto()
+    light.CopyFrom(model)
+    del light.graph.initializer[:]
+    for init in model.graph.initializer:
+        t = light.graph.initializer.add()
+        if int(np.prod(init.dims, dtype=np.int64)) > _SHAPE_ONLY_ELEMENTS and init.data_location != 1:
+            t.name, t.data_type, t.doc_string = init.name, init.data_type, _SHAPE_ONLY
+            t.dims.extend(init.dims)
+        else:
+            t.CopyFrom(init)
+    return light
+
+
 def to_graph(model: onnx.ModelProto) -> Graph:
     """Convert a checked model. Graph inputs that also have an initializer (the IR < 4 convention) are
     constants, as every runtime that ships models treats them."""
@@ -132,7 +197,11 @@ def to_graph(model: onnx.ModelProto) -> Graph:
     opset = default_opset(model)
     values: dict[str, Value] = {}
     for init in g.initializer:
-        data = numpy_helper.to_array(init)
+        if init.doc_string == _SHAPE_ONLY:
+            dtype = _dtype(init.data_type)
+            data = np.broadcast_to(np.zeros(1, dtype).reshape(()), tuple(init.dims))
+        else:
+            data = numpy_helper.to_array(init)
         values[init.name] = Value(init.name, data.dtype, tuple(data.shape), data)
     inputs = []
     for inp in g.input:
@@ -142,9 +211,18 @@ def to_graph(model: onnx.ModelProto) -> Graph:
             raise PackageError(f"input {inp.name!r} is not a tensor; only tensor inputs are supported")
         values[inp.name] = Value(inp.name, _dtype(inp.type.tensor_type.elem_type), _shape(inp.type))
         inputs.append(inp.name)
-    for info in [*g.value_info, *g.output]:
+    # declared value_info and output shapes are hints that exporters get wrong (a rank-2 output declared for a
+    # rank-3 result; onnxruntime only warns): shapes come from inference, and a declared static shape is used
+    # only where inference has none (a size that depends on data, see importer.use_declared_shapes)
+    for info in g.output:
         if info.name not in values and info.type.HasField("tensor_type"):
-            values[info.name] = Value(info.name, _dtype(info.type.tensor_type.elem_type), _shape(info.type))
+            values[info.name] = Value(info.name, _dtype(info.type.tensor_type.elem_type), None)
+    declared = {}
+    for info in [*g.value_info, *g.output]:
+        shape = _shape(info.type) if info.type.HasField("tensor_type") else None
+        if info.name not in values or not values[info.name].is_const:
+            if shape is not None and is_static(shape):
+                declared[info.name] = shape
     nodes = []
     names: set[str] = set()
     for i, n in enumerate(g.node):
@@ -152,9 +230,17 @@ def to_graph(model: onnx.ModelProto) -> Graph:
         while name in names:  # exporters sometimes reuse names; the plan and error messages need unique ones
             name += "_"
         names.add(name)
-        nodes.append(Node(n.op_type, name, list(n.input), list(n.output), _attrs_with_defaults(n, opset), n.domain))
-    metadata = {"producer": f"{model.producer_name} {model.producer_version}".strip(), "ir_version": model.ir_version}
+        nodes.append(node_from_proto(n, opset, name))
+    metadata = {
+        "producer": f"{model.producer_name} {model.producer_version}".strip(),
+        "ir_version": model.ir_version,
+        "declared_shapes": declared,
+    }
     return Graph(g.name or "model", nodes, values, inputs, [o.name for o in g.output], opset, metadata)
+
+
+def node_from_proto(n: onnx.NodeProto, opset: int, name: str | None = None) -> Node:
+    return Node(n.op_type, name or n.name, list(n.input), list(n.output), _attrs_with_defaults(n, opset), n.domain)
 
 
 def _attr_for_onnx(value):
@@ -165,7 +251,8 @@ def _attr_for_onnx(value):
 
 def to_onnx(graph: Graph, shapes_only: bool = False) -> onnx.ModelProto:
     """Rebuild an ONNX model from the IR. With shapes_only, large constants become typed graph inputs
-    (enough for shape inference, and zero-stride views are never expanded)."""
+    (enough for shape inference, and zero-stride views are never expanded). A run-time If (its branches planned
+    as IR graphs, control.py) is left out and its outputs become typed inputs: this is for shape inference."""
     initializers, extra_inputs = [], []
     for v in graph.constants():
         if shapes_only and v.data.size > _SHAPE_ONLY_ELEMENTS:
@@ -179,10 +266,15 @@ def to_onnx(graph: Graph, shapes_only: bool = False) -> onnx.ModelProto:
         v = graph.values.get(name)
         if v is None:
             return helper.make_empty_tensor_value_info(name)
-        return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
+        return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)  # None: any
 
     nodes = []
     for n in graph.nodes:
+        if any(isinstance(v, Graph) for v in n.attrs.values()):
+            # a run-time If, whose branches are IR graphs already planned: its outputs' shapes are known, so
+            # inference sees them as inputs
+            extra_inputs += [info(o) for o in n.outputs if o]
+            continue
         nodes.append(
             helper.make_node(
                 n.op_type,
@@ -205,19 +297,29 @@ def to_onnx(graph: Graph, shapes_only: bool = False) -> onnx.ModelProto:
     return model
 
 
-def infer_shapes(graph: Graph, require_static: bool = True) -> None:
-    """Fill in dtype and shape of every value via onnx shape inference; fail naming the first node whose
-    output shape stays unknown (the planner needs every size), unless require_static is False."""
-    model = to_onnx(graph, shapes_only=True)
+def _inferred(model: onnx.ModelProto, strict: bool) -> tuple[onnx.ModelProto | None, str]:
+    """onnx shape inference with data propagation, and without it when that fails: onnx's data propagation
+    treats small int tensors as shapes and can trip over real data (a broadcasting Add of a range and a mask),
+    which our own constant folding covers. (model or None, the first line of the error)."""
     try:
-        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+        return onnx.shape_inference.infer_shapes(model, strict_mode=strict, data_prop=True), ""
     except Exception as exc:
-        # onnx's data propagation treats small int tensors as shapes and can trip over real data (a
-        # broadcasting Add of a range and a mask): our own constant folding does that job, so retry without
         try:
-            inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=False)
+            return onnx.shape_inference.infer_shapes(model, strict_mode=strict, data_prop=False), ""
         except Exception:
-            raise PackageError(f"shape inference failed: {str(exc).strip().splitlines()[0]}") from None
+            return None, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def infer_shapes(graph: Graph, require_static: bool = True, strict: bool = True) -> None:
+    """Fill in dtype and shape of every value via onnx shape inference; fail naming the first node whose
+    output shape stays unknown (the planner needs every size), unless require_static is False. With strict
+    False, nodes whose inference fails are skipped (a branch not taken yet, a node a later fold removes) and
+    everything else is still inferred."""
+    inferred, error = _inferred(to_onnx(graph, shapes_only=True), strict)
+    if inferred is None:
+        if strict:
+            raise PackageError(f"shape inference failed: {error}")
+        return
     g = inferred.graph
     for info in [*g.value_info, *g.output]:
         if not info.type.HasField("tensor_type"):
@@ -226,7 +328,7 @@ def infer_shapes(graph: Graph, require_static: bool = True) -> None:
         shape = _shape(info.type)
         if v is None:
             graph.values[info.name] = Value(info.name, _dtype(info.type.tensor_type.elem_type), shape)
-        elif not v.is_const and shape is not None and (v.shape is None or not _is_static(v.shape)):
+        elif not v.is_const and shape is not None and (v.shape is None or not is_static(v.shape)):
             v.shape = shape
             v.dtype = _dtype(info.type.tensor_type.elem_type)
     if require_static:
@@ -239,22 +341,30 @@ def require_static_shapes(graph: Graph) -> None:
         for out in node.outputs:
             v = graph.values.get(out) if out else None
             # unused optional outputs (Dropout's mask, ...) may stay unknown: nothing is planned for them
-            if out in used and (v is None or v.shape is None or not _is_static(v.shape)):
-                got = "unknown" if v is None or v.shape is None else list(v.shape)
+            if out not in used or (v is not None and v.shape is not None and is_static(v.shape)):
+                continue
+            got = "unknown" if v is None or v.shape is None else list(v.shape)
+            where = f"{out!r}, output of node {node.name!r} ({node.op_type})"
+            if v is not None and v.shape is not None and any(isinstance(d, int) and d < 0 for d in v.shape):
                 raise PackageError(
-                    f"cannot determine a static shape for {out!r}, output of node {node.name!r} "
-                    f"({node.op_type}): {got}; fix symbolic input dims with --input-shape"
+                    f"{where} would have the shape {got}: the input sizes are too small for this model"
                 )
+            _, error = _inferred(to_onnx(graph, shapes_only=True), strict=True)
+            reason = f" (shape inference: {error})" if error else ""
+            raise PackageError(
+                f"cannot determine a static shape for {where}: {got}{reason}; "
+                "fix symbolic input dims with --input-shape"
+            )
 
 
-def _is_static(shape: tuple) -> bool:
+def is_static(shape: tuple) -> bool:
     return all(isinstance(d, int) and d >= 0 for d in shape)
 
 
 def require_static_inputs(graph: Graph) -> None:
     for name in graph.inputs:
         shape = graph.values[name].shape
-        if shape is None or not _is_static(shape):
+        if shape is None or not is_static(shape):
             dims = "?" if shape is None else ",".join(str(d) for d in shape)
             raise PackageError(
                 f"input {name!r} has shape [{dims}] with symbolic or unknown dims; "

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import onnx
 
-from . import control, dynamic, onnx_io, webgl
+from . import control, domain, dynamic, onnx_io, webgl
 from . import tune as tuning
 from .bundle import write_bundle
 from .errors import PackageError
-from .fold import fold_constants
+from .importer import import_model
 from .ir import Graph
 from .lowering import lower, supported_ops
 from .passes import DEFAULT_LEVEL, Report, optimize
@@ -30,7 +30,7 @@ class PackageResult:
     report: Report
 
 
-def _unsupported_listing(ops: list[tuple[str, str]]) -> str:
+def unsupported_listing(ops: list[tuple[str, str]]) -> str:
     supported = supported_ops()
     missing: dict[str, str] = {}
     for op, name in ops:
@@ -42,57 +42,26 @@ def _unsupported_listing(ops: list[tuple[str, str]]) -> str:
     return f"the model uses {len(missing)} op type(s) this runtime does not support: {listing}"
 
 
+def _all_nodes(graph: Graph):
+    """The graph's nodes and those of the branches of its run-time Ifs, depth first."""
+    for n in graph.nodes:
+        yield n
+        if control.is_runtime_if(n):
+            for key in control.SUBGRAPHS:
+                yield from _all_nodes(n.attrs[key])
+
+
 def check_supported(graph: Graph) -> None:
     """One error listing every op type left after optimization that no lowering handles, each with the
     first node using it. (Ops the optimizer folded or removed, e.g. shape arithmetic, do not count.)"""
-    message = _unsupported_listing(
+    message = unsupported_listing(
         [
             (n.op_type if n.domain in ("", "ai.onnx", "wasm_runtime") else f"{n.domain}.{n.op_type}", n.name)
-            for n in graph.nodes
+            for n in _all_nodes(graph)
         ]
     )
     if message:
         raise PackageError(message)
-
-
-def _check_domains(model: onnx.ModelProto) -> None:
-    """Ops of other domains cannot even be shape-inferred: report them before trying."""
-    foreign = [
-        (f"{n.domain}.{n.op_type}", n.name or f"#{i}")
-        for i, n in enumerate(model.graph.node)
-        if n.domain not in ("", "ai.onnx")
-    ]
-    message = _unsupported_listing(foreign)
-    if message:
-        raise PackageError(message)
-
-
-def import_model(
-    source, input_shapes: dict[str, list[int]] | None = None, no_fold: set[str] | None = None
-) -> tuple[onnx.ModelProto, Graph]:
-    """Load, validate and convert; returns the (shape-fixed) ONNX model and its IR with static shapes.
-    Values named in `no_fold` are never replaced by constants (see _package_dynamic)."""
-    model = onnx_io.load_model(source)
-    onnx_io.check_model(model)
-    _check_domains(model)
-    if input_shapes:
-        model = onnx_io.fix_input_shapes(model, input_shapes)
-    model, if_outputs = control.inline_if(model)
-    graph = onnx_io.to_graph(model)
-    if no_fold:
-        graph.metadata["no_fold"] = set(no_fold)
-    onnx_io.require_static_inputs(graph)
-    # Shape arithmetic (Shape -> Gather -> Concat -> Reshape...) folds once the shapes it reads are inferred,
-    # and the shapes after it are inferred once it has folded: alternate until nothing more folds.
-    for _ in range(20):
-        before = len(graph.nodes)
-        fold_constants(graph)
-        onnx_io.infer_shapes(graph, require_static=False)
-        if len(graph.nodes) == before:
-            break
-    onnx_io.require_static_shapes(graph)
-    control.check_branch_shapes(graph, if_outputs)
-    return model, graph
 
 
 def package(
@@ -120,8 +89,9 @@ def package(
     if backend not in BACKENDS:
         raise PackageError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
     model = onnx_io.load_model(source)
+    onnx_io.check_model(model)
+    model = onnx_io.name_unknown_dims(model)
     if input_shapes:
-        onnx_io.check_model(model)
         model = onnx_io.fix_input_shapes(model, input_shapes)
     symbols, bind = dynamic.symbols_of(model)
     fitted = None
@@ -216,37 +186,79 @@ def _package_webgl(graph: Graph, backend: str, choices, out_dir: Path, extra_fil
 
 
 def _package_dynamic(model: onnx.ModelProto, symbols: list[str], opt_level: int):
-    """Package at every probe point of the symbolic dims, fit the plan's formulas and check them at other
-    points (wasm_runtime/dynamic.py). Returns the first probe's graph, lowering, plan and report, and the fit."""
-
+    """Package at probe points of the symbolic dims, fit the plan's formulas and check them at other points
+    (wasm_runtime/dynamic.py). The sizes each symbol may take come first (wasm_runtime/domain.py): probes and
+    formulas are in k = size / step. Returns the first probe's graph, lowering, plan and report, and the fit."""
+    domains = domain.find_domains(model, symbols)
     no_fold: set[str] = set()
 
-    def optimized(values):
-        _, graph = import_model(model, dynamic.shapes_at(model, symbols, values), no_fold)
+    def sizes(ks):
+        return tuple(d.step * k for d, k in zip(domains, ks, strict=True))
+
+    def optimized(ks):
+        _, graph = import_model(model, dynamic.shapes_at(model, symbols, sizes(ks)), no_fold, check=False)
+        graph.metadata["dynamic"] = True  # lowerings pick the forms that hold at every size (ops/resize.py)
         report = optimize(graph, opt_level, report=False)
         return graph, report
 
-    def probe(values):
-        graph, report = optimized(values)
+    def probe(ks):
+        graph, report = optimized(ks)
         check_supported(graph)
         lowered = lower(graph)
         plan = plan_memory(graph, lowered)
         return graph, lowered, plan, report, dynamic.flatten(graph, lowered, plan)
 
-    points = dynamic.fit_points(len(symbols))
+    k_mins = [d.k_min for d in domains]
     # Constants folded from dims (position ids sliced to the sequence length, masks...) differ per size:
     # keep the nodes that make them computed at run time, until folding gives the same constants everywhere
     # except index/shape vectors of the same length (those become formulas or stay package-time shape data).
+    ends = dynamic.fit_points(k_mins)
     for _ in range(32):
-        a, _ = optimized(points[0])
-        b, _ = optimized(points[-1])
+        a, _ = optimized(ends[0])
+        b, _ = optimized(ends[-1])
         varying = dynamic.varying_constants(a, b)
         if not varying - no_fold:
             break
         no_fold |= varying
-    probes = [probe(v) for v in points]
-    fitted = dynamic.fit(symbols, points, [p[4] for p in probes])
-    for values in dynamic.check_points(len(symbols)):
-        dynamic.check(fitted, values, probe(values)[4])
-    graph, lowered, plan, report, _ = probes[0]
+    probes: dict[tuple, tuple] = {}
+
+    def probed(ks):
+        if ks not in probes:
+            probes[ks] = probe(ks)
+        return probes[ks]
+
+    def fitted_at(degrees):
+        points = dynamic.fit_points(k_mins, degrees)
+        # the two ends first: a plan whose structure changes with the size fails before the other probes run
+        dynamic.fit(symbols, [points[0], points[-1]], [probed(points[0])[4], probed(points[-1])[4]], True)
+        fitted = dynamic.fit(symbols, points, [probed(p)[4] for p in points], degrees=degrees)
+        fitted.domains = domains
+        minimum, *beyond = dynamic.check_points(k_mins)
+        for ks in beyond:
+            dynamic.check(fitted, ks, probed(ks)[4])
+        # at the minimum a lowering may specialize (a unit dim makes a Transpose a view, a batch of 1 a plain
+        # GEMM): then the fitted plan, which handles those sizes too, is checked on shapes below, not step by step
+        if probed(minimum)[4].structure == fitted.flat.structure:
+            dynamic.check(fitted, minimum, probed(minimum)[4])
+        return fitted, probed(points[0])
+
+    # each symbol's degree (domain.py) says how many probes of it the fit needs; if a number of the plan has
+    # a higher degree than the tensor sizes (none known), the checks say so and the full grid is fitted
+    degrees = [d.degree for d in domains]
+    try:
+        fitted, first = fitted_at(degrees)
+    except PackageError:
+        if degrees == [dynamic.DEGREE] * len(degrees):
+            raise
+        fitted, first = fitted_at([dynamic.DEGREE] * len(degrees))
+    minimum = tuple(k_mins)
+    # shapes only (folding and inference, no lowering): cheap enough for more sizes, the largest far out
+    shapes = domain.ShapeProbe(model, symbols)
+    for ks in [minimum, tuple(k + 1 for k in k_mins), tuple(k + 2 for k in k_mins), tuple(k + 47 for k in k_mins)]:
+        at = shapes(sizes(ks))
+        if isinstance(at, str):
+            listing = ", ".join(d.describe(s) for s, d in zip(symbols, domains, strict=True))
+            raise PackageError(f"the model fails at sizes it should accept ({listing}): {at}")
+        dynamic.check_shapes(fitted, ks, at)
+    graph, lowered, plan, report, _ = first
     return graph, lowered, plan, report, fitted

@@ -106,6 +106,7 @@ def plan_memory(graph: Graph, lowered: Lowered) -> MemoryPlan:
     names = set(graph.inputs) | set(graph.outputs) | set(lowered.aliases)
     for step in lowered.steps:
         names.update(a.name for a in step.args if isinstance(a, Buf))
+        names.update(cond for cond, _ in step.guard)
         for d in (a for a in step.args if isinstance(a, Derived)):
             names.update(x.name for x in d.args if isinstance(x, Buf))
     root = {n: _root(lowered.aliases, n) for n in names}
@@ -133,6 +134,8 @@ def plan_memory(graph: Graph, lowered: Lowered) -> MemoryPlan:
     for name in graph.inputs:
         tensor(name, -1)
     for i, step in enumerate(lowered.steps):
+        for cond, _ in step.guard:  # the executor reads the condition before the step
+            tensor(cond, i)
         for a in step.args:
             if isinstance(a, Buf):
                 tensor(a.name, i)

@@ -363,7 +363,7 @@ function runMixed(feeds) {
       for (const t of seg.transfers) {
         new Float32Array(part.memory.buffer, t.offset, t.elements).set(gl.readTexture(t).subarray(0, t.elements));
       }
-      callAll(part.calls.slice(from, to));
+      callAll(part.calls.slice(from, to), null, part.memory);
     }
   }
   const { buffers, shapes } = gl.readOutputs();
@@ -494,7 +494,8 @@ async function loadWasm({ url: base, variant: baseVariant, integrity, threads: w
     } else {
       wasmState = { memory, inputs: m.inputs, outputs: m.outputs, calls: prepare(m.steps, exports, "steps", pool), pool };
     }
-    const shown = (e) => ({ name: e.name, dtype: e.dtype, shape: m.dynamic ? e.shape.map((f) => showFormula(f, m.dynamic.symbols)) : e.shape });
+    const steps = m.dynamic?.symbols.map((s) => m.dynamic.domain?.[s]?.step ?? 1);
+    const shown = (e) => ({ name: e.name, dtype: e.dtype, shape: m.dynamic ? e.shape.map((f) => showFormula(f, m.dynamic.symbols, steps)) : e.shape });
     const info = {
       model: m.model ?? {},
       files: m.files,
@@ -746,6 +747,11 @@ function runSplit(pool, index, calls) {
 function prepare(steps, exports, where, pool = null) {
   let splitIndex = 0;
   return steps.map((step, i) => {
+    const when = step.when ?? null; // a step of a run-time If's branch: [[condition address, value], ...]
+    if (step.fail) {
+      // a branch that cannot run with these shapes: reaching it stops the run with the packager's message
+      return { call: () => { throw new BranchError(step.fail); }, step, i, when };
+    }
     const fn = exports[step.kernel];
     if (typeof fn !== "function") throw new Error(`${where}[${i}] calls kernel '${step.kernel}', which the module does not export`);
     const args = step.args.map((a) => (typeof a === "string" ? Number(a) : a));
@@ -758,22 +764,31 @@ function prepare(steps, exports, where, pool = null) {
       if (index >= NO_CHUNKS >>> 16) throw new Error(`${where} has more than ${(NO_CHUNKS >>> 16) - 1} split steps`);
       if (pool.descriptor) {
         const k = state.kernelIndex.get(step.kernel);
-        return { call: () => { writeDescriptor(pool.descriptor, k, step); runSplit(pool, index, chunkCalls); }, step, i };
+        return { call: () => { writeDescriptor(pool.descriptor, k, step); runSplit(pool, index, chunkCalls); }, step, i, when };
       }
-      return { call: () => runSplit(pool, index, chunkCalls), step, i };
+      return { call: () => runSplit(pool, index, chunkCalls), step, i, when };
     }
-    return { call: fn.bind(null, ...args), step, i };
+    return { call: fn.bind(null, ...args), step, i, when };
   });
 }
 
-// profile: an array that receives {node, op, kernel, ms} per step
-function callAll(calls, profile = null) {
-  for (const { call, step, i } of calls) {
+class BranchError extends Error {}
+
+// profile: an array that receives {node, op, kernel, ms} per step. `memory` (the wasm memory) is needed by
+// plans with run-time Ifs: a guarded step runs only when its conditions (bytes in memory) hold.
+function callAll(calls, profile = null, memory = null) {
+  let bytes = null;
+  for (const { call, step, i, when } of calls) {
+    if (when) {
+      if (!bytes || bytes.buffer !== memory.buffer) bytes = new Uint8Array(memory.buffer);
+      if (!when.every(([address, value]) => (bytes[address] !== 0) === (value !== 0))) continue;
+    }
     const t0 = profile ? performance.now() : 0;
     try {
       call();
       if (profile) profile.push({ node: step.node ?? "", op: step.op ?? "", kernel: step.kernel, ms: performance.now() - t0 });
     } catch (err) {
+      if (err instanceof BranchError) throw err;
       const node = step.node ? `node '${step.node}' (${step.op})` : `an ${step.op || "init"} step`;
       const why = /unreachable/.test(err.message)
         ? " (a run-time check failed: an index out of range, or a data-dependent size such as NonZero's count that differs from the one the plan was made for)"
@@ -797,7 +812,7 @@ function run(feeds, shapes, wantProfile = false) {
   const { inputs, outputs, calls } = state.manifest ? planFor(shapes) : state;
   writeInputs(memory, inputs, feeds);
   const profile = wantProfile ? [] : null;
-  callAll(calls, profile);
+  callAll(calls, profile, memory);
   const buffers = {};
   const outShapes = {};
   // a typed-array slice lands in a fresh ArrayBuffer even when the memory is shared, so it can be transferred
@@ -822,14 +837,17 @@ function evaluate(f, values) {
   return total;
 }
 
-function showFormula(f, symbols) {
+// A formula for display: its variables are each symbol's size / step, so an input dim reads as the symbol
+// (step * k) and other terms as (symbol/step).
+function showFormula(f, symbols, steps = symbols.map(() => 1)) {
   if (typeof f === "number") return f;
-  if (f.length === 1 && f[0][0] === 1) {
+  if (f.length === 1) {
     const exps = f[0].slice(1);
     const i = exps.indexOf(1);
-    if (i >= 0 && exps.every((e, k) => e === (k === i ? 1 : 0))) return symbols[i];
+    if (i >= 0 && exps.every((e, k) => e === (k === i ? 1 : 0)) && f[0][0] === steps[i]) return symbols[i];
   }
-  return f.map((t) => [t[0] !== 1 ? t[0] : null, ...symbols.map((s, i) => (t[i + 1] ? (t[i + 1] > 1 ? `${s}^${t[i + 1]}` : s) : null))]
+  const name = (i) => (steps[i] > 1 ? `(${symbols[i]}/${steps[i]})` : symbols[i]);
+  return f.map((t) => [t[0] !== 1 ? t[0] : null, ...symbols.map((s, i) => (t[i + 1] ? (t[i + 1] > 1 ? `${name(i)}^${t[i + 1]}` : name(i)) : null))]
     .filter((x) => x !== null).join("*") || String(t[0])).join(" + ");
 }
 
@@ -855,7 +873,7 @@ function place(sizes, lives) {
   return { offsets, bytes: up(top) };
 }
 
-const PARAM_ARRAYS = { int32: Int32Array, int64: BigInt64Array, uint8: Uint8Array, int8: Int8Array, uint32: Uint32Array };
+const PARAM_ARRAYS = { int32: Int32Array, int64: BigInt64Array, uint8: Uint8Array, int8: Int8Array, uint32: Uint32Array, float32: Float32Array, float64: Float64Array };
 
 function planFor(shapes) {
   const m = state.manifest;
@@ -863,11 +881,17 @@ function planFor(shapes) {
   const key = JSON.stringify(m.inputs.map((e) => shapes?.[e.name] ?? null));
   let plan = state.plans.get(key);
   if (!plan) {
+    // each symbol takes multiples of its step from its minimum (wasm_runtime/domain.py); the formulas are
+    // polynomials in size / step
     const values = d.symbols.map((sym) => {
       const [name, axis] = d.bind[sym];
       const v = shapes?.[name]?.[axis];
-      if (!Number.isSafeInteger(v) || v < 1) throw new Error(`input '${name}' needs a dim ${axis} >= 1 (symbolic dim '${sym}')`);
-      return v;
+      const { step, min } = d.domain?.[sym] ?? { step: 1, min: 1 };
+      if (!Number.isSafeInteger(v) || v < min || v % step !== 0) {
+        const multiple = step > 1 ? `a multiple of ${step} and ` : "";
+        throw new Error(`input '${name}' dim ${axis} ('${sym}') must be ${multiple}at least ${min}, got ${v} (the sizes this bundle was planned for)`);
+      }
+      return v / step;
     });
     const sizes = d.arena.map((a) => evaluate(a.size, values));
     const { offsets, bytes } = place(sizes, d.arena.map((a) => [a.first, a.last]));
@@ -878,7 +902,7 @@ function planFor(shapes) {
       return { name: e.name, dtype: e.dtype, shape, offset, bytes: shape.reduce((a, b) => a * b, 1) * ITEM_BYTES[e.dtype] };
     };
     const inputs = m.inputs.map(tensor);
-    const where = d.symbols.map((s, i) => `${s}=${values[i]}`).join(", ");
+    const where = d.symbols.map((s, i) => `${s}=${values[i] * (d.domain?.[s]?.step ?? 1)}`).join(", ");
     for (const e of inputs) {
       const given = shapes?.[e.name] ?? [];
       if (given.length !== e.shape.length || given.some((v, i) => v !== e.shape[i])) {
@@ -893,6 +917,8 @@ function planFor(shapes) {
     };
     const steps = m.steps.map((s) => {
       const out = { kernel: s.kernel, args: s.args.map(arg), node: s.node, op: s.op };
+      if (s.when) out.when = s.when.map(([a, value]) => [arg(a), value]);
+      if (s.fail) out.fail = s.fail;
       if (s.split) {
         out.split = { units: evaluate(s.split.units, values), count: s.split.count, align: s.split.align,
                       deltas: s.split.deltas.map(([i, f]) => [i, evaluate(f, values)]) };

@@ -76,7 +76,9 @@ def conv(ctx: LoweringContext, node: Node) -> None:
     # faster, so wasmtime's choice of it made tuned bundles slower in the browser.
     options = ["gemm in place"] if direct else [f"im2col {t}" for t in TILES]
     # uniform weights (a ConstantOfShape fill) stay untransformed: shipped as a fill, not as 16/9 x the bytes
-    if winograd.applicable(xs, ws, node.attrs) and weights is not None and not is_uniform(weights):
+    # (not in a dynamic-shape plan: its workspace rounds the tile counts up, no polynomial in the dims)
+    dynamic = ctx.graph.metadata.get("dynamic")
+    if winograd.applicable(xs, ws, node.attrs) and weights is not None and not is_uniform(weights) and not dynamic:
         # both give the same values; Winograd measured 3.6-4.4x faster on ResNet-18's layers (--tune re-times)
         options.insert(0, "winograd")
     choice = ctx.algorithm(options, default=options[0])
@@ -95,7 +97,8 @@ def conv(ctx: LoweringContext, node: Node) -> None:
         H, W, OH, OW = 1, x_plane, 1, y_plane
         workspace = None
         split = (OW, 6, {16: 4, 19: 4, 24: 4}, 8)
-        if group == 1 and N == 1 and M > OW:
+        # (a dynamic-shape plan keeps one way for every size: the pixel split)
+        if group == 1 and N == 1 and M > OW and not dynamic:
             split = (M, 4, {17: K * 4, 18: 4, 19: y_plane * 4, 24: y_plane * 4}, 4)
     else:
         # threads split output rows into bands: y/residual move to the band, im2col shifts the window origin

@@ -63,6 +63,8 @@ def conv_transpose(ctx: LoweringContext, node: Node) -> None:
     D, H, W = _as_3d(ins, 1)
     rows = D * H
     rpb = max(1, min(rows, BLOCK_FLOATS // max(1, Mg * K * W)))
+    if ctx.graph.metadata.get("dynamic"):
+        rpb = 1  # a block size that depends on the dims by a floor division has no formula: one row per block
     geo = [*_as_3d(ins, 1), *_as_3d(outs, 1), *_as_3d(kernel, 1), *_as_3d(strides, 1), *_as_3d(begin, 0)]
     geo += [*_as_3d(dilations, 1), rpb]
     weights = ctx.const(w)

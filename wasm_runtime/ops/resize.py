@@ -260,6 +260,8 @@ def resize(ctx: LoweringContext, node: Node) -> None:
 
     static = (sizes_name and sizes_const is not None) or (not sizes_name and scales_const is not None)
     static = static and (not roi_name or roi_const is not None)
+    # a dynamic-shape plan (package._package_dynamic) has one table size per input size: tables at run time
+    static = static and not ctx.graph.metadata.get("dynamic")
 
     passes: list[tuple[int, object, int]] = []  # (dim, table pointer, taps)
     if static:

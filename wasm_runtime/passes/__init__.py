@@ -145,5 +145,9 @@ def optimize(graph: Graph, level: int = DEFAULT_LEVEL, report: bool = True) -> R
                 fired += n
         if not fired:
             break
-    result.after = snapshot(graph, True)
+    for node in graph.nodes:  # the branches of run-time Ifs (control.py) are graphs of their own
+        for sub in node.attrs.values():
+            if isinstance(sub, Graph):
+                optimize(sub, level, report=False)
+    result.after = snapshot(graph, report)
     return result

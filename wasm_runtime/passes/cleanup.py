@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+import onnx
 
 from ..fold import fold_constants
 from ..ir import Graph, Node, bypass
@@ -152,6 +153,8 @@ _NONDETERMINISTIC = {
 
 
 def _attr_key(value):
+    if isinstance(value, (Graph, onnx.GraphProto)):  # If branches: the same node only if the same object
+        return ("graph", id(value))
     if isinstance(value, np.ndarray):
         return (value.dtype.str, value.shape, value.tobytes())
     if isinstance(value, list):
