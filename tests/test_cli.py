@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
+from test_verify import reflect_pad_model, scale_weights
 
 from wasm_runtime import zoo
 from wasm_runtime.cli import main
@@ -28,7 +31,8 @@ def squeezenet_path(tmp_path_factory):
 def test_package_and_verify(squeezenet_path, tmp_path, capsys):
     assert main([str(squeezenet_path), "-o", str(tmp_path / "b"), "--verify"]) == 0
     out = capsys.readouterr().out
-    assert "verify [simd] logits: max abs err" in out and "verify [relaxed]" in out and "FAIL" not in out
+    assert "verify [simd] logits: max err" in out and "verify [relaxed] logits: max err" in out and "FAIL" not in out
+    assert "input: image-like: standard normal" in out
     assert "arena peak" in out
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert set(manifest["files"]) == {
@@ -43,17 +47,123 @@ def test_package_and_verify(squeezenet_path, tmp_path, capsys):
     assert "f32_gemm" not in manifest["kernels"]["exports"] and "f32_softmax" not in manifest["kernels"]["exports"]
 
 
-def test_verify_fails_beyond_tolerance(squeezenet_path, tmp_path, capsys):
-    assert main([str(squeezenet_path), "-o", str(tmp_path / "b"), "--verify", "--rtol", "1e-12"]) == 1
+@pytest.fixture
+def after_packaging(monkeypatch):
+    """after_packaging(fn): the CLI's package step then runs fn(bundle_dir), before --verify looks at it."""
+    import wasm_runtime.package as package_module
+
+    def install(fn):
+        real = package_module.package
+
+        def package_then(*args, **kwargs):
+            result = real(*args, **kwargs)
+            fn(result.out_dir)
+            return result
+
+        monkeypatch.setattr(package_module, "package", package_then)
+
+    return install
+
+
+def test_verify_exits_1_on_slightly_wrong_weights(squeezenet_path, tmp_path, capsys, after_packaging):
+    # 73 of its 728k weights scaled by 1.01 move the logits by 5e-4 (7e-4 of their scale)
+    after_packaging(lambda bundle: scale_weights(bundle, every=10000))
+    assert main([str(squeezenet_path), "-o", str(tmp_path / "b"), "--verify"]) == 1
     captured = capsys.readouterr()
     assert "FAIL" in captured.out and "verification failed" in captured.err
+
+
+def test_verify_exits_1_when_the_bundle_traps(squeezenet_path, tmp_path, capsys, after_packaging):
+    def wild_pointer(bundle):
+        manifest = json.loads((bundle / "manifest.json").read_text())
+        manifest["steps"][-1]["args"][0] = 2**31 - 64
+        (bundle / "manifest.json").write_text(json.dumps(manifest))
+
+    after_packaging(wild_pointer)
+    assert main([str(squeezenet_path), "-o", str(tmp_path / "b"), "--verify"]) == 1
+    out = capsys.readouterr().out
+    assert "verify [simd] the bundle failed where onnxruntime ran: kernel" in out and "out of bounds" in out
+
+
+def test_verify_exits_2_when_onnxruntime_rejects_the_inputs(tmp_path, capsys):
+    path = tmp_path / "pad.onnx"
+    path.write_bytes(reflect_pad_model().SerializeToString())
+    assert main([str(path), "-o", str(tmp_path / "b"), "--verify"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot verify: onnxruntime rejects the generated inputs at x=1x1: Pad node: Pad reflect" in err
+    assert "give your own inputs with --inputs FILE.npz" in err
+    # with inputs onnxruntime takes, the same bundle verifies
+    np.savez(tmp_path / "in.npz", x=np.linspace(-1, 1, 40, dtype=np.float32).reshape(1, 40))
+    assert main([str(path), "-o", str(tmp_path / "b"), "--verify", "--inputs", str(tmp_path / "in.npz")]) == 0
+    assert "verify [simd] y: max err" in capsys.readouterr().out
+
+
+def test_inputs_file_errors_exit_2(squeezenet_path, tmp_path, capsys):
+    npz = str(tmp_path / "in.npz")
+    np.savez(npz, image=np.zeros((1, 3, 64, 64), np.float32))
+    assert main([str(squeezenet_path), "-o", str(tmp_path / "b"), "--verify", "--inputs", npz]) == 2
+    err = capsys.readouterr().err
+    assert "the model's inputs are ['input']; missing ['input']; not inputs of the model ['image']" in err
+    assert main([str(squeezenet_path), "-o", str(tmp_path / "b"), "--inputs", npz]) == 2
+    assert "--inputs is for --verify" in capsys.readouterr().err
+
+
+def test_internal_error_exits_3_with_the_traceback_in_a_log(squeezenet_path, tmp_path, capsys, monkeypatch):
+    import wasm_runtime.package as package_module
+
+    def broken(*args, **kwargs):
+        return {}["no such key"]
+
+    monkeypatch.setattr(package_module, "package", broken)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert main([str(squeezenet_path), "-o", str(tmp_path / "b")]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("package-for-web: internal error: KeyError: 'no such key'")
+    (log,) = tmp_path.glob("package-for-web-*.log")
+    assert str(log) in err
+    assert "Traceback" in log.read_text() and "in broken" in log.read_text()
+
+
+def test_no_traceback_on_stderr_whatever_fails(squeezenet_path, tmp_path):
+    """In a real process: an internal error (3) and onnxruntime rejecting the inputs (2) each print only
+    the CLI's own lines, no Python traceback and no onnxruntime log."""
+    broken = (
+        "import sys, wasm_runtime.package as p; p.package = lambda *a, **k: 1 / 0; "
+        "from wasm_runtime.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-c", broken, str(squeezenet_path), "-o", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert "ZeroDivisionError" in proc.stderr and str(tmp_path) in proc.stderr
+
+    path = tmp_path / "pad.onnx"
+    path.write_bytes(reflect_pad_model().SerializeToString())
+    proc = subprocess.run(
+        [sys.executable, "-m", "wasm_runtime.cli", str(path), "-o", str(tmp_path / "p"), "--verify"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and "onnxruntime:" not in proc.stderr
+    assert all(line.startswith("package-for-web: cannot verify:") for line in proc.stderr.splitlines())
 
 
 def test_unsupported_op_exits_nonzero_naming_op_and_node(tmp_path, capsys):
     # DFT: a signal-processing op nobody plans to support
     nodes = [helper.make_node("DFT", ["x"], ["y"], name="the_dft"), helper.make_node("Relu", ["y"], ["z"], name="r")]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 1])],
-                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 8, 2])])
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 1])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 8, 2])],
+    )
     path = tmp_path / "dft.onnx"
     path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
     assert main([str(path), "-o", str(tmp_path / "out")]) == 2
@@ -65,8 +175,9 @@ def test_unsupported_op_exits_nonzero_naming_op_and_node(tmp_path, capsys):
 def test_malformed_model_is_an_error_not_a_traceback(tmp_path):
     path = tmp_path / "junk.onnx"
     path.write_bytes(b"\x00garbage" * 10)
-    proc = subprocess.run([sys.executable, "-m", "wasm_runtime.cli", str(path), "-o", str(tmp_path / "o")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "wasm_runtime.cli", str(path), "-o", str(tmp_path / "o")], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert "not a valid ONNX model" in proc.stderr
     assert "Traceback" not in proc.stderr

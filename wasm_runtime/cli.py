@@ -1,13 +1,20 @@
-"""`package-for-web`: package an ONNX model into a web bundle, verify it, or serve bundles."""
+"""`package-for-web`: package an ONNX model into a web bundle, verify it, or serve bundles.
+
+Exit codes: 0 ok; 1 `--verify` found outputs beyond tolerance; 2 the model, the bundle, the command line or
+the verify inputs are at fault (one message on stderr); 3 an internal error (one line on stderr naming a log
+file that holds the traceback).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
+import traceback
 from pathlib import Path
 
-from .errors import BundleError, PackageError
+from .errors import BundleError, PackageError, VerifyError
 
 DEMO_MODEL = "mobilenetv2"
 
@@ -77,15 +84,34 @@ def _package(argv: list[str]) -> int:
         help="webgl/all: also emit the WebGL2 plan (GLSL shaders per node; nodes without one run on wasm between "
         "the GPU's); webgl fails if no node can run on the GPU",
     )
-    p.add_argument("--verify", action="store_true", help="run the bundle in wasmtime against onnxruntime")
-    p.add_argument("--rtol", type=float, default=None, help="--verify tolerance (max |err| / max |ref|), default 1e-4")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random --verify inputs")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="run the bundle in wasmtime against onnxruntime (exit 1 beyond tolerance, 2 if it cannot be verified)",
+    )
+    p.add_argument(
+        "--inputs",
+        action="append",
+        metavar="FILE.npz",
+        help="--verify on these inputs (arrays named as the model's inputs; for a dynamic bundle each file's shapes "
+        "are a setting verified); repeatable. Default: seeded inputs made to fit the model",
+    )
+    p.add_argument(
+        "--rtol",
+        type=float,
+        default=None,
+        help="--verify relative tolerance: |ours - ref| <= atol + rtol*|ref| elementwise, atol = max(rtol*max|ref|, "
+        "16 x onnxruntime's own noise, 2.4e-7); default 1e-4",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated --verify inputs")
     args = p.parse_args(argv)
     from . import onnx_io
     from .package import package
     from .passes import DEFAULT_LEVEL
-    from .verify import DEFAULT_RTOL, verify_bundle
+    from .verify import DEFAULT_RTOL, verify
 
+    if args.inputs and not args.verify:
+        raise PackageError("--inputs is for --verify; add --verify")
     t0 = time.perf_counter()
     shapes = _parse_shapes(args.input_shape)
     level = DEFAULT_LEVEL if args.opt_level is None else args.opt_level
@@ -120,19 +146,21 @@ def _package(argv: list[str]) -> int:
     model = (
         onnx_io.fix_input_shapes(onnx_io.load_model(args.model), shapes) if shapes else onnx_io.load_model(args.model)
     )
-    failed = False
-    for variant, errors in verify_bundle(result.out_dir, model, args.seed).items():
-        for e in errors:
-            status = "ok" if e.ok(rtol) else "FAIL"
-            failed |= not e.ok(rtol)
-            print(
-                f"  verify [{variant}] {e.name}: max abs err {e.max_abs:.3g}, max rel err {e.max_rel:.3g} "
-                f"(tolerance {rtol:g}) {status}"
-            )
-    if failed:
+    report = verify(result.out_dir, model, args.seed, inputs=args.inputs, rtol=rtol)
+    print(f"  verify inputs: {report.inputs}")
+    for name, how in report.generators.items():
+        print(f"    {name}: {how}")
+    for run in report.runs:
+        if run.trap:
+            print(f"  verify [{run.label}] the bundle failed where onnxruntime ran: {run.trap} FAIL")
+        for check in run.checks:
+            print(f"  verify [{run.label}] {check.format()}")
+    for message in report.rejected:
+        print(f"package-for-web: cannot verify: {message}", file=sys.stderr)
+    if report.failed:
         print("verification failed: the bundle's outputs differ from onnxruntime beyond tolerance", file=sys.stderr)
         return 1
-    return 0
+    return 2 if report.rejected else 0
 
 
 def _serve(argv: list[str]) -> int:
@@ -181,9 +209,29 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] in commands:
             return commands[argv[0]](argv[1:])
         return _package(argv)
-    except (PackageError, BundleError) as exc:
+    except (PackageError, BundleError, VerifyError) as exc:
         print(f"package-for-web: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("package-for-web: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug of ours: the user gets one line, the traceback goes to a file to report
+        log = _write_log(argv)
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        print(
+            f"package-for-web: internal error: {type(exc).__name__}: {first} "
+            f"(traceback in {log}; please report it with that file)",
+            file=sys.stderr,
+        )
+        return 3
+
+
+def _write_log(argv: list[str]) -> str:
+    """The current exception's traceback in a new file of the temp dir (the output dir may not exist yet)."""
+    fd, path = tempfile.mkstemp(prefix="package-for-web-", suffix=".log")
+    with open(fd, "w") as log:
+        log.write(f"package-for-web {' '.join(argv)}\n\n{traceback.format_exc()}")
+    return path
 
 
 if __name__ == "__main__":

@@ -7,3 +7,8 @@ class PackageError(Exception):
 
 class BundleError(Exception):
     """A bundle on disk is missing, corrupt or of an unknown format."""
+
+
+class VerifyError(Exception):
+    """`--verify` cannot be carried out as asked (onnxruntime rejects the model or the inputs, an unusable
+    --inputs file): the bundle is neither confirmed nor refuted."""
