@@ -91,13 +91,17 @@ def compare(ours: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> list[Out
 
 def concrete_inputs(manifest: dict) -> list[list[dict]]:
     """Input entries with concrete shapes: the manifest's own, or for a dynamic-shape bundle the inputs at
-    three settings of its symbolic dims: all 1 (the edge where broadcasts and empty loops hide), then
-    small and medium values that differ per symbol (so swapped dims show) and lie off the probe sizes
-    the package step fitted and checked its formulas at (dynamic.FIT_VALUES, CHECK_VALUES)."""
+    three settings of its symbolic dims: each at its minimum (batch 1, the shortest input: the edge where
+    broadcasts and empty loops hide), then small and medium sizes that differ per symbol (so swapped dims
+    show) and lie off the probe sizes the package step fitted its formulas at (dynamic.fit_points)."""
     if "dynamic" not in manifest:
         return [manifest["inputs"]]
-    n = len(manifest["dynamic"]["symbols"])
-    settings = [[1] * n, [2 + j for j in range(n)], [8 + j for j in range(n)]]
+    # formulas are in k = size / step per symbol (wasm_runtime/domain.py); the smallest size each symbol takes
+    # is its minimum, and the others are the next multiples of its step
+    dyn = manifest["dynamic"]
+    k_mins = [dyn.get("domain", {}).get(s, {"min": 1, "step": 1}) for s in dyn["symbols"]]
+    k_mins = [d["min"] // d["step"] for d in k_mins]
+    settings = [list(k_mins), [k + 1 + j for j, k in enumerate(k_mins)], [k + 7 + j for j, k in enumerate(k_mins)]]
     return [
         [{**e, "shape": [evaluate(f, values) for f in e["shape"]]} for e in manifest["inputs"]] for values in settings
     ]
