@@ -69,8 +69,9 @@ class MelFrontend(nn.Module):
     """(f) openwakeword's melspectrogram (a torchlibrosa-style STFT, center=False): the audio is zero-padded
     up to a multiple of the hop by a Pad whose size is computed from the input length, then two Conv1d of
     320 taps, stride 160 (real and imaginary parts), power, a mel filterbank MatMul and a log. With no
-    centering pad the frame count floor((n - 320) / 160) + 1 is negative under 160 samples: probe sizes
-    must respect a minimum (today: "cannot determine a static shape ... Conv: [5, 257, -2]")."""
+    centering pad the frame count floor((n - 320) / 160) + 1 is 0 or less under 320 samples: probe sizes must
+    respect a minimum (in issue #15 the real model stopped on "cannot determine a static shape ... Conv: [5, 257,
+    -2]"; this copy, padded first, packaged but fitted "0 frames" at every small probe: 0 frames at 1280)."""
 
     def __init__(self, n_fft: int = 320, hop: int = 160, bins: int = 33, mels: int = 16):
         super().__init__()
