@@ -29,7 +29,11 @@ from onnx import numpy_helper
 
 from .errors import PackageError
 
-MAX_STEP = 4096
+# strides met along a graph multiply (a pad to a multiple of 160 then a hop of 160: 25600, while 160 serves):
+# the bound is kept whole up to this, so the step that serves stays a divisor of it; past it, only its factors
+# of 2, 3, 5 and 7 up to 2^12 * 3^3 * 5^2 * 7 count
+MAX_STEP = 1 << 16
+_SMOOTH = 2**12 * 3**3 * 5**2 * 7
 # sizes tried for a symbol when multiples of the stride bound give no valid point (models that only run at
 # sizes like 48 or 224, and no more than one symbol that picky)
 COMMON_SIZES = (32, 48, 64, 96, 112, 128, 160, 192, 224, 256, 320, 384, 416, 512, 640, 24, 16, 8, 4, 3, 2, 1)
@@ -115,13 +119,16 @@ def stride_bound(model: onnx.ModelProto) -> int:
                     walk(g, consts)
                     inner = math.lcm(inner, *(cum.get(o.name, 1) for o in g.output))
             here = math.lcm(inner, *(cum.get(i, 1) for i in node.input if i)) * _node_stride(node, consts)
-            here = min(here, MAX_STEP)
+            if here > MAX_STEP:
+                here = math.gcd(here, _SMOOTH)
             for o in node.output:
                 cum[o] = here
             bound = math.lcm(bound, here)
+            if bound > MAX_STEP:
+                bound = math.gcd(bound, _SMOOTH)
 
     walk(model.graph, {})
-    return min(bound, MAX_STEP)
+    return bound
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -226,6 +233,63 @@ def _divisors_ascending(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
+def couple_symbols(model, symbols: list[str]):
+    """Dims exporters leave unnamed but that must be equal (spox's silero-vad: the batch of `input: [?, ?]` and
+    of `state: [2, ?, 128]`) become one symbol: where changing one alone breaks the model and changing it with
+    another of the same base size does not, the other's dims take its name. Returns the model (renamed if
+    needed)."""
+    if len(symbols) < 2:
+        return model
+    shapes = ShapeProbe(model, symbols)
+    base, _ = _base_point(shapes, symbols, stride_bound(model))
+    if base is None:
+        return model
+    n = len(symbols)
+    rename: dict[str, str] = {}
+    for i in range(n):
+        if symbols[i] in rename:
+            continue
+        alone = tuple(2 * v if j == i else v for j, v in enumerate(base))
+        if shapes.valid(alone):
+            continue
+        same = [j for j in range(n) if j != i and base[j] == base[i] and symbols[j] not in rename]
+        partner = next(
+            (j for j in same if shapes.valid(tuple(2 * v if k in (i, j) else v for k, v in enumerate(base)))), None
+        )
+        group = [partner] if partner is not None else []
+        if partner is None and same and shapes.valid(tuple(2 * v if k == i or k in same else v for k, v in
+                                                            enumerate(base))):
+            group = same
+        for j in group:
+            rename[symbols[j]] = symbols[i]
+    if not rename:
+        return model
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    for inp in model.graph.input:
+        for d in inp.type.tensor_type.shape.dim:
+            if d.dim_param in rename:
+                d.dim_param = rename[d.dim_param]
+    return model
+
+
+def _base_point(shapes: ShapeProbe, symbols: list[str], bound: int):
+    """(a point where every shape is valid, or None; the points tried): every symbol at a multiple of the
+    stride bound, else at one of the sizes models are made for."""
+    n = len(symbols)
+    tried = []
+    for m in BASE_MULTIPLES:
+        point = (bound * m,) * n
+        tried.append(point)
+        if shapes.valid(point):
+            return point, tried
+    for size in COMMON_SIZES:  # models that only run at sizes like 48 or 224
+        point = (size,) * n
+        tried.append(point)
+        if shapes.valid(point):
+            return point, tried
+    return None, tried
+
+
 def find_domains(model, symbols: list[str]) -> list[Domain]:
     """Step and minimum of each symbol (module docstring); PackageError naming the symbol when none works."""
     if not symbols:
@@ -233,23 +297,9 @@ def find_domains(model, symbols: list[str]) -> list[Domain]:
     shapes = ShapeProbe(model, symbols)
     bound = stride_bound(model)
     n = len(symbols)
-    tried: list[tuple[int, ...]] = []
 
     # 1. a base point
-    base = None
-    for m in BASE_MULTIPLES:
-        point = (bound * m,) * n
-        tried.append(point)
-        if shapes.valid(point):
-            base = point
-            break
-    if base is None:  # models that only run at sizes like 48 or 224: every symbol at a size models are made for
-        for size in COMMON_SIZES:
-            point = (size,) * n
-            tried.append(point)
-            if shapes.valid(point):
-                base = point
-                break
+    base, tried = _base_point(shapes, symbols, bound)
     if base is None:
         error = shapes(tried[0])
         reason = error if isinstance(error, str) else "a tensor with an empty dim"
@@ -280,13 +330,19 @@ def find_domains(model, symbols: list[str]) -> list[Domain]:
         else:
             valid = [v for v in COMMON_SIZES if shapes.valid(tuple(v if j == i else base[j] for j in range(n)))]
             raise _cannot_stay_symbolic(model, symbols, i, base, _divisors_ascending(top), valid)
-        while step > 1:
-            for q in _prime_factors(step):
-                if top % (step // q) == 0 and works(step // q):
-                    step //= q
-                    break
-            else:
-                break
+        # a multiple of a step that serves serves too: per prime factor, bisect how much of its power goes
+        for q in _prime_factors(step):
+            power = 0
+            while step % q ** (power + 1) == 0:
+                power += 1
+            keep_lo, keep_hi = 0, power  # the smallest power of q the step keeps is in [keep_lo, keep_hi]
+            while keep_lo < keep_hi:
+                mid = (keep_lo + keep_hi) // 2
+                if works(step // q ** (power - mid)):
+                    keep_hi = mid
+                else:
+                    keep_lo = mid + 1
+            step //= q ** (power - keep_hi)
         fit = fits[step]
 
         # 3. the smallest k (bisection) at which the shapes are valid and on the quadratics fitted in 2

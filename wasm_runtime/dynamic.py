@@ -234,6 +234,9 @@ class Fitted:
     formulas: dict  # number path -> Poly (in the k-values: each symbol's size / its step)
     params: dict  # array key -> list[Poly] (int arrays whose elements depend on the dims)
     domains: list = field(default_factory=list)  # domain.Domain per symbol
+    # (graph, lowered, plan, report, flat) packaged at the minimum when its plan is not the fitted one number
+    # for number: then package.py runs both (package._check_minimum_by_running)
+    minimum_probe: tuple | None = None
 
     def shape_formulas(self) -> dict:
         """(value name, axis) -> Poly for every value's dims (what check_shapes compares)."""
