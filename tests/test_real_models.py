@@ -65,9 +65,12 @@ CASES = [
         OCR + "ch_PP-OCRv4_rec_infer.onnx",
         ModelCase(
             "ppocrv4_rec",
-            "paddle2onnx SVTR recognizer, input [p2o.DynamicDimension.0, 3, ?, p2o.DynamicDimension.1]",
+            "paddle2onnx SVTR recognizer, input [p2o.DynamicDimension.0, 3, ?, p2o.DynamicDimension.1]: the height "
+            "cannot stay symbolic (its flatten feeds fixed weights), the batch and width can",
             {"x": [1, 3, 48, 320]},
             sizes=images((1, 3, 48, 320), (2, 3, 48, 160), (1, 3, 48, 640)),
+            refuse="x_dim2",
+            dynamic={"x": ["p2o.DynamicDimension.0", 3, 48, "p2o.DynamicDimension.1"]},
             slow=True,
         ),
     ),
@@ -76,9 +79,11 @@ CASES = [
         OCR + "ch_ppocr_mobile_v2.0_cls_infer.onnx",
         ModelCase(
             "ppocr_cls",
-            "paddle2onnx classifier, input [-1, 3, ?, ?], output declared [-1, 2]",
+            "paddle2onnx classifier, input [-1, 3, ?, ?], output declared [-1, 2]; its height at 48 (fully "
+            "symbolic, the height takes multiples of 64 only), batch and width symbolic",
             {"x": [1, 3, 48, 192]},
-            sizes=images((1, 3, 48, 192), (2, 3, 48, 96), (1, 3, 32, 128)),
+            sizes=images((1, 3, 48, 192), (2, 3, 48, 96), (1, 3, 48, 128)),
+            dynamic={"x": ["x_dim0", 3, 48, "x_dim3"]},
         ),
     ),
     real(
