@@ -238,9 +238,9 @@ def test_runtime_if_with_outputs_of_different_shapes_is_refused(tmp_path):
         package(model, tmp_path / "b")
 
 
-RUN_JS = """async ({ url, cases }) => {
+RUN_JS = """async ({ url, cases, backend }) => {
   const { InferenceSession, Tensor } = await import("/runtime/index.js");
-  const session = await InferenceSession.create(url, { numThreads: 1 });
+  const session = await InferenceSession.create(url, { numThreads: 1, backend: backend ?? "wasm" });
   const out = [];
   for (const c of cases) {
     const feeds = {};
@@ -298,3 +298,34 @@ def test_chromium_runs_runtime_ifs_and_checks_dynamic_sizes(page, tmp_path):
         assert got["y"]["dims"] == list(ref.shape)
         np.testing.assert_allclose(np.asarray(got["y"]["data"]).reshape(ref.shape), ref, rtol=1e-5, atol=1e-5)
     assert "dim 2 ('h') must be a multiple of 2 and at least 2, got 5" in got_conv[2]["error"]
+
+
+@pytest.mark.browser
+def test_chromium_runs_a_runtime_if_between_gpu_segments(page, tmp_path):
+    """A mixed WebGL plan: Relu on the GPU, the run-time If (and its condition) on wasm between GPU segments,
+    Sigmoid on the GPU again; both values of the condition match onnxruntime."""
+    from server.app import create_app, serving_in_background
+
+    model = _runtime_if_model()
+    g = model.graph
+    next(n for n in g.node if n.op_type == "Unsqueeze").input[0] = "audio_r"
+    g.node.insert(0, helper.make_node("Relu", ["audio"], ["audio_r"], name="pre_relu"))
+    g.node[-1].output[0] = "y_pre"
+    g.node.append(helper.make_node("Sigmoid", ["y_pre"], ["y"], name="post_sig"))
+    m = package(model, tmp_path / "mixed", backend="webgl").manifest
+    assert m["webgl"]["placement"] == {
+        "pre_relu": "webgl", "Unsqueeze_1": "webgl", "Equal_2": "wasm", "rate_if": "wasm", "post_sig": "webgl"
+    }
+    rng = np.random.default_rng(11)
+    base = {"audio": rng.standard_normal((1, 64)).astype(np.float32)}
+    base["state"] = rng.standard_normal((1, 4)).astype(np.float32)
+    feeds = [{**base, "sr": np.array(sr, np.int64)} for sr in (16000, 8000)]
+    with serving_in_background(create_app(tmp_path), "mixed-if-server") as url:
+        page.goto(f"{url}/demos/?model=")
+        page.wait_for_selector("body[data-state=idle]")
+        cases = [_js_case(f) for f in feeds]
+        got = page.evaluate(RUN_JS, {"url": "/models/mixed/", "cases": cases, "backend": "webgl"})
+    for f, r in zip(feeds, got, strict=True):
+        ref = reference_outputs(model, f)["y"]
+        assert "error" not in r, r
+        np.testing.assert_allclose(np.asarray(r["y"]["data"]).reshape(ref.shape), ref, rtol=1e-5, atol=1e-6)

@@ -1796,10 +1796,14 @@ def link_wasm_part(section: dict, part: Partition, manifest: dict, directory: st
     step_nodes = [s["node"] for s in manifest["steps"]]
     pos = 0
     wasm_segments = [s for s in part.segments if s.backend == "wasm"]
+    def belongs(step_node: str, nodes: set) -> bool:
+        # the steps of a run-time If's branches are named after the branch's nodes, "<if>/then/<node>"
+        return step_node in nodes or any(step_node.startswith(f"{n}/") for n in nodes)
+
     for seg, out in zip(wasm_segments, [s for s in section["segments"] if s["backend"] == "wasm"], strict=True):
         nodes = set(seg.nodes)
         start = pos
-        while pos < len(step_nodes) and step_nodes[pos] in nodes:
+        while pos < len(step_nodes) and belongs(step_nodes[pos], nodes):
             pos += 1
         out["steps"] = [start, pos]
     if pos != len(step_nodes):
