@@ -144,14 +144,62 @@ def test_folding_constant_subgraphs_and_uniform_views():
     assert graph.const("k2") == pytest.approx(9.0)
 
 
+def _relu_model():
+    return _model([helper.make_node("Relu", ["x"], ["y"], name="r")], [_f32("x", [4])], [_f32("y", [4])])
+
+
 def test_package_refuses_to_overwrite_a_non_bundle_directory(tmp_path):
     target = tmp_path / "precious"
     target.mkdir()
     (target / "notes.txt").write_text("keep me")
-    model = _model([helper.make_node("Relu", ["x"], ["y"], name="r")], [_f32("x", [4])], [_f32("y", [4])])
-    with pytest.raises(PackageError, match="refusing to overwrite"):
-        package(model, target)
+    with pytest.raises(PackageError, match="holds no bundle; refusing to replace it.*--force"):
+        package(_relu_model(), target)
     assert (target / "notes.txt").read_text() == "keep me"
+    assert [p.name for p in tmp_path.iterdir()] == ["precious"]  # no staging directory left behind
+
+
+def test_a_web_app_folder_with_its_own_manifest_is_not_a_bundle(tmp_path):
+    """A web app's folder: a manifest.json of its own (a PWA manifest), important.txt and src/main.js."""
+    app = tmp_path / "app"
+    (app / "src").mkdir(parents=True)
+    (app / "manifest.json").write_text('{"name": "my app", "start_url": "/"}')
+    (app / "important.txt").write_text("keep me")
+    (app / "src" / "main.js").write_text("console.log(1)")
+    with pytest.raises(PackageError, match="holds no bundle"):
+        package(_relu_model(), app)
+    assert (app / "important.txt").read_text() == "keep me" and (app / "src" / "main.js").is_file()
+
+
+def test_a_previous_bundle_with_other_files_is_kept_unless_forced(tmp_path):
+    out = tmp_path / "b"
+    package(_relu_model(), out, variants=("simd",))
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(PackageError, match=r"holds a bundle and other files \(notes.txt\).*--force"):
+        package(_relu_model(), out, variants=("simd",))
+    assert (out / "notes.txt").is_file()
+    package(_relu_model(), out, variants=("simd",), force=True)
+    assert not (out / "notes.txt").exists() and (out / "manifest.json").is_file()
+
+
+def test_a_previous_bundle_is_replaced_and_survives_a_failed_packaging(tmp_path):
+    out = tmp_path / "b"
+    package(_relu_model(), out, variants=("simd",))
+    before = (out / "manifest.json").read_bytes()
+    bad = _model([helper.make_node("DFT", ["x"], ["y"], name="d")], [_f32("x", [1, 4, 1])], [_f32("y", [1, 4, 2])])
+    with pytest.raises(PackageError, match="DFT"):
+        package(bad, out, variants=("simd",))
+    assert (out / "manifest.json").read_bytes() == before
+    package(_relu_model(), out, variants=("simd", "relaxed"))  # a previous bundle and nothing else: replaced
+    assert (out / "kernels-relaxed.wasm").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+
+
+def test_output_that_is_a_file_is_refused(tmp_path):
+    target = tmp_path / "model.bin"
+    target.write_bytes(b"data")
+    with pytest.raises(PackageError, match="exists and is not a directory"):
+        package(_relu_model(), target, force=True)
+    assert target.read_bytes() == b"data"
 
 
 def test_ir_round_trip_keeps_semantics():

@@ -63,6 +63,12 @@ def _package(argv: list[str]) -> int:
         metavar="NAME=D1,D2,...",
         help="fix an input's shape (symbolic dims); a name instead of a size keeps that dim symbolic; repeatable",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the -o directory even if it holds more than a previous bundle (by default only a previous "
+        "bundle and nothing else is replaced)",
+    )
     p.add_argument("--name", help="model name recorded in the manifest (default: the graph's name)")
     p.add_argument(
         "--opt-level",
@@ -115,7 +121,10 @@ def _package(argv: list[str]) -> int:
     t0 = time.perf_counter()
     shapes = _parse_shapes(args.input_shape)
     level = DEFAULT_LEVEL if args.opt_level is None else args.opt_level
-    result = package(args.model, args.output, shapes, args.name, opt_level=level, tune=args.tune, backend=args.backend)
+    result = package(
+        args.model, args.output, shapes, args.name, opt_level=level, tune=args.tune, backend=args.backend,
+        force=args.force,
+    )
     m = result.manifest
     if args.report:
         print(result.report.format())

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +76,7 @@ def package(
     variants: tuple[str, ...] | None = None,
     backend: str = "wasm",
     algorithms: dict[str, str] | None = None,
+    force: bool = False,
 ) -> PackageResult:
     """Package a model. The optimizer's report (per pass: nodes, op counts, parameter bytes, FLOPs and
     planned arena bytes before and after) is returned and written to the bundle as optimization.json.
@@ -85,9 +88,13 @@ def package(
     WASM_PART_DIR (see _package_webgl). When no node can run on the GPU, "webgl" fails here naming them and
     "all" writes a section that only lists them (the bundle then runs on wasm).
     `algorithms` ({node: candidate}) plans those nodes with those kernels, over the defaults and `tune`'s
-    picks: for experiments such as the benchmark's check that --tune's choices beat the ones it rejected."""
+    picks: for experiments such as the benchmark's check that --tune's choices beat the ones it rejected.
+    The bundle is written next to `out_dir` and moved there at the end (staged_directory): an
+    existing `out_dir` is replaced only when it holds a previous bundle and nothing else, or with `force`."""
     if backend not in BACKENDS:
         raise PackageError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
+    out_dir = Path(out_dir)
+    check_output_directory(out_dir, force)
     model = onnx_io.load_model(source)
     onnx_io.check_model(model)
     model = onnx_io.name_unknown_dims(model)
@@ -124,40 +131,100 @@ def package(
         node: {"choice": choice, "candidates": options, **({"ms": measured[node]["ms"]} if node in measured else {})}
         for node, (choice, options) in lowered.algorithms.items()
     }
-    out_dir = Path(out_dir)
-    if out_dir.exists():
-        if not (out_dir / "manifest.json").exists() and any(out_dir.iterdir()):
-            raise PackageError(f"{out_dir} exists and is not a bundle; refusing to overwrite it")
-        shutil.rmtree(out_dir)
     extra_files = {"optimization.json": (json.dumps(report.to_json(), indent=1) + "\n").encode()}
-    gpu = {}
-    if backend != "wasm":
-        if symbols:
-            raise PackageError(f"--backend {backend} needs fixed input shapes (--input-shape) for now")
-        gpu = _package_webgl(graph, backend, chosen, out_dir, extra_files, variants)
-    manifest = write_bundle(
-        graph,
-        lowered,
-        plan,
-        out_dir,
-        extra_files=extra_files,
-        variants=variants,
-        extra={
-            "optimization": {
-                "level": opt_level,
-                "nodes_before": report.before.nodes,
-                "nodes_after": report.after.nodes,
+    if backend != "wasm" and symbols:
+        raise PackageError(f"--backend {backend} needs fixed input shapes (--input-shape) for now")
+    with staged_directory(out_dir, force) as work:
+        gpu = _package_webgl(graph, backend, chosen, work, extra_files, variants) if backend != "wasm" else {}
+        manifest = write_bundle(
+            graph,
+            lowered,
+            plan,
+            work,
+            extra_files=extra_files,
+            variants=variants,
+            extra={
+                "optimization": {
+                    "level": opt_level,
+                    "nodes_before": report.before.nodes,
+                    "nodes_after": report.after.nodes,
+                },
+                "algorithms": {"tuned": tune, "nodes": planned},
+                **gpu,
             },
-            "algorithms": {"tuned": tune, "nodes": planned},
-            **gpu,
-        },
-    )
-    if fitted is not None:
-        manifest = dynamic.dynamic_manifest(manifest, graph, lowered, plan, fitted, bind)
-        (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-        if fitted.minimum_probe is not None:
-            _check_minimum_by_running(model, out_dir, fitted)
+        )
+        if fitted is not None:
+            manifest = dynamic.dynamic_manifest(manifest, graph, lowered, plan, fitted, bind)
+            (work / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+            if fitted.minimum_probe is not None:
+                _check_minimum_by_running(model, work, fitted)
     return PackageResult(out_dir, manifest, graph, report)
+
+
+def _bundle_files(directory: Path) -> set[str] | None:
+    """The entries a bundle directory holds (manifest.json, its files, a mixed plan's wasm part), or None
+    when `directory` holds no bundle manifest."""
+    from .bundle import FORMAT
+
+    try:
+        manifest = json.loads((directory / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        return None
+    if not isinstance(manifest.get("files"), dict):
+        return None
+    names = {"manifest.json", *manifest["files"]}
+    if isinstance(manifest.get("webgl"), dict) and isinstance(manifest["webgl"].get("wasm"), dict):
+        names.add(str(manifest["webgl"]["wasm"].get("dir", WASM_PART_DIR)))
+    return names
+
+
+def check_output_directory(out_dir: Path, force: bool = False) -> None:
+    """Before any work: `out_dir` must be free, or a directory holding a previous bundle and nothing else (or
+    any directory, with `force`). A file, or a directory with anything else in it (a web app's folder with its
+    own manifest.json), is never replaced without `force`, and a file never."""
+    if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):
+        raise PackageError(f"-o {out_dir}: exists and is not a directory; give a directory for the bundle")
+    if not out_dir.exists() or force:
+        return
+    entries = {p.name for p in out_dir.iterdir()}
+    if not entries:
+        return
+    bundle = _bundle_files(out_dir)
+    if bundle is None:
+        raise PackageError(
+            f"-o {out_dir}: the directory exists and holds no bundle; refusing to replace it (choose another "
+            "directory, or pass --force to replace it with everything in it)"
+        )
+    others = sorted(entries - bundle)
+    if others:
+        listing = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        raise PackageError(
+            f"-o {out_dir}: the directory holds a bundle and other files ({listing}); refusing to replace it "
+            "(move them, or pass --force to replace the directory with everything in it)"
+        )
+
+
+@contextlib.contextmanager
+def staged_directory(out_dir: Path, force: bool = False):
+    """A new directory next to `out_dir` to write the bundle into; on success it takes `out_dir`'s place (the
+    old one is removed only then), on failure it is removed and `out_dir` is left as it was."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".new", dir=out_dir.parent))
+    try:
+        yield work
+        check_output_directory(out_dir, force)  # again: the directory may have changed meanwhile
+        old = None
+        if out_dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
+            out_dir.replace(old / "bundle")
+        work.replace(out_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
 
 
 def _check_minimum_by_running(model: onnx.ModelProto, out_dir: Path, fitted) -> None:
@@ -184,7 +251,6 @@ def _check_minimum_by_running(model: onnx.ModelProto, out_dir: Path, fitted) -> 
         scale = float(np.abs(want[np.isfinite(want)]).max(initial=0.0)) if want.dtype.kind == "f" else 0.0
         same = have.shape == want.shape and np.allclose(have, want, rtol=1e-5, atol=1e-5 * scale, equal_nan=True)
         if not same:
-            shutil.rmtree(out_dir)
             raise PackageError(
                 f"output {name!r}: the plan fitted for every size gives other results at the smallest sizes "
                 f"({sizes}) than a plan made for them, so no single plan serves every shape; fix the dims with "
