@@ -62,19 +62,27 @@ BINOP_KERNEL(f32_mod, float, OP_MOD)
 #define OP_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define OP_MIN(a, b) ((a) < (b) ? (a) : (b))
 
+/* Integer division or remainder by zero stops the run (`unreachable`), as onnxruntime fails the run ("Integer
+ * division by zero") rather than make up a value. */
 INLINE int32_t i32_sdiv(int32_t a, int32_t b) {
-    if (b == 0) return 0;
+    if (b == 0) __builtin_trap();
     if (b == -1) return (int32_t)(0u - (uint32_t)a);
     return a / b;
 }
 INLINE int64_t i64_sdiv(int64_t a, int64_t b) {
-    if (b == 0) return 0;
+    if (b == 0) __builtin_trap();
     if (b == -1) return (int64_t)(0ull - (uint64_t)a);
     return a / b;
 }
 /* C remainder (sign of the dividend) */
-INLINE int32_t i32_srem(int32_t a, int32_t b) { return (b == 0 || b == -1) ? 0 : a % b; }
-INLINE int64_t i64_srem(int64_t a, int64_t b) { return (b == 0 || b == -1) ? 0 : a % b; }
+INLINE int32_t i32_srem(int32_t a, int32_t b) {
+    if (b == 0) __builtin_trap();
+    return b == -1 ? 0 : a % b;
+}
+INLINE int64_t i64_srem(int64_t a, int64_t b) {
+    if (b == 0) __builtin_trap();
+    return b == -1 ? 0 : a % b;
+}
 /* Python's modulo (sign of the divisor) */
 INLINE int32_t i32_smod(int32_t a, int32_t b) {
     int32_t r = i32_srem(a, b);

@@ -11,6 +11,7 @@ from onnx import TensorProto, helper
 from oputil import make_model, max_rel, run_bundle, single
 
 from wasm_runtime.errors import PackageError
+from wasm_runtime.host import HostSession
 from wasm_runtime.package import package
 from wasm_runtime.verify import reference_outputs
 
@@ -154,11 +155,12 @@ def test_int_arith_broadcast(op, dtype, tmp_path):
     assert split_steps(manifest) == [f"{np.dtype(dtype).name.replace('int', 'i')}_{op.lower()}"]
 
 
-def test_int_arith_wraps_and_never_traps(tmp_path):
-    """x / 0 and INT_MIN / -1 would trap in wasm; they give 0 and INT_MIN (and the % of them 0)."""
+def test_int_arith_wraps_and_division_by_zero_stops_the_run(tmp_path):
+    """INT_MIN / -1 would trap in wasm: it wraps to INT_MIN (and its % is 0). x / 0 and x % 0 stop the run with
+    an error naming the node, as onnxruntime fails the run ("Integer division by zero")."""
     lo = np.iinfo(np.int32).min
-    a = np.array([7, lo, lo, -7, 2**31 - 1, 5], np.int32)
-    b = np.array([0, -1, 0, 2, 2, -1], np.int32)
+    a = np.array([7, lo, -7, 2**31 - 1, 5], np.int32)
+    b = np.array([3, -1, 2, 2, -1], np.int32)
     feeds = {"a": a, "b": b}
     nodes = [
         helper.make_node("Div", ["a", "b"], ["q"]),
@@ -167,12 +169,33 @@ def test_int_arith_wraps_and_never_traps(tmp_path):
         helper.make_node("Add", ["a", "a"], ["s"]),
     ]
     expect = {
-        "q": np.array([0, lo, 0, -3, 2**30 - 1, -5], np.int32),
-        "r": np.array([0, 0, 0, -1, 1, 0], np.int32),
+        "q": np.array([2, lo, -3, 2**30 - 1, -5], np.int32),
+        "r": np.array([1, 0, -1, 1, 0], np.int32),
         "m": (a.astype(np.int64) ** 2).astype(np.int32),
         "s": (a.astype(np.int64) * 2).astype(np.int32),
     }
-    check(make_model(nodes, spec(feeds), list(expect)), tmp_path, feeds, expect, ort=False)
+    model = make_model(nodes, spec(feeds), list(expect))
+    check(model, tmp_path, feeds, expect, ort=False)
+    for op, attrs in (("Div", {}), ("Mod", {"fmod": 1}), ("Mod", {"fmod": 0})):
+        zero = make_model([helper.make_node(op, ["a", "b"], ["q"], name="the_div", **attrs)], spec(feeds), ["q"])
+        feeds0 = {"a": a, "b": np.array([3, 1, 0, 2, 1], np.int32)}
+        with pytest.raises(Exception, match="(division|modulo) by zero"):
+            reference_outputs(zero, feeds0)
+        for variant in ("simd", "relaxed"):
+            package(zero, tmp_path / f"zero-{op}{attrs}", variants=(variant,))
+            with pytest.raises(RuntimeError, match=r"node 'the_div'.*integer division by zero"):
+                HostSession(tmp_path / f"zero-{op}{attrs}", variant).run(feeds0)
+
+
+@pytest.mark.parametrize("folded", [False, True], ids=["run_time_dividend", "both_constant"])
+def test_constant_integer_zero_divisor_is_refused_at_package_time(tmp_path, folded):
+    inits = {"b": np.array([2, 0, 1], np.int64)}
+    if folded:
+        inits["a"] = np.array([4, 5, 6], np.int64)
+    inputs = {} if folded else {"a": ((3,), np.int64)}
+    nodes = [helper.make_node("Div", ["a", "b"], ["q"], name="the_div"), helper.make_node("Neg", ["q"], ["y"])]
+    with pytest.raises(PackageError, match=r"the_div.*divisor.*holds 0.*integer division by zero"):
+        package(make_model(nodes, inputs, ["y"], inits), tmp_path / "b")
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -120,6 +120,11 @@ def fold_constants(graph: Graph) -> int:
             arrays = [graph.const(i) for i in node.inputs if i]
             large_view = any(is_uniform(a) and a.size > 4096 for a in arrays)
             too_big = sum(a.size for a in arrays) > _FOLD_LIMIT_ELEMENTS
+            if node.op_type in ("Div", "Mod") and arrays[-1].dtype.kind in "iu" and not np.all(arrays[-1]):
+                raise PackageError(
+                    f"node {node.name!r} ({node.op_type}): its integer divisor holds 0: onnxruntime fails such a "
+                    "run (integer division by zero)"
+                )
             if not (large_view and node.op_type in _VIEW_OPS) and not too_big:
                 results = _evaluate(graph, node)
         if results is None:

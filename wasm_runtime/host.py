@@ -65,8 +65,8 @@ def _why(exc) -> str:
     """Kernels stop with `unreachable` when a run-time check fails; say what such checks are."""
     if "unreachable" in str(exc):
         return (
-            " (a run-time check failed: an index out of range, or a data-dependent size such as NonZero's count "
-            "that differs from the one the plan was made for)"
+            " (a run-time check failed: an index out of range, an integer division by zero, or a data-dependent "
+            "size such as NonZero's count that differs from the one the plan was made for)"
         )
     return ""
 

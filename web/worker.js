@@ -791,7 +791,7 @@ function callAll(calls, profile = null, memory = null) {
       if (err instanceof BranchError) throw err;
       const node = step.node ? `node '${step.node}' (${step.op})` : `an ${step.op || "init"} step`;
       const why = /unreachable/.test(err.message)
-        ? " (a run-time check failed: an index out of range, or a data-dependent size such as NonZero's count that differs from the one the plan was made for)"
+        ? " (a run-time check failed: an index out of range, an integer division by zero, or a data-dependent size such as NonZero's count that differs from the one the plan was made for)"
         : "";
       throw new Error(`kernel ${step.kernel} trapped at ${node}, step ${i}: ${err.message}${why}`);
     }

@@ -91,20 +91,29 @@ def mean(ctx: LoweringContext, node: Node) -> None:
 @lowers("Mod")
 def mod(ctx: LoweringContext, node: Node) -> None:
     """fmod=0: the sign of the divisor (numpy's mod, Python's %); fmod=1: the sign of the dividend (C's fmod).
-    Integer x % 0 gives 0."""
+    Integer x % 0 stops the run, as in onnxruntime (refused here when the divisor is a constant)."""
     a, b, y = node.input(0), node.input(1), node.outputs[0]
     prefix = _prefix(ctx, [a, b, y], NUMERIC)
+    _no_constant_zero_divisor(ctx, b)
     emit_walk(ctx, f"{prefix}_{'fmod' if node.attrs.get('fmod', 0) else 'mod'}", y, a, b)
 
 
 _INT_ARITH = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div"}
 
 
+def _no_constant_zero_divisor(ctx: LoweringContext, b: str) -> None:
+    divisor = ctx.const(b)
+    if divisor is not None and ctx.dtype(b).kind in "iu" and not np.all(divisor):
+        raise ctx.fail(f"the integer divisor {b!r} holds 0: onnxruntime fails such a run (integer division by zero)")
+
+
 def int_arith(ctx: LoweringContext, node: Node) -> None:
     """Integer Add/Sub/Mul/Div (shape arithmetic at run time): wrap on overflow, Div truncates toward zero,
-    x / 0 gives 0."""
+    x / 0 stops the run, as in onnxruntime (refused here when the divisor is a constant)."""
     a, b, y = node.input(0), node.input(1), node.outputs[0]
     prefix = _prefix(ctx, [a, b, y], INTEGER)
+    if node.op_type == "Div":
+        _no_constant_zero_divisor(ctx, b)
     emit_walk(ctx, f"{prefix}_{_INT_ARITH[node.op_type]}", y, a, b)
 
 
