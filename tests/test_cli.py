@@ -236,3 +236,20 @@ def test_demo_builds_default_bundle(tmp_path):
 def test_serve_refuses_missing_directory(tmp_path, capsys):
     assert main(["serve", str(tmp_path / "nothing")]) == 2
     assert "no such directory" in capsys.readouterr().err
+
+
+def test_max_memory_refuses_a_larger_plan(tmp_path, capsys):
+    path = tmp_path / "big.onnx"
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1000, 1000])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1000, 1000])
+    model = helper.make_model(
+        helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y]),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+    path.write_bytes(model.SerializeToString())
+    assert main([str(path), "-o", str(tmp_path / "b"), "--max-memory", "4MiB"]) == 2
+    assert "more than the 4 MiB allowed" in capsys.readouterr().err
+    assert main([str(path), "-o", str(tmp_path / "b"), "--max-memory", "1GiB"]) == 0
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(path), "-o", str(tmp_path / "b"), "--max-memory", "lots"])
+    assert exit_info.value.code == 2 and "'lots' is not a size such as 512MiB" in capsys.readouterr().err

@@ -213,3 +213,21 @@ def test_ir_round_trip_keeps_semantics():
     onnx.checker.check_model(rebuilt)
     x = {"input": np.random.default_rng(0).standard_normal((1, 3, 64, 64)).astype(np.float32)}
     np.testing.assert_array_equal(reference_outputs(model, x)["logits"], reference_outputs(rebuilt, x)["logits"])
+
+
+def test_plan_over_the_memory_budget_is_refused_before_writing(tmp_path):
+    """x and y of [2000, 2000]: 32 MB of arena. Under a 10 MiB budget packaging stops, naming the sizes; a
+    tensor over the 4 GiB a wasm memory holds (Tile to [200000, 200000]) stops at import, naming the node."""
+    relu = helper.make_node("Relu", ["x"], ["y"], name="r")
+    model = _model([relu], [_f32("x", [2000, 2000])], [_f32("y", [2000, 2000])])
+    with pytest.raises(PackageError, match=r"needs 31 MiB of memory.*more than the 10 MiB allowed.*--max-memory"):
+        package(model, tmp_path / "b", max_memory=10 << 20)
+    assert not (tmp_path / "b").exists()
+    tile = _model(
+        [helper.make_node("Tile", ["x", "r"], ["y"], name="big_tile")],
+        [_f32("x", [2, 2])],
+        [_f32("y", [200000, 200000])],
+        [numpy_helper.from_array(np.array([100000, 100000], np.int64), "r")],
+    )
+    with pytest.raises(PackageError, match=r"'big_tile' \(Tile\).*\[200000, 200000\] would take 149.0 GiB"):
+        package(tile, tmp_path / "c")

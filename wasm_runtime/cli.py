@@ -8,6 +8,7 @@ file that holds the traceback).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 import time
@@ -31,6 +32,15 @@ def _dim(text: str) -> int | str:
     if value < 0:
         raise ValueError
     return value
+
+
+def _bytes(text: str) -> int:
+    """512MiB, 2GiB, 1.5GB, 300000000 -> bytes (argparse type: ValueError becomes a usage error)."""
+    units = {"": 1, "b": 1, "kb": 10**3, "kib": 2**10, "mb": 10**6, "mib": 2**20, "gb": 10**9, "gib": 2**30}
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", text)
+    if not match or match.group(2).lower() not in units or float(match.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 512MiB or 2GiB")
+    return int(float(match.group(1)) * units[match.group(2).lower()])
 
 
 def _parse_shapes(specs: list[str]) -> dict[str, list]:
@@ -68,6 +78,14 @@ def _package(argv: list[str]) -> int:
         action="store_true",
         help="replace the -o directory even if it holds more than a previous bundle (by default only a previous "
         "bundle and nothing else is replaced)",
+    )
+    p.add_argument(
+        "--max-memory",
+        type=_bytes,
+        default=None,
+        metavar="SIZE",
+        help="refuse a plan needing more memory than this (e.g. 512MiB, 2GiB; default and upper bound: 4GiB, "
+        "what a WebAssembly memory holds)",
     )
     p.add_argument("--name", help="model name recorded in the manifest (default: the graph's name)")
     p.add_argument(
@@ -112,7 +130,7 @@ def _package(argv: list[str]) -> int:
     p.add_argument("--seed", type=int, default=0, help="seed of the generated --verify inputs")
     args = p.parse_args(argv)
     from . import onnx_io
-    from .package import package
+    from .package import MAX_MEMORY, package
     from .passes import DEFAULT_LEVEL
     from .verify import DEFAULT_RTOL, verify
 
@@ -123,7 +141,7 @@ def _package(argv: list[str]) -> int:
     level = DEFAULT_LEVEL if args.opt_level is None else args.opt_level
     result = package(
         args.model, args.output, shapes, args.name, opt_level=level, tune=args.tune, backend=args.backend,
-        force=args.force,
+        force=args.force, max_memory=min(args.max_memory or MAX_MEMORY, MAX_MEMORY),
     )
     m = result.manifest
     if args.report:

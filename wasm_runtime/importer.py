@@ -13,18 +13,14 @@ of any shape still unknown at the end comes from a strict run, in the error.
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import onnx
 
-from . import control, onnx_io
+from . import control, onnx_io, validate
 from .errors import PackageError
 from .fold import fold_constants
 from .ir import Graph
 
 MAX_ROUNDS = 50
-_VIEWS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze")
 
 
 def check_domains(model: onnx.ModelProto) -> None:
@@ -60,37 +56,6 @@ def import_model(
     onnx_io.require_static_inputs(graph)
     settle(graph)
     return model, graph
-
-
-def check_runnable(graph: Graph) -> None:
-    """Shapes that shape inference accepts but onnxruntime refuses to run: refused here too, naming the node
-    (and, for dynamic shapes, marking these sizes as below the minimum)."""
-    for node in graph.nodes:
-        if node.op_type in _VIEWS and node.domain in ("", "ai.onnx") and node.inputs and node.outputs:
-            x, y = graph.values.get(node.input(0)), graph.values.get(node.outputs[0])
-            if x is not None and y is not None and x.shape is not None and y.shape is not None:
-                if math.prod(x.shape) != math.prod(y.shape):
-                    # onnx's inference takes a Reshape target without counting the elements
-                    raise PackageError(
-                        f"node {node.name!r} ({node.op_type}): {list(x.shape)} ({math.prod(x.shape)} elements) "
-                        f"cannot become {list(y.shape)} ({math.prod(y.shape)} elements)"
-                    )
-        if node.op_type == "Pad" and node.attrs.get("mode") == "reflect":
-            pads = node.attrs.get("pads") if graph.opset < 11 else graph.const(node.input(1))
-            shape = graph.values[node.input(0)].shape
-            if pads is None or shape is None:
-                continue
-            pads = [int(p) for p in np.asarray(pads).reshape(-1)]
-            axes = graph.const(node.input(3)) if graph.opset >= 18 and node.input(3) else None
-            axes = [int(a) % len(shape) for a in axes.reshape(-1)] if axes is not None else list(range(len(shape)))
-            half = len(pads) // 2
-            for k, axis in enumerate(axes[:half]):
-                before, after = pads[k], pads[k + half]
-                if (before > 0 or after > 0) and max(before, after) >= shape[axis]:
-                    raise PackageError(
-                        f"node {node.name!r} (Pad): a reflect pad of {max(before, after)} on axis {axis} needs more "
-                        f"than {max(before, after)} elements there, the input has {shape[axis]}"
-                    )
 
 
 def _state(graph: Graph) -> tuple:
@@ -147,5 +112,5 @@ def settle(graph: Graph) -> None:
         for node in pending:
             control.plan_runtime_if(graph, node, settle)
     onnx_io.require_static_shapes(graph)
-    check_runnable(graph)
+    validate.check_graph(graph)  # what onnxruntime refuses and shape inference lets through
     graph.metadata.setdefault("warnings", []).extend(_declared_shape_warnings(graph))

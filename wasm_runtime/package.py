@@ -22,6 +22,7 @@ from .passes import DEFAULT_LEVEL, Report, optimize
 from .planner import plan_memory
 
 BACKENDS = ("wasm", "webgl", "all")
+MAX_MEMORY = 1 << 32  # what a wasm32 memory can hold (65536 pages)
 
 
 @dataclass
@@ -77,6 +78,7 @@ def package(
     backend: str = "wasm",
     algorithms: dict[str, str] | None = None,
     force: bool = False,
+    max_memory: int = MAX_MEMORY,
 ) -> PackageResult:
     """Package a model. The optimizer's report (per pass: nodes, op counts, parameter bytes, FLOPs and
     planned arena bytes before and after) is returned and written to the bundle as optimization.json.
@@ -90,7 +92,9 @@ def package(
     `algorithms` ({node: candidate}) plans those nodes with those kernels, over the defaults and `tune`'s
     picks: for experiments such as the benchmark's check that --tune's choices beat the ones it rejected.
     The bundle is written next to `out_dir` and moved there at the end (staged_directory): an
-    existing `out_dir` is replaced only when it holds a previous bundle and nothing else, or with `force`."""
+    existing `out_dir` is replaced only when it holds a previous bundle and nothing else, or with `force`.
+    A plan whose weights and arena need more than `max_memory` bytes (default: the 4 GiB a wasm32 memory can
+    hold; for a dynamic plan, at its smallest sizes) is refused before anything is written."""
     if backend not in BACKENDS:
         raise PackageError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
     out_dir = Path(out_dir)
@@ -131,6 +135,7 @@ def package(
         node: {"choice": choice, "candidates": options, **({"ms": measured[node]["ms"]} if node in measured else {})}
         for node, (choice, options) in lowered.algorithms.items()
     }
+    _check_memory(plan if fitted is None or fitted.minimum_probe is None else fitted.minimum_probe[2], max_memory)
     extra_files = {"optimization.json": (json.dumps(report.to_json(), indent=1) + "\n").encode()}
     if backend != "wasm" and symbols:
         raise PackageError(f"--backend {backend} needs fixed input shapes (--input-shape) for now")
@@ -159,6 +164,16 @@ def package(
             if fitted.minimum_probe is not None:
                 _check_minimum_by_running(model, work, fitted)
     return PackageResult(out_dir, manifest, graph, report)
+
+
+def _check_memory(plan, max_memory: int) -> None:
+    need = plan.weights_bytes + plan.arena_bytes
+    if need > max_memory:
+        raise PackageError(
+            f"the plan needs {need / 2**20:.0f} MiB of memory ({plan.weights_bytes / 2**20:.0f} MiB of weights, "
+            f"{plan.arena_bytes / 2**20:.0f} MiB of tensors), more than the {max_memory / 2**20:.0f} MiB allowed "
+            "(--max-memory; a WebAssembly memory holds 4096 MiB at most): fix smaller input shapes"
+        )
 
 
 def _bundle_files(directory: Path) -> set[str] | None:
