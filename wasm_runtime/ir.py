@@ -32,7 +32,7 @@ class Value:
         return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
 
 
-@dataclass
+@dataclass(eq=False)  # a node is itself: `node in graph.nodes` and list.remove compare identities, not fields
 class Node:
     op_type: str
     name: str

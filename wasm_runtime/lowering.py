@@ -107,6 +107,23 @@ class LoweringContext:
         self.choices = choices or {}
         self._derived: dict[str, Const | Derived] = {}
         self.guard: tuple[tuple[str, bool], ...] = ()  # given to every step emitted (see Step.guard)
+        self._uses: tuple[int, dict] | None = None
+        self._steps_by_tensor: dict[str, list[Step]] = {}
+
+    def steps_using(self, name: str) -> list[Step]:
+        """The steps emitted so far with a Buf of tensor `name` among their arguments."""
+        found = {id(s): s for s in self._steps_by_tensor.get(name, [])}  # once each, in order
+        return [s for s in found.values() if any(isinstance(a, Buf) and a.name == name for a in s.args)]
+
+    def note_use(self, step: Step, name: str) -> None:
+        """`step`'s arguments were rewritten to use tensor `name` (see steps_using)."""
+        self._steps_by_tensor.setdefault(name, []).append(step)
+
+    def consumers(self) -> dict[str, list[Node]]:
+        """graph.consumers(), once per graph lowered (it does not change while it is lowered)."""
+        if self._uses is None or self._uses[0] != id(self.graph):
+            self._uses = (id(self.graph), self.graph.consumers())
+        return self._uses[1]
 
     def derived(self, label: str, make) -> Const:
         """A constant computed from weights at package time (transposed, packed...), made once per label, so
@@ -150,7 +167,7 @@ class LoweringContext:
 
     def require_unused(self, node: Node, index: int, what: str) -> None:
         if len(node.outputs) > index and node.outputs[index]:
-            uses = self.graph.consumers().get(node.outputs[index]) or node.outputs[index] in self.graph.outputs
+            uses = self.consumers().get(node.outputs[index]) or node.outputs[index] in self.graph.outputs
             if uses:
                 raise self.fail(f"output {index} ({what}) is not supported")
 
@@ -176,7 +193,11 @@ class LoweringContext:
                 raise AssertionError(f"{kernel}: split count arg {count} is {args[count]}, not {units}")
             kept = tuple((i, int(d)) for i, d in sorted(deltas.items()) if args[i] is not None and d)
             spec = Split(int(units), count, kept, *align)
-        self.out.steps.append(Step(kernel, list(args), self.node.name, self.node.op_type, spec, self.guard))
+        step = Step(kernel, list(args), self.node.name, self.node.op_type, spec, self.guard)
+        self.out.steps.append(step)
+        for a in args:
+            if isinstance(a, Buf):
+                self._steps_by_tensor.setdefault(a.name, []).append(step)
 
     def emit_failure(self, message: str) -> None:
         """A step that stops the run with `message` when it is reached (under the current guard)."""

@@ -28,7 +28,7 @@ def dropout(ctx: LoweringContext, node: Node) -> None:
         raise ctx.fail("training_mode Dropout is not supported (inference only: it draws random numbers)")
     ctx.alias(node.outputs[0], node.input(0))
     mask = node.outputs[1] if len(node.outputs) > 1 else ""
-    if mask and (ctx.graph.consumers().get(mask) or mask in ctx.graph.outputs):
+    if mask and (ctx.consumers().get(mask) or mask in ctx.graph.outputs):
         n = int(np.prod(ctx.shape(mask)))
         one = Const(np.ones(1, ctx.dtype(mask)), "fill value")
         es = ctx.dtype(mask).itemsize
@@ -63,13 +63,14 @@ def _in_place(ctx: LoweringContext, node: Node, name: str, y: str, offset: int) 
     if name in g.inputs or name in g.outputs or g.const(name) is not None or node.inputs.count(name) != 1:
         return False
     aliases = ctx.out.aliases
-    if name in aliases or name in aliases.values() or [n.name for n in g.consumers().get(name, [])] != [node.name]:
+    if name in aliases or name in aliases.values() or [n.name for n in ctx.consumers().get(name, [])] != [node.name]:
         return False
-    steps = [s for s in ctx.out.steps if any(isinstance(a, Buf) and a.name == name for a in s.args)]
+    steps = ctx.steps_using(name)
     if not steps:
         return False
     for step in steps:
         step.args[:] = [Buf(y, offset + a.offset) if isinstance(a, Buf) and a.name == name else a for a in step.args]
+        ctx.note_use(step, y)
     return True
 
 

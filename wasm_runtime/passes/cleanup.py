@@ -29,19 +29,16 @@ def eliminate_dead_code(graph: Graph) -> int:
     removed = 0
     while True:
         used = set(graph.outputs) | {i for n in graph.nodes for i in n.inputs}
-        dead = [n for n in graph.nodes if not any(o in used for o in n.outputs if o)]
+        dead = {id(n) for n in graph.nodes if not any(o in used for o in n.outputs if o)}
         if not dead:
             break
-        for n in dead:
-            graph.nodes.remove(n)
+        graph.nodes = [n for n in graph.nodes if id(n) not in dead]
         removed += len(dead)
     used = set(graph.outputs) | {i for n in graph.nodes for i in n.inputs}
     for name in [v.name for v in graph.constants() if v.name not in used]:
         del graph.values[name]
-    produced = {o for n in graph.nodes for o in n.outputs}
-    for name in [
-        n for n, v in graph.values.items() if not v.is_const and n not in used | produced and n not in graph.inputs
-    ]:
+    keep = used | {o for n in graph.nodes for o in n.outputs} | set(graph.inputs)
+    for name in [n for n, v in graph.values.items() if not v.is_const and n not in keep]:
         del graph.values[name]
     return removed
 
@@ -168,8 +165,12 @@ def eliminate_common_subexpressions(graph: Graph) -> int:
     a = Relu(x); b = Relu(x); Add(a, b)   =>   a = Relu(x); Add(a, a)
     """
     seen: dict[tuple, Node] = {}
-    count = 0
-    for node in list(graph.nodes):
+    rename: dict[str, str] = {}  # output of a removed node -> the same value of the node kept
+    removed: set[int] = set()
+    outputs = set(graph.outputs)
+    for node in graph.nodes:
+        if rename:  # the nodes after a removed one read the kept value (renamed as we go: one pass)
+            node.inputs = [rename.get(i, i) for i in node.inputs]
         if node.op_type in _NONDETERMINISTIC:
             continue
         key = (
@@ -183,15 +184,15 @@ def eliminate_common_subexpressions(graph: Graph) -> int:
         if first is None:
             seen[key] = node
             continue
-        if any(o in graph.outputs for o in node.outputs):
+        if any(o in outputs for o in node.outputs):
             continue
-        graph.nodes.remove(node)
-        for old, new in zip(node.outputs, first.outputs, strict=True):
-            if old:
-                for n in graph.nodes:
-                    n.inputs = [new if i == old else i for i in n.inputs]
-        count += 1
-    return count
+        removed.add(id(node))
+        rename.update((old, new) for old, new in zip(node.outputs, first.outputs, strict=True) if old)
+    if removed:
+        graph.nodes = [n for n in graph.nodes if id(n) not in removed]
+        for n in graph.nodes:  # readers placed before their producer's twin (not in topological order)
+            n.inputs = [rename.get(i, i) for i in n.inputs]
+    return len(removed)
 
 
 def canonicalize_sum(graph: Graph) -> int:
