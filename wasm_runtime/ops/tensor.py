@@ -4,6 +4,7 @@ Transpose. (Slice, Split, Pad, Expand, Tile... and ConstantOfShape are in moveme
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import numpy as np
 
@@ -46,11 +47,12 @@ def concat(ctx: LoweringContext, node: Node) -> None:
     size = ctx.dtype(y).itemsize
     outer, row = math.prod(shape[:axis]), math.prod(shape[axis:]) * size
     offset = 0
+    reads = Counter(node.inputs)
     for name in node.inputs:
         if not name:
             continue
         chunk = math.prod(ctx.shape(name)[axis:]) * size
-        if chunk and not (outer == 1 and _in_place(ctx, node, name, y, offset)):
+        if chunk and not (outer == 1 and reads[name] == 1 and _in_place(ctx, node, name, y, offset)):
             ctx.emit("x_copy2d", outer, chunk, Buf(name), chunk, Buf(y, offset), row)
         offset += chunk
 
@@ -58,9 +60,10 @@ def concat(ctx: LoweringContext, node: Node) -> None:
 def _in_place(ctx: LoweringContext, node: Node, name: str, y: str, offset: int) -> bool:
     """Make the steps already emitted for `name` use bytes [offset, ...) of y instead, when nothing else can
     see the difference: `name` is computed by those steps (not an input, a constant or a view of another
-    tensor), this Concat (once) is its only reader and it is not a graph output. Returns whether it did."""
+    tensor), this Concat (once: the caller checks) is its only reader and it is not a graph output. Returns
+    whether it did."""
     g = ctx.graph
-    if name in g.inputs or name in g.outputs or g.const(name) is not None or node.inputs.count(name) != 1:
+    if name in g.inputs or name in g.outputs or g.const(name) is not None:
         return False
     aliases = ctx.out.aliases
     if name in aliases or name in aliases.values() or [n.name for n in ctx.consumers().get(name, [])] != [node.name]:
