@@ -37,6 +37,15 @@ def load_model(source: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
         raise PackageError(f"{source}: not a valid ONNX model ({type(exc).__name__}: {exc})") from None
     if not model.HasField("graph") or not model.graph.node:
         raise PackageError(f"{source}: not a valid ONNX model (no graph or no nodes)")
+    # protobuf hands a string field that is not UTF-8 back as bytes (or fails reading it), and fails only
+    # when the string is written again: a malformed file either way
+    where = "graph"
+    try:
+        for name, where in _names(model.graph):  # noqa: B007 - read in the except clause
+            if isinstance(name, bytes):
+                raise UnicodeDecodeError("utf-8", name, 0, len(name), "not UTF-8")
+    except UnicodeDecodeError:
+        raise PackageError(f"{source}: not a valid ONNX model (a name in {where} is not valid UTF-8)") from None
     return model
 
 
@@ -141,7 +150,7 @@ def _attr_value(attr: onnx.AttributeProto):
     if isinstance(value, bytes):
         return value.decode()
     if isinstance(value, onnx.TensorProto):
-        return numpy_helper.to_array(value)
+        return tensor_array(value, f"attribute {attr.name!r}")
     if isinstance(value, list) and value and isinstance(value[0], bytes):
         return [v.decode() for v in value]
     return value
@@ -159,8 +168,42 @@ def _attrs_with_defaults(node: onnx.NodeProto, opset: int) -> dict:
     return attrs
 
 
-def _dtype(elem_type: int) -> np.dtype:
-    return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type))
+def _dtype(elem_type: int, what: str = "a tensor") -> np.dtype:
+    try:
+        return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type))
+    except (KeyError, ValueError, TypeError):
+        raise PackageError(f"{what} has element type {elem_type}, which is not an ONNX tensor type") from None
+
+
+def tensor_array(t: onnx.TensorProto, what: str) -> np.ndarray:
+    """numpy_helper.to_array, with a PackageError naming `what` when its data does not fit its dims and type."""
+    try:
+        return numpy_helper.to_array(t)
+    except PackageError:
+        raise
+    except Exception as exc:  # ValueError (bytes vs dims), KeyError (data_type), OverflowError (dims >= 2^63)...
+        dims = list(t.dims)
+        raise PackageError(
+            f"{what}: its data does not match its dims {dims} and element type {t.data_type} ({exc})"
+        ) from None
+
+
+def _names(graph: onnx.GraphProto, where: str = "graph"):
+    """Every name in a graph and its subgraphs (read once here so that invalid UTF-8 fails now, not later)."""
+    for vi in [*graph.input, *graph.output, *graph.value_info]:
+        yield vi.name, f"{where} value"
+    for t in graph.initializer:
+        yield t.name, f"{where} initializer"
+    for i, n in enumerate(graph.node):
+        yield n.name, f"{where} node #{i}"
+        yield n.op_type, f"{where} node #{i}"
+        yield n.domain, f"{where} node #{i}"
+        for name in [*n.input, *n.output]:
+            yield name, f"{where} node #{i}"
+        for a in n.attribute:
+            yield a.name, f"{where} node #{i}"
+            for g in [a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs):
+                yield from _names(g, f"{where} node #{i}'s subgraph")
 
 
 def _shape(type_proto: onnx.TypeProto) -> tuple | None:
@@ -198,10 +241,10 @@ def to_graph(model: onnx.ModelProto) -> Graph:
     values: dict[str, Value] = {}
     for init in g.initializer:
         if init.doc_string == _SHAPE_ONLY:
-            dtype = _dtype(init.data_type)
+            dtype = _dtype(init.data_type, f"initializer {init.name!r}")
             data = np.broadcast_to(np.zeros(1, dtype).reshape(()), tuple(init.dims))
         else:
-            data = numpy_helper.to_array(init)
+            data = tensor_array(init, f"initializer {init.name!r}")
         values[init.name] = Value(init.name, data.dtype, tuple(data.shape), data)
     inputs = []
     for inp in g.input:
@@ -209,14 +252,16 @@ def to_graph(model: onnx.ModelProto) -> Graph:
             continue
         if not inp.type.HasField("tensor_type"):
             raise PackageError(f"input {inp.name!r} is not a tensor; only tensor inputs are supported")
-        values[inp.name] = Value(inp.name, _dtype(inp.type.tensor_type.elem_type), _shape(inp.type))
+        dtype = _dtype(inp.type.tensor_type.elem_type, f"input {inp.name!r}")
+        values[inp.name] = Value(inp.name, dtype, _shape(inp.type))
         inputs.append(inp.name)
     # declared value_info and output shapes are hints that exporters get wrong (a rank-2 output declared for a
     # rank-3 result; onnxruntime only warns): shapes come from inference, and a declared static shape is used
     # only where inference has none (a size that depends on data, see importer.use_declared_shapes)
     for info in g.output:
         if info.name not in values and info.type.HasField("tensor_type"):
-            values[info.name] = Value(info.name, _dtype(info.type.tensor_type.elem_type), None)
+            dtype = _dtype(info.type.tensor_type.elem_type, f"output {info.name!r}")
+            values[info.name] = Value(info.name, dtype, None)
     declared = {}
     for info in [*g.value_info, *g.output]:
         shape = _shape(info.type) if info.type.HasField("tensor_type") else None
