@@ -6,12 +6,16 @@ multiples of it) and a *minimum*, and the fitted plan (dynamic.py) is a set of p
 Both come from importing the model (folding and shape inference only, no lowering: ~0.05-0.5 s a point) at
 chosen sizes, never from the declared dims:
 
-  1. a base point where every shape is valid: each symbol at a multiple of `stride_bound` (the lcm of the strides
-     met along the graph, an upper bound of any step), or failing that at common sizes;
+  1. a base point where every shape is valid: every symbol at a multiple of `stride_bound` (the lcm over the
+     graph of the products of the strides met along each path, an upper bound of any step), or failing that at
+     one of the sizes models are made for;
   2. per symbol, the smallest divisor of that bound for which every dim of every value is a polynomial of degree
-     <= 2 in k at 5 consecutive k around the base (a step that is too small leaves a floor pattern, which no
-     quadratic follows);
+     <= 2 in k: the quadratic through 3 consecutive k must hold at k one and two bound periods further (a step
+     that is too small leaves a floor pattern, which no quadratic follows). Step 1 is tried first, then the
+     bound; a multiple of a step that serves serves too, so each prime's power in it is found by bisection;
   3. per symbol, the smallest k from which every shape is valid and still on those polynomials (bisection).
+
+Unnamed dims that must be equal (the batch of two inputs) are made one symbol first (`couple_symbols`).
 
 A symbol for which no step works (the model only runs at one size, or its structure changes with the size)
 cannot stay symbolic: packaging stops, names the dim, the sizes tried, and an --input-shape that is valid.
@@ -34,8 +38,8 @@ from .errors import PackageError
 # of 2, 3, 5 and 7 up to 2^12 * 3^3 * 5^2 * 7 count
 MAX_STEP = 1 << 16
 _SMOOTH = 2**12 * 3**3 * 5**2 * 7
-# sizes tried for a symbol when multiples of the stride bound give no valid point (models that only run at
-# sizes like 48 or 224, and no more than one symbol that picky)
+# sizes tried when multiples of the stride bound give no valid point (models that only run at sizes like 48),
+# the sizes models are made for first
 COMMON_SIZES = (32, 48, 64, 96, 112, 128, 160, 192, 224, 256, 320, 384, 416, 512, 640, 24, 16, 8, 4, 3, 2, 1)
 BASE_MULTIPLES = (4, 8, 2, 16, 1, 32)
 
@@ -310,8 +314,7 @@ def find_domains(model, symbols: list[str]) -> list[Domain]:
 
     domains = []
     for i in range(n):
-        # 2. the smallest step, the other symbols held at the base: the bound first (if it fails, nothing
-        # works), then 1 (most symbols: batch, sequence), then the bound with prime factors taken out in turn
+        # 2. the smallest step, the other symbols held at the base (module docstring)
         def point_at(p, i=i):
             return lambda k: tuple(p * k if j == i else base[j] for j in range(n))
 
