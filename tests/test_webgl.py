@@ -132,6 +132,24 @@ OP_CASES = {
         "conv", (1, 12, 15, 14), (12, 1, 7, 7), group=12, pads=[3, 3, 3, 3], strides=[2, 2], fused=("Clip", {})
     ),
     "c4_weight_blocks": lambda: _conv("conv", (1, 4, 5, 4), (1024, 4, 3, 3), pads=[1, 1, 1, 1]),
+    # kernels wider than COLUMNS_UNROLLED loop over chunks of columns (a 256-tap 1-D conv unrolled whole lost
+    # the WebGL context at its first draw; a 31x31 one never finished it)
+    "c4_conv1d_256_strided": lambda: _conv("conv", (2, 1, 1500), (18, 1, 256), strides=[128]),
+    "c4_conv1d_wide_padded": lambda: _conv("conv", (1, 3, 300), (6, 3, 37), pads=[20, 17], strides=[3], dilations=[2]),
+    "c4_conv_31x31": lambda: _conv("conv", (1, 4, 40, 40), (8, 4, 31, 31), pads=[15, 15, 15, 15], fused=("Relu", {})),
+    "c4_depthwise_3x33": lambda: _conv("conv", (1, 8, 6, 70), (8, 1, 3, 33), group=8, pads=[1, 16, 1, 16]),
+    "c4_wide_pools": lambda: make_model(
+        [
+            helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+            helper.make_node("MaxPool", ["c"], ["p"], name="maxpool", kernel_shape=[2, 21], pads=[0, 10, 1, 10]),
+            helper.make_node(
+                "AveragePool", ["c"], ["a"], name="avgpool", kernel_shape=[2, 19], strides=[1, 3], pads=[0, 9, 1, 9]
+            ),
+        ],
+        {"x": (1, 3, 5, 60)},
+        ["p", "a"],
+        {"w": randn((8, 3, 1, 1), 1)},
+    ),
     "c4_chain": lambda: _c4_chain(),
     "c4_concat": lambda: make_model(  # whole planes (C4) into a conv; with 6 channels: flat4 Concat
         [
@@ -414,7 +432,6 @@ def test_every_gpu_op_matches_onnxruntime(gl_page, gl_bundles):
     _check_results(results, refs, on_gpu)
 
 
-
 def _check_results(results: dict, refs: dict, check) -> None:
     """Each RUN_ALL_JS result: no error, check(name, result), outputs equal to the reference (float32 within
     RTOL, other dtypes exactly); the float mismatches are collected and reported together."""
@@ -434,6 +451,7 @@ def _check_results(results: dict, refs: dict, check) -> None:
             if not err <= RTOL:
                 failures.append(f"{name}/{out}: rel err {err:.3g}")
     assert not failures, "\n".join(failures)
+
 
 @pytest.mark.parametrize("name", ["mobilenetv2", "squeezenet1.1"])
 def test_zoo_models_match_onnxruntime_and_first_run_is_warm(gl_page, gl_bundles, name):
@@ -677,18 +695,25 @@ def test_mixed_plan_without_wasm_simd_says_so(gl_page):
     assert "1 of 3 nodes run on wasm" in error and "does not support WebAssembly SIMD" in error, facts
 
 
-def test_c4_cases_take_the_c4_shaders():
-    """The C4 cases above run the shader class they are named for (else their browser check proves nothing)."""
+def _gpu_plan(model: onnx.ModelProto) -> tuple[dict, dict[str, str]]:
+    """The webgl section of a model as packaged, and each step's shader source by node."""
     from wasm_runtime.package import import_model
     from wasm_runtime.passes import optimize
-    from wasm_runtime.webgl import c4_grid, plan_webgl
+    from wasm_runtime.webgl import plan_webgl
+
+    _, graph = import_model(model)
+    optimize(graph)
+    section = plan_webgl(graph).section
+    sources = [section["programs"][s["program"]]["source"] for s in section["steps"]]
+    return section, {s["node"]: src for s, src in zip(section["steps"], sources, strict=True)}
+
+
+def test_c4_cases_take_the_c4_shaders():
+    """The C4 cases above run the shader class they are named for (else their browser check proves nothing)."""
+    from wasm_runtime.webgl import c4_grid
 
     def plan(name):
-        _, graph = import_model(OP_CASES[name]())
-        optimize(graph)
-        section = plan_webgl(graph).section
-        sources = [section["programs"][s["program"]]["source"] for s in section["steps"]]
-        return section, {s["node"]: src for s, src in zip(section["steps"], sources, strict=True)}
+        return _gpu_plan(OP_CASES[name]())
 
     for name in ("c4_tiled", "c4_pointwise_unroll4", "c4_dense_row_loop", "c4_depthwise_row_loop"):
         section, src = plan(name)  # one output texel per fragment
@@ -720,6 +745,33 @@ def test_c4_cases_take_the_c4_shaders():
     assert "texture(t1" not in plan("gemm_vec")[1]["gemm"]  # B a graph input
     # groups whose channels do not come in fours keep the flat4 shaders
     assert "vec4 run()" not in plan("conv_groups")[1]["conv"]
+
+
+def test_wide_windows_loop_over_column_chunks_with_bounded_shaders():
+    """However wide a conv or pool window, its shader's size and texture() count stay bounded: rows of more than
+    COLUMNS_UNROLLED taps loop over chunks of COLUMN_CHUNK (silero-vad's 256-tap 1-D conv was a 119 KB shader
+    with 1280 texture() calls, unrolled, that lost the WebGL context at its first draw)."""
+    from wasm_runtime.webgl import COLUMN_CHUNK, COLUMNS_UNROLLED
+
+    assert COLUMNS_UNROLLED < 31
+    cases = ("c4_conv1d_256_strided", "c4_conv1d_wide_padded", "c4_conv_31x31", "c4_depthwise_3x33", "c4_wide_pools")
+    for name in cases:
+        _, src = _gpu_plan(OP_CASES[name]())
+        for node, source in src.items():
+            assert len(source) < 6000 and source.count("texture(") <= 40, (name, node, len(source))
+    # the chunk loop, its remainder unrolled, and the bounds checks only where a tap can leave the image
+    _, src = _gpu_plan(OP_CASES["c4_conv1d_256_strided"]())
+    assert f"for (int kx = 0; kx < 256; kx += {COLUMN_CHUNK})" in src["conv"] and "ixb" not in src["conv"]
+    _, src = _gpu_plan(OP_CASES["c4_conv1d_wide_padded"]())
+    assert f"for (int kx = 0; kx < 36; kx += {COLUMN_CHUNK})" in src["conv"]
+    assert "ix0 >= 0.0 && ix0 < 300.0" in src["conv"] and "bool cx36 = " in src["conv"]
+    _, src = _gpu_plan(OP_CASES["c4_wide_pools"]())
+    assert "kx < 20; kx += 4" in src["maxpool"] and "kx < 16; kx += 4" in src["avgpool"]
+    # a 1-D conv the size of silero-vad's (258 channels of 256 taps): 4 taps of 1 input + 4 weight texels, and
+    # the bias
+    model = _conv("conv", (4, 1, 2000), (258, 1, 256), strides=[128])
+    _, src = _gpu_plan(model)
+    assert src["conv"].count("texture(") == 21, src["conv"]
 
 
 def test_texture_layout_sizes():

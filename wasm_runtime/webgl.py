@@ -892,6 +892,77 @@ def _row_cond(geo, grid_in: Grid, grid_out: Grid, oy: str, fy: str) -> str:
     return " && ".join(rc) or "true"
 
 
+# A window row of at most COLUMNS_UNROLLED taps is unrolled whole; a wider one loops over chunks of
+# COLUMN_CHUNK unrolled taps (then the remainder, unrolled), so a shader's size and its texture() count stay
+# bounded whatever the kernel: a 256-tap 1-D conv unrolled whole was a 119 KB shader whose first draw
+# (SwiftShader's JIT) lost the WebGL context, and a 31x31 conv with its rows unrolled had not finished its
+# first draw after 300 s. Unrolled rows are faster up to 15 taps (Chromium/SwiftShader, A/B in one page,
+# median of 16 runs: 7x7 depthwise 33-35 ms unrolled vs 58 ms in chunks of 4, 9x9 164 vs 184, 15x15 107 vs
+# 132); chunks of 2, 4 or 8 taps ran within noise of each other on 31x31, 1x256 and 1x512 kernels.
+COLUMNS_UNROLLED = 16
+COLUMN_CHUNK = 4
+
+
+def _window_columns(KW: int) -> tuple[int, list[int]]:
+    """(columns covered by the chunk loop, the columns unrolled with constant indices) of a window row."""
+    if KW <= COLUMNS_UNROLLED:
+        return 0, list(range(KW))
+    looped = KW - KW % COLUMN_CHUNK
+    return looped, list(range(looped, KW))
+
+
+def _column_flags(geo, grid_in: Grid, grid_out: Grid) -> list[str]:
+    """Head lines for _window_rows: a bool cx<kx> per unrolled column that can fall outside the image, and
+    the window's first input column ixb when the chunk loop needs bounds checks."""
+    KW, SW, PL = geo["K"][1], geo["S"][1], geo["P"][1]
+    looped, cols = _window_columns(KW)
+    lines = [f"bool cx{kx} = {c};" for kx in cols if (c := _col_cond(geo, grid_in, grid_out, kx, "ox"))]
+    if looped and _loop_col_checks(geo, grid_in, grid_out) != ([], []):
+        lines.append(f"float ixb = ox * {_fl(SW)} - {_fl(PL)};")
+    return lines
+
+
+def _loop_col_checks(geo, grid_in: Grid, grid_out: Grid) -> tuple[list[str], list[str]]:
+    """The bounds a looped column can cross: (["lo"] if some tap starts left of the image, ["hi"] if some
+    tap ends right of it)."""
+    KW, SW, DW, PL = geo["K"][1], geo["S"][1], geo["D"][1], geo["P"][1]
+    lo = ["lo"] if PL > 0 else []
+    hi = ["hi"] if (grid_out.W - 1) * SW + (KW - 1) * DW - PL >= grid_in.W else []
+    return lo, hi
+
+
+def _window_rows(geo, grid_in: Grid, grid_out: Grid, base: str, tap) -> list[str]:
+    """GLSL looping over the window's rows from sample position `base` (the window's top-left tap), each row's
+    columns unrolled or looped in chunks (_window_columns). tap(v, cond, fx) returns the GLSL handling one
+    tap: v its texture() sample, cond the condition that it lies inside the image, fx its column index (a
+    GLSL float expression). Needs _column_flags in the shader's head."""
+    (KH, KW), DH, DW = geo["K"], geo["D"][0], geo["D"][1]
+    w_in = grid_in.size[0]
+    looped, cols = _window_columns(KW)
+    out = [f"for (int ky = 0; ky < {KH}; ky++) {{", "  float fy = float(ky);"]
+    out.append(f"  bool rin = {_row_cond(geo, grid_in, grid_out, 'oy', 'fy')};")
+    out.append(f"  vec2 rb = {base} + vec2(0.0, fy * {_fl(DH / grid_in.size[1])});")
+    if looped:
+        lo, hi = _loop_col_checks(geo, grid_in, grid_out)
+        out.append(f"  for (int kx = 0; kx < {looped}; kx += {COLUMN_CHUNK}) {{")
+        out.append("    float fx = float(kx);")
+        for u in range(COLUMN_CHUNK):
+            fx = f"(fx + {_fl(u)})" if u else "fx"
+            cond = ["rin"]
+            if lo or hi:
+                out.append(f"    float ix{u} = ixb + {fx} * {_fl(DW)};")
+                cond += [f"ix{u} >= 0.0"] * bool(lo) + [f"ix{u} < {_fl(grid_in.W)}"] * bool(hi)
+            v = f"texture(t0, rb + vec2({fx} * {_fl(DW / w_in)}, 0.0))"
+            out += ["    " + line for line in tap(v, " && ".join(cond), fx)]
+        out.append("  }")
+    for kx in cols:
+        cond = " && ".join(["rin"] + ([f"cx{kx}"] if _col_cond(geo, grid_in, grid_out, kx, "ox") else []))
+        v = f"texture(t0, rb + vec2({_fl(kx * DW / w_in)}, 0.0))"
+        out += ["  " + line for line in tap(v, cond, _fl(kx))]
+    out.append("}")
+    return out
+
+
 def _x4_shape(shape) -> tuple[int, ...]:
     """The shape of each of the 4 parts of a conv output computed 4 pixels per fragment: part j holds the
     pixels of columns 4 X + j at column X."""
@@ -1062,12 +1133,16 @@ def conv_c4(g: _Gen, node: Node) -> Program:
             inputs.append(node.inputs[3])
             residual = f"acc += texture(t{len(inputs) - 1}, gl_FragCoord.xy * {_inv(go.size)});"
     inv_in = _inv(gi.size)
+    # big kernels loop over their rows and wide rows over chunks of columns (_window_rows): SwiftShader's
+    # JIT takes minutes on hundreds of samplers
+    row_loop = T * (2 if depthwise else 5) > 50
     taps, conds = _taps(geo, gi, go, "ox", "oy")
     head = [_frag_plane(go, "o"), _split("oq", M4, "n", "m4")]
     head.append(f"vec2 ib = vec2(ox * {_fl(SW)} + {_fl(0.5 - PL)}, oy * {_fl(SH)} + {_fl(0.5 - PT)});")
-    for t, c in enumerate(conds):
-        if c:
-            head.append(f"bool in{t} = {c};")
+    if row_loop:
+        head += _column_flags(geo, gi, go)
+    else:
+        head += [f"bool in{t} = {c};" for t, c in enumerate(conds) if c]
     head.append(f"vec4 acc = {bias};")
 
     def tap_fetch(t: int, base: str) -> str:
@@ -1076,28 +1151,13 @@ def conv_c4(g: _Gen, node: Node) -> Program:
         v = f"texture(t0, {base} + {off})"
         return f"(in{t} ? {v} : vec4(0.0))" if conds[t] else v
 
-    lines = []
-    # big kernels loop over their rows (kx unrolled): SwiftShader's JIT takes minutes on hundreds of samplers
-    row_loop = T * (2 if depthwise else 5) > 50
-    if row_loop:
-        for kx in range(KW):
-            c = _col_cond(geo, gi, go, kx, "ox")
-            if c:
-                head.append(f"bool cx{kx} = {c};")
-
     def row_taps(base: str, weight) -> list[str]:
-        """A loop over ky with the kx taps unrolled; weight(kx) is the GLSL accumulating tap kx's value v."""
-        out = [f"for (int ky = 0; ky < {KH}; ky++) {{", "  float fy = float(ky);"]
-        out.append(f"  bool rin = {_row_cond(geo, gi, go, 'oy', 'fy')};")
-        out.append(f"  vec2 rb = {base} + vec2(0.0, fy * {_fl(DH / gi.size[1])});")
-        for kx in range(KW):
-            cond = " && ".join(["rin"] + ([f"cx{kx}"] if _col_cond(geo, gi, go, kx, "ox") else []))
-            v = f"texture(t0, rb + vec2({_fl(kx * DW / gi.size[0])}, 0.0))"
-            out.append(f"  {{ vec4 v = {cond} ? {v} : vec4(0.0);")
-            out.append(f"    {weight(kx)} }}")
-        out.append("}")
-        return out
+        """_window_rows with weight(fx) the GLSL accumulating the tap of column fx, whose value is v."""
+        return _window_rows(
+            geo, gi, go, base, lambda v, cond, fx: [f"{{ vec4 v = {cond} ? {v} : vec4(0.0);", f"  {weight(fx)} }}"]
+        )
 
+    lines = []
     if depthwise:
         head.append(_plane_origin(gi, "oq", "org"))
         head.append(f"vec2 base = (org + ib) * {inv_in};")
@@ -1105,7 +1165,7 @@ def conv_c4(g: _Gen, node: Node) -> Program:
         if row_loop:
             lines = row_taps(
                 "base",
-                lambda kx: f"acc += v * texture(t1, vec2((fy * {_fl(KW)} + {_fl(kx + 0.5)}) * {_fl(1 / T)}, wy));",
+                lambda fx: f"acc += v * texture(t1, vec2((fy * {_fl(KW)} + {fx} + 0.5) * {_fl(1 / T)}, wy));",
             )
         for t in range(0 if row_loop else T):
             lines.append(f"acc += {tap_fetch(t, 'base')} * texture(t1, vec2({_fl((t + 0.5) / T)}, wy));")
@@ -1122,11 +1182,11 @@ def conv_c4(g: _Gen, node: Node) -> Program:
             if row_loop:
                 body += row_taps(
                     f"base{u}",
-                    lambda kx, u=u: (
+                    lambda fx, u=u: (
                         "acc += "
                         + " + ".join(
                             f"v.{'xyzw'[j]} * texture(t1, vec2(wx{u}{' + ' + _fl(j / WW) if j else ''}, "
-                            f"wy + (fy * {_fl(KW)} + {_fl(kx)}) * {_fl(1 / WH)}))"
+                            f"wy + (fy * {_fl(KW)} + {fx}) * {_fl(1 / WH)}))"
                             for j in range(4)
                         )
                         + ";"
@@ -1190,14 +1250,9 @@ def pool_c4(g: _Gen, node: Node) -> Program:
     def add(v: str) -> str:
         return f"s = max(s, {v});" if mode == "max" else f"s += {v};"
 
-    if KH * KW > 25:  # a loop over the window's rows (see conv_c4)
-        lines += [f"for (int ky = 0; ky < {KH}; ky++) {{", "  float fy = float(ky);"]
-        lines.append(f"  bool rin = {_row_cond(geo, gi, go, 'oy', 'fy')};")
-        lines.append(f"  vec2 rb = base + vec2(0.0, fy * {_fl(DH / gi.size[1])});")
-        for kx in range(KW):
-            cond = " && ".join(["rin", *[c for c in [_col_cond(geo, gi, go, kx, "ox")] if c]])
-            lines.append(f"  if ({cond}) {add(f'texture(t0, rb + vec2({_fl(kx * DW / gi.size[0])}, 0.0))')}")
-        lines.append("}")
+    if KH * KW > 25:  # a loop over the window's rows, and wide rows over chunks of columns (see conv_c4)
+        lines += _column_flags(geo, gi, go)
+        lines += _window_rows(geo, gi, go, "base", lambda v, cond, fx: [f"if ({cond}) {add(v)}"])
     for t, (ky, kx) in enumerate(taps if KH * KW <= 25 else []):
         op = add(f"texture(t0, base + vec2({_fl(kx * DW / gi.size[0])}, {_fl(ky * DH / gi.size[1])}))")
         lines.append(f"if ({conds[t]}) {op}" if conds[t] else op)
