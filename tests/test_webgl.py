@@ -6,6 +6,7 @@ error paths (no WebGL, no float render targets, no WebAssembly SIMD for a wasm p
 from __future__ import annotations
 
 import base64
+import json
 import math
 import shutil
 
@@ -376,6 +377,8 @@ def gl_bundles(tmp_path_factory):
     erf = single("Erf", {"x": (2, 3)})
     package(erf, root / "erf-all", backend="all", variants=("simd",))
     package(single("Relu", {"x": (2, 3)}), root / "relu-wasm", variants=("simd",))
+    models["faulty"] = _faulty_model()
+    package(models["faulty"], root / "faulty", backend="webgl", variants=("simd",))
     # mixed: nodes without a shader run on wasm between the GPU segments
     for name, build in MIXED_CASES.items():
         models[f"mixed/{name}"] = build()
@@ -681,6 +684,100 @@ def test_no_float_render_targets_rejects_webgl_and_auto_falls_back(gl_page, gl_b
     r = gl_page.evaluate(RUN_ALL_JS, [case])["m"]
     assert r["backend"] == "wasm", r
     assert _rel(_unb64(r["outputs"]["y"]), ref["y"]) <= 1e-5
+
+
+# Prepended to web/webgl.js as a session's worker imports it: the fragment shader whose source contains
+# window.__fault.marker fails to compile ("compile": a #error appended) or loses the context at its first draw
+# ("lose", as SwiftShader did at the first draw of a 119 KB shader)
+FAULT = """
+{
+  const { marker, fault } = %s;
+  const proto = WebGL2RenderingContext.prototype;
+  const marked = new WeakSet();
+  const { shaderSource, attachShader, useProgram, drawArrays } = proto;
+  proto.shaderSource = function (shader, source) {
+    if (source.includes(marker)) {
+      marked.add(shader);
+      if (fault === "compile") source += "\\n#error forced by the test\\n";
+    }
+    return shaderSource.call(this, shader, source);
+  };
+  proto.attachShader = function (program, shader) {
+    if (marked.has(shader)) marked.add(program);
+    return attachShader.call(this, program, shader);
+  };
+  proto.useProgram = function (program) {
+    this.__program = program;
+    return useProgram.call(this, program);
+  };
+  proto.drawArrays = function (...args) {
+    drawArrays.apply(this, args);
+    if (fault === "lose" && marked.has(this.__program) && !this.isContextLost()) {
+      this.getExtension("WEBGL_lose_context").loseContext();
+    }
+  };
+}
+"""
+FAULT_MARKER = "0.01229999"  # the_leaky's alpha (0.0123 as float32) in its shader, and in no other
+
+
+def _faulty_model():
+    return make_model(
+        [
+            helper.make_node("Add", ["x", "x"], ["a"], name="the_add"),
+            helper.make_node("LeakyRelu", ["a"], ["l"], name="the_leaky", alpha=0.0123),
+            helper.make_node("Tanh", ["l"], ["y"], name="the_tanh"),
+        ],
+        {"x": (2, 3, 5)},
+        ["y"],
+    )
+
+
+def test_a_shader_failing_at_create_is_named_and_auto_falls_back_to_wasm(gl_page, gl_bundles):
+    """A program that fails to compile, or whose first draw loses the context (the warm-up waits for each
+    program's first draw): backend "webgl" rejects naming the node and the GL error, "auto" runs the whole
+    model on wasm and says why in backendReason."""
+    _, models, _ = gl_bundles
+    fault = {}
+
+    def patch(route):
+        response = route.fetch()
+        route.fulfill(response=response, body=FAULT % json.dumps(fault) + response.text())
+
+    gl_page.context.route("**/runtime/webgl.js", patch)
+    feeds = feeds_for(models["faulty"], seed=4)
+    ref = reference_outputs(models["faulty"], feeds)
+    case = {
+        "name": "faulty",
+        "url": "/models/faulty",
+        "feeds": {k: {"b64": _b64(v), "dims": list(v.shape)} for k, v in feeds.items()},
+    }
+    expected = {
+        "compile": ["failed to compile", "forced by the test"],
+        "lose": ["the WebGL context was lost during create()", "at the first draw of its shader", "CONTEXT_LOST_WEBGL"],
+    }
+    for kind, words in expected.items():
+        fault.update(marker=FAULT_MARKER, fault=kind)
+        facts = gl_page.evaluate(CREATE_JS, {"url": "/models/faulty", "options": {"backend": "webgl"}, "lose": False})
+        error = facts.get("createError", "")
+        assert "node 'the_leaky' (LeakyRelu)" in error and all(w in error for w in words), (kind, facts)
+        r = gl_page.evaluate(RUN_ALL_JS, [{**case, "options": {"backend": "auto", "wasmVariant": "simd"}}])["faulty"]
+        assert r.get("backend") == "wasm", (kind, r)
+        reason = r["backendReason"]
+        assert "node 'the_leaky' (LeakyRelu)" in reason and all(w in reason for w in words), (kind, reason)
+        assert set(r["placement"].values()) == {"wasm"}
+        assert _rel(_unb64(r["outputs"]["y"]), ref["y"]) <= 1e-5
+    # the same page without a fault: the model runs on the GPU (the marker is in the_leaky's shader only)
+    fault.update(marker="no such text", fault="lose")
+    r = gl_page.evaluate(RUN_ALL_JS, [{**case, "options": {"backend": "webgl", "wasmVariant": "simd"}}])["faulty"]
+    assert r.get("backend") == "webgl", r
+    assert _rel(_unb64(r["outputs"]["y"]), ref["y"]) <= RTOL
+
+
+def test_faulty_model_marker_is_in_one_shader_only():
+    section, src = _gpu_plan(_faulty_model())
+    assert [node for node, source in src.items() if FAULT_MARKER in source] == ["the_leaky"]
+    assert len(section["programs"]) == 3
 
 
 def test_mixed_plan_without_wasm_simd_says_so(gl_page):
