@@ -61,8 +61,24 @@ def _conv(x, w, **attrs) -> onnx.ModelProto:
     return model
 
 
-# single convolutions for kernel-size choices (conv_c4's unrolled taps vs loops)
+def _softmax(x) -> onnx.ModelProto:
+    graph = helper.make_graph(
+        [helper.make_node("Softmax", ["x"], ["y"], name="softmax", axis=-1)],
+        "micro",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, list(x))],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, list(x))],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = zoo.IR_VERSION
+    return model
+
+
+# single layers for shader choices: conv_c4's unrolled taps vs loops, Softmax in one step or two
 MICRO = {
+    "softmax4": lambda: _softmax((1, 8, 64, 4)),
+    "softmax8": lambda: _softmax((1, 8, 64, 8)),
+    "softmax16": lambda: _softmax((1, 8, 64, 16)),
+    "softmax40": lambda: _softmax((1, 8, 40, 40)),
     "conv5x5": lambda: _conv((1, 32, 56, 56), (32, 32, 5, 5), pads=[2, 2, 2, 2]),
     "conv7x7": lambda: _conv((1, 32, 56, 56), (32, 32, 7, 7), pads=[3, 3, 3, 3]),
     "conv9x9": lambda: _conv((1, 16, 56, 56), (16, 16, 9, 9), pads=[4, 4, 4, 4]),

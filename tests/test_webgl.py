@@ -253,6 +253,52 @@ OP_CASES = {
     "softmax_v11": lambda: single("Softmax", {"x": (2, 3, 7)}, {"axis": 1}, opset=11),
     "logsoftmax": lambda: single("LogSoftmax", {"x": (3, 10)}),
     "lrn": lambda: single("LRN", {"x": X}, {"size": 3, "alpha": 1e-3, "beta": 0.75, "bias": 1.5}),
+    # rows of >= SOFTMAX_TWO_STEPS elements: a statistics step, then the normalization (also softmax_v11 and
+    # logsoftmax above)
+    "softmax_two_steps_strided": lambda: single("Softmax", {"x": (2, 9, 5)}, {"axis": 1}),
+    "softmax_two_steps_wide": lambda: single("Softmax", {"x": (1, 3, 6625)}, {"axis": 2}),
+    # MatMul by a constant matrix: the Gemm shaders over all of A's rows, or B transposed when N % 4 != 0
+    "matmul_const_b_tex": lambda: single("MatMul", {"a": (2, 3, 8)}, inits={"b": randn((8, 12), 1)}),
+    "matmul_const_b_vec": lambda: single("MatMul", {"a": (1, 600, 16)}, inits={"b": randn((16, 8), 1)}),
+    "matmul_const_b_odd_n": lambda: single("MatMul", {"a": (2, 3, 8)}, inits={"b": randn((8, 7), 1)}),
+    # a tensor and a one-element constant: texel-wise with the constant in the shader, on either side
+    "scalar_operands": lambda: make_model(
+        [
+            helper.make_node("Add", ["x", "c1"], ["a"], name="add"),
+            helper.make_node("Mul", ["c2", "a"], ["m"], name="mul"),
+            helper.make_node("Div", ["m", "c3"], ["d"], name="div"),
+            helper.make_node("Sub", ["c4", "d"], ["y"], name="sub"),
+        ],
+        {"x": (2, 3, 5)},
+        ["y"],
+        {
+            "c1": np.array([0.5], np.float32),
+            "c2": np.float32(-1.5),
+            "c3": np.array([[3.0]], np.float32),
+            "c4": np.array([2.25], np.float32),
+        },
+    ),
+    # ... which keeps a conv's output C4 through a decomposed HardSwish (x * clip(x + 3, 0, 6) / 6) into a conv
+    "c4_scalar_hardswish": lambda: make_model(
+        [
+            helper.make_node("Conv", ["x", "w1"], ["c"], name="conv1", pads=[1, 1, 1, 1]),
+            helper.make_node("Add", ["c", "three"], ["a"], name="add"),
+            helper.make_node("Clip", ["a", "zero", "six_scalar"], ["k"], name="clip"),
+            helper.make_node("Mul", ["c", "k"], ["m"], name="mul"),
+            helper.make_node("Div", ["m", "six"], ["h"], name="div"),
+            helper.make_node("Conv", ["h", "w2"], ["y"], name="conv2"),
+        ],
+        {"x": (1, 3, 6, 9)},
+        ["y"],
+        {
+            "w1": randn((6, 3, 3, 3), 1),
+            "w2": randn((5, 6, 1, 1), 2),
+            "three": np.array([3.0], np.float32),
+            "zero": np.float32(0.0),
+            "six_scalar": np.float32(6.0),
+            "six": np.array([6.0], np.float32),
+        },
+    ),
 }
 
 RUN_ALL_JS = """
@@ -869,6 +915,45 @@ def test_wide_windows_loop_over_column_chunks_with_bounded_shaders():
     model = _conv("conv", (4, 1, 2000), (258, 1, 256), strides=[128])
     _, src = _gpu_plan(model)
     assert src["conv"].count("texture(") == 21, src["conv"]
+
+
+def test_transformer_ops_take_the_texel_shaders():
+    """Softmax rows of >= SOFTMAX_TWO_STEPS elements are computed in two steps (PP-OCRv4's 6625-class Softmax
+    recomputed its row's max and sum for every element: 34 s of a 36 s run in SwiftShader), MatMul by a
+    constant matrix runs the Gemm shaders, and ops of a tensor and a one-element constant are texel-wise."""
+    _, src = _gpu_plan(OP_CASES["softmax_two_steps_wide"]())
+    sm = "softmax"
+    assert list(src) == [f"{sm}:stats", sm] and "vec4 g(int b)" in src[f"{sm}:stats"] and "v1(" in src[sm]
+    assert "for (int k" not in src[sm], "the normalization reads the row's statistics, it does not loop"
+    _, src = _gpu_plan(OP_CASES["softmax"]())  # rows of 3: one step
+    assert list(src) == [sm] and "for (int k = 0; k < 3" in src[sm]
+    _, src = _gpu_plan(OP_CASES["matmul_const_b_tex"]())
+    assert "texture(t1" in src["matmul"] and "float f(int i)" not in src["matmul"]
+    _, src = _gpu_plan(OP_CASES["matmul_const_b_vec"]())
+    assert "vec4 g(int b)" in src["matmul"] and "v1(bt + (4 * k4 + 3) * 2)" in src["matmul"]
+    section, src = _gpu_plan(OP_CASES["matmul_const_b_odd_n"]())
+    assert "s += v0(at + k4) * v1(bt + k4);" in src["matmul"] and section["constants"][0]["name"] == "b@t"
+    _, src = _gpu_plan(OP_CASES["scalar_operands"]())
+    for node, expr in {"add": "v + 0.5", "mul": "-1.5 * v", "div": "v / 3.0", "sub": "2.25 - v"}.items():
+        assert f"return {expr};" in src[node] and "t1" not in src[node], (node, src[node])
+    _, src = _gpu_plan(OP_CASES["c4_scalar_hardswish"]())
+    assert list(src) == [
+        "x:to_c4",
+        "conv1",
+        "c:merge_x4",
+        "add",
+        "clip",
+        "mul",
+        "div",
+        "conv2",
+        "y:merge_x4",
+        "y:to_flat4",
+    ]
+    # x / 0 would turn a C4 tensor's zero padding channels into NaN, which a conv's zero weights do not cancel
+    model = OP_CASES["c4_scalar_hardswish"]()
+    model.graph.initializer[-1].CopyFrom(onnx.numpy_helper.from_array(np.array([0.0], np.float32), "six"))
+    _, src = _gpu_plan(model)
+    assert "m:to_flat4" in src and "h:to_c4" in src and "return v / 0.0;" in src["div"]
 
 
 def test_texture_layout_sizes():
