@@ -1040,18 +1040,15 @@ def _column_flags(geo, grid_in: Grid, grid_out: Grid) -> list[str]:
     KW, SW, PL = geo["K"][1], geo["S"][1], geo["P"][1]
     looped, cols = _window_columns(KW)
     lines = [f"bool cx{kx} = {c};" for kx in cols if (c := _col_cond(geo, grid_in, grid_out, kx, "ox"))]
-    if looped and _loop_col_checks(geo, grid_in, grid_out) != ([], []):
+    if looped and any(_loop_col_checks(geo, grid_in, grid_out)):
         lines.append(f"float ixb = ox * {_fl(SW)} - {_fl(PL)};")
     return lines
 
 
-def _loop_col_checks(geo, grid_in: Grid, grid_out: Grid) -> tuple[list[str], list[str]]:
-    """The bounds a looped column can cross: (["lo"] if some tap starts left of the image, ["hi"] if some
-    tap ends right of it)."""
+def _loop_col_checks(geo, grid_in: Grid, grid_out: Grid) -> tuple[bool, bool]:
+    """Whether some tap of the window falls left of the image, and whether some falls right of it."""
     KW, SW, DW, PL = geo["K"][1], geo["S"][1], geo["D"][1], geo["P"][1]
-    lo = ["lo"] if PL > 0 else []
-    hi = ["hi"] if (grid_out.W - 1) * SW + (KW - 1) * DW - PL >= grid_in.W else []
-    return lo, hi
+    return PL > 0, (grid_out.W - 1) * SW + (KW - 1) * DW - PL >= grid_in.W
 
 
 def _window_rows(geo, grid_in: Grid, grid_out: Grid, base: str, tap) -> list[str]:
@@ -1074,7 +1071,7 @@ def _window_rows(geo, grid_in: Grid, grid_out: Grid, base: str, tap) -> list[str
             cond = ["rin"]
             if lo or hi:
                 out.append(f"    float ix{u} = ixb + {fx} * {_fl(DW)};")
-                cond += [f"ix{u} >= 0.0"] * bool(lo) + [f"ix{u} < {_fl(grid_in.W)}"] * bool(hi)
+                cond += [f"ix{u} >= 0.0"] * lo + [f"ix{u} < {_fl(grid_in.W)}"] * hi
             v = f"texture(t0, rb + vec2({fx} * {_fl(DW / w_in)}, 0.0))"
             out += ["    " + line for line in tap(v, " && ".join(cond), fx)]
         out.append("  }")
