@@ -6,6 +6,7 @@ error paths (no WebGL, no float render targets, no WebAssembly SIMD for a wasm p
 from __future__ import annotations
 
 import base64
+import json
 import math
 import shutil
 
@@ -132,6 +133,24 @@ OP_CASES = {
         "conv", (1, 12, 15, 14), (12, 1, 7, 7), group=12, pads=[3, 3, 3, 3], strides=[2, 2], fused=("Clip", {})
     ),
     "c4_weight_blocks": lambda: _conv("conv", (1, 4, 5, 4), (1024, 4, 3, 3), pads=[1, 1, 1, 1]),
+    # kernels wider than COLUMNS_UNROLLED loop over chunks of columns (a 256-tap 1-D conv unrolled whole lost
+    # the WebGL context at its first draw; a 31x31 one never finished it)
+    "c4_conv1d_256_strided": lambda: _conv("conv", (2, 1, 1500), (18, 1, 256), strides=[128]),
+    "c4_conv1d_wide_padded": lambda: _conv("conv", (1, 3, 300), (6, 3, 37), pads=[20, 17], strides=[3], dilations=[2]),
+    "c4_conv_31x31": lambda: _conv("conv", (1, 4, 40, 40), (8, 4, 31, 31), pads=[15, 15, 15, 15], fused=("Relu", {})),
+    "c4_depthwise_3x33": lambda: _conv("conv", (1, 8, 6, 70), (8, 1, 3, 33), group=8, pads=[1, 16, 1, 16]),
+    "c4_wide_pools": lambda: make_model(
+        [
+            helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+            helper.make_node("MaxPool", ["c"], ["p"], name="maxpool", kernel_shape=[2, 21], pads=[0, 10, 1, 10]),
+            helper.make_node(
+                "AveragePool", ["c"], ["a"], name="avgpool", kernel_shape=[2, 19], strides=[1, 3], pads=[0, 9, 1, 9]
+            ),
+        ],
+        {"x": (1, 3, 5, 60)},
+        ["p", "a"],
+        {"w": randn((8, 3, 1, 1), 1)},
+    ),
     "c4_chain": lambda: _c4_chain(),
     "c4_concat": lambda: make_model(  # whole planes (C4) into a conv; with 6 channels: flat4 Concat
         [
@@ -234,6 +253,52 @@ OP_CASES = {
     "softmax_v11": lambda: single("Softmax", {"x": (2, 3, 7)}, {"axis": 1}, opset=11),
     "logsoftmax": lambda: single("LogSoftmax", {"x": (3, 10)}),
     "lrn": lambda: single("LRN", {"x": X}, {"size": 3, "alpha": 1e-3, "beta": 0.75, "bias": 1.5}),
+    # rows of >= SOFTMAX_TWO_STEPS elements: a statistics step, then the normalization (also softmax_v11 and
+    # logsoftmax above)
+    "softmax_two_steps_strided": lambda: single("Softmax", {"x": (2, 9, 5)}, {"axis": 1}),
+    "softmax_two_steps_wide": lambda: single("Softmax", {"x": (1, 3, 6625)}, {"axis": 2}),
+    # MatMul by a constant matrix: the Gemm shaders over all of A's rows, or B transposed when N % 4 != 0
+    "matmul_const_b_tex": lambda: single("MatMul", {"a": (2, 3, 8)}, inits={"b": randn((8, 12), 1)}),
+    "matmul_const_b_vec": lambda: single("MatMul", {"a": (1, 600, 16)}, inits={"b": randn((16, 8), 1)}),
+    "matmul_const_b_odd_n": lambda: single("MatMul", {"a": (2, 3, 8)}, inits={"b": randn((8, 7), 1)}),
+    # a tensor and a one-element constant: texel-wise with the constant in the shader, on either side
+    "scalar_operands": lambda: make_model(
+        [
+            helper.make_node("Add", ["x", "c1"], ["a"], name="add"),
+            helper.make_node("Mul", ["c2", "a"], ["m"], name="mul"),
+            helper.make_node("Div", ["m", "c3"], ["d"], name="div"),
+            helper.make_node("Sub", ["c4", "d"], ["y"], name="sub"),
+        ],
+        {"x": (2, 3, 5)},
+        ["y"],
+        {
+            "c1": np.array([0.5], np.float32),
+            "c2": np.float32(-1.5),
+            "c3": np.array([[3.0]], np.float32),
+            "c4": np.array([2.25], np.float32),
+        },
+    ),
+    # ... which keeps a conv's output C4 through a decomposed HardSwish (x * clip(x + 3, 0, 6) / 6) into a conv
+    "c4_scalar_hardswish": lambda: make_model(
+        [
+            helper.make_node("Conv", ["x", "w1"], ["c"], name="conv1", pads=[1, 1, 1, 1]),
+            helper.make_node("Add", ["c", "three"], ["a"], name="add"),
+            helper.make_node("Clip", ["a", "zero", "six_scalar"], ["k"], name="clip"),
+            helper.make_node("Mul", ["c", "k"], ["m"], name="mul"),
+            helper.make_node("Div", ["m", "six"], ["h"], name="div"),
+            helper.make_node("Conv", ["h", "w2"], ["y"], name="conv2"),
+        ],
+        {"x": (1, 3, 6, 9)},
+        ["y"],
+        {
+            "w1": randn((6, 3, 3, 3), 1),
+            "w2": randn((5, 6, 1, 1), 2),
+            "three": np.array([3.0], np.float32),
+            "zero": np.float32(0.0),
+            "six_scalar": np.float32(6.0),
+            "six": np.array([6.0], np.float32),
+        },
+    ),
 }
 
 RUN_ALL_JS = """
@@ -358,6 +423,8 @@ def gl_bundles(tmp_path_factory):
     erf = single("Erf", {"x": (2, 3)})
     package(erf, root / "erf-all", backend="all", variants=("simd",))
     package(single("Relu", {"x": (2, 3)}), root / "relu-wasm", variants=("simd",))
+    models["faulty"] = _faulty_model()
+    package(models["faulty"], root / "faulty", backend="webgl", variants=("simd",))
     # mixed: nodes without a shader run on wasm between the GPU segments
     for name, build in MIXED_CASES.items():
         models[f"mixed/{name}"] = build()
@@ -414,7 +481,6 @@ def test_every_gpu_op_matches_onnxruntime(gl_page, gl_bundles):
     _check_results(results, refs, on_gpu)
 
 
-
 def _check_results(results: dict, refs: dict, check) -> None:
     """Each RUN_ALL_JS result: no error, check(name, result), outputs equal to the reference (float32 within
     RTOL, other dtypes exactly); the float mismatches are collected and reported together."""
@@ -434,6 +500,7 @@ def _check_results(results: dict, refs: dict, check) -> None:
             if not err <= RTOL:
                 failures.append(f"{name}/{out}: rel err {err:.3g}")
     assert not failures, "\n".join(failures)
+
 
 @pytest.mark.parametrize("name", ["mobilenetv2", "squeezenet1.1"])
 def test_zoo_models_match_onnxruntime_and_first_run_is_warm(gl_page, gl_bundles, name):
@@ -665,6 +732,100 @@ def test_no_float_render_targets_rejects_webgl_and_auto_falls_back(gl_page, gl_b
     assert _rel(_unb64(r["outputs"]["y"]), ref["y"]) <= 1e-5
 
 
+# Prepended to web/webgl.js as a session's worker imports it: the fragment shader whose source contains
+# window.__fault.marker fails to compile ("compile": a #error appended) or loses the context at its first draw
+# ("lose", as SwiftShader did at the first draw of a 119 KB shader)
+FAULT = """
+{
+  const { marker, fault } = %s;
+  const proto = WebGL2RenderingContext.prototype;
+  const marked = new WeakSet();
+  const { shaderSource, attachShader, useProgram, drawArrays } = proto;
+  proto.shaderSource = function (shader, source) {
+    if (source.includes(marker)) {
+      marked.add(shader);
+      if (fault === "compile") source += "\\n#error forced by the test\\n";
+    }
+    return shaderSource.call(this, shader, source);
+  };
+  proto.attachShader = function (program, shader) {
+    if (marked.has(shader)) marked.add(program);
+    return attachShader.call(this, program, shader);
+  };
+  proto.useProgram = function (program) {
+    this.__program = program;
+    return useProgram.call(this, program);
+  };
+  proto.drawArrays = function (...args) {
+    drawArrays.apply(this, args);
+    if (fault === "lose" && marked.has(this.__program) && !this.isContextLost()) {
+      this.getExtension("WEBGL_lose_context").loseContext();
+    }
+  };
+}
+"""
+FAULT_MARKER = "0.01229999"  # the_leaky's alpha (0.0123 as float32) in its shader, and in no other
+
+
+def _faulty_model():
+    return make_model(
+        [
+            helper.make_node("Add", ["x", "x"], ["a"], name="the_add"),
+            helper.make_node("LeakyRelu", ["a"], ["l"], name="the_leaky", alpha=0.0123),
+            helper.make_node("Tanh", ["l"], ["y"], name="the_tanh"),
+        ],
+        {"x": (2, 3, 5)},
+        ["y"],
+    )
+
+
+def test_a_shader_failing_at_create_is_named_and_auto_falls_back_to_wasm(gl_page, gl_bundles):
+    """A program that fails to compile, or whose first draw loses the context (the warm-up waits for each
+    program's first draw): backend "webgl" rejects naming the node and the GL error, "auto" runs the whole
+    model on wasm and says why in backendReason."""
+    _, models, _ = gl_bundles
+    fault = {}
+
+    def patch(route):
+        response = route.fetch()
+        route.fulfill(response=response, body=FAULT % json.dumps(fault) + response.text())
+
+    gl_page.context.route("**/runtime/webgl.js", patch)
+    feeds = feeds_for(models["faulty"], seed=4)
+    ref = reference_outputs(models["faulty"], feeds)
+    case = {
+        "name": "faulty",
+        "url": "/models/faulty",
+        "feeds": {k: {"b64": _b64(v), "dims": list(v.shape)} for k, v in feeds.items()},
+    }
+    expected = {
+        "compile": ["failed to compile", "forced by the test"],
+        "lose": ["the WebGL context was lost during create()", "at the first draw of its shader", "CONTEXT_LOST_WEBGL"],
+    }
+    for kind, words in expected.items():
+        fault.update(marker=FAULT_MARKER, fault=kind)
+        facts = gl_page.evaluate(CREATE_JS, {"url": "/models/faulty", "options": {"backend": "webgl"}, "lose": False})
+        error = facts.get("createError", "")
+        assert "node 'the_leaky' (LeakyRelu)" in error and all(w in error for w in words), (kind, facts)
+        r = gl_page.evaluate(RUN_ALL_JS, [{**case, "options": {"backend": "auto", "wasmVariant": "simd"}}])["faulty"]
+        assert r.get("backend") == "wasm", (kind, r)
+        reason = r["backendReason"]
+        assert "node 'the_leaky' (LeakyRelu)" in reason and all(w in reason for w in words), (kind, reason)
+        assert set(r["placement"].values()) == {"wasm"}
+        assert _rel(_unb64(r["outputs"]["y"]), ref["y"]) <= 1e-5
+    # the same page without a fault: the model runs on the GPU (the marker is in the_leaky's shader only)
+    fault.update(marker="no such text", fault="lose")
+    r = gl_page.evaluate(RUN_ALL_JS, [{**case, "options": {"backend": "webgl", "wasmVariant": "simd"}}])["faulty"]
+    assert r.get("backend") == "webgl", r
+    assert _rel(_unb64(r["outputs"]["y"]), ref["y"]) <= RTOL
+
+
+def test_faulty_model_marker_is_in_one_shader_only():
+    section, src = _gpu_plan(_faulty_model())
+    assert [node for node, source in src.items() if FAULT_MARKER in source] == ["the_leaky"]
+    assert len(section["programs"]) == 3
+
+
 def test_mixed_plan_without_wasm_simd_says_so(gl_page):
     """backend "webgl" needs no WebAssembly for a model the GPU runs whole, but a mixed plan's wasm part does."""
     gl_page.add_init_script("WebAssembly.validate = () => false;")  # index.js probes SIMD support with it
@@ -677,18 +838,25 @@ def test_mixed_plan_without_wasm_simd_says_so(gl_page):
     assert "1 of 3 nodes run on wasm" in error and "does not support WebAssembly SIMD" in error, facts
 
 
-def test_c4_cases_take_the_c4_shaders():
-    """The C4 cases above run the shader class they are named for (else their browser check proves nothing)."""
+def _gpu_plan(model: onnx.ModelProto) -> tuple[dict, dict[str, str]]:
+    """The webgl section of a model as packaged, and each step's shader source by node."""
     from wasm_runtime.package import import_model
     from wasm_runtime.passes import optimize
-    from wasm_runtime.webgl import c4_grid, plan_webgl
+    from wasm_runtime.webgl import plan_webgl
+
+    _, graph = import_model(model)
+    optimize(graph)
+    section = plan_webgl(graph).section
+    sources = [section["programs"][s["program"]]["source"] for s in section["steps"]]
+    return section, {s["node"]: src for s, src in zip(section["steps"], sources, strict=True)}
+
+
+def test_c4_cases_take_the_c4_shaders():
+    """The C4 cases above run the shader class they are named for (else their browser check proves nothing)."""
+    from wasm_runtime.webgl import c4_grid
 
     def plan(name):
-        _, graph = import_model(OP_CASES[name]())
-        optimize(graph)
-        section = plan_webgl(graph).section
-        sources = [section["programs"][s["program"]]["source"] for s in section["steps"]]
-        return section, {s["node"]: src for s, src in zip(section["steps"], sources, strict=True)}
+        return _gpu_plan(OP_CASES[name]())
 
     for name in ("c4_tiled", "c4_pointwise_unroll4", "c4_dense_row_loop", "c4_depthwise_row_loop"):
         section, src = plan(name)  # one output texel per fragment
@@ -720,6 +888,72 @@ def test_c4_cases_take_the_c4_shaders():
     assert "texture(t1" not in plan("gemm_vec")[1]["gemm"]  # B a graph input
     # groups whose channels do not come in fours keep the flat4 shaders
     assert "vec4 run()" not in plan("conv_groups")[1]["conv"]
+
+
+def test_wide_windows_loop_over_column_chunks_with_bounded_shaders():
+    """However wide a conv or pool window, its shader's size and texture() count stay bounded: rows of more than
+    COLUMNS_UNROLLED taps loop over chunks of COLUMN_CHUNK (silero-vad's 256-tap 1-D conv was a 119 KB shader
+    with 1280 texture() calls, unrolled, that lost the WebGL context at its first draw)."""
+    from wasm_runtime.webgl import COLUMN_CHUNK, COLUMNS_UNROLLED
+
+    assert COLUMNS_UNROLLED < 31
+    cases = ("c4_conv1d_256_strided", "c4_conv1d_wide_padded", "c4_conv_31x31", "c4_depthwise_3x33", "c4_wide_pools")
+    for name in cases:
+        _, src = _gpu_plan(OP_CASES[name]())
+        for node, source in src.items():
+            assert len(source) < 6000 and source.count("texture(") <= 40, (name, node, len(source))
+    # the chunk loop, its remainder unrolled, and the bounds checks only where a tap can leave the image
+    _, src = _gpu_plan(OP_CASES["c4_conv1d_256_strided"]())
+    assert f"for (int kx = 0; kx < 256; kx += {COLUMN_CHUNK})" in src["conv"] and "ixb" not in src["conv"]
+    _, src = _gpu_plan(OP_CASES["c4_conv1d_wide_padded"]())
+    assert f"for (int kx = 0; kx < 36; kx += {COLUMN_CHUNK})" in src["conv"]
+    assert "ix0 >= 0.0 && ix0 < 300.0" in src["conv"] and "bool cx36 = " in src["conv"]
+    _, src = _gpu_plan(OP_CASES["c4_wide_pools"]())
+    assert "kx < 20; kx += 4" in src["maxpool"] and "kx < 16; kx += 4" in src["avgpool"]
+    # a 1-D conv the size of silero-vad's (258 channels of 256 taps): 4 taps of 1 input + 4 weight texels, and
+    # the bias
+    model = _conv("conv", (4, 1, 2000), (258, 1, 256), strides=[128])
+    _, src = _gpu_plan(model)
+    assert src["conv"].count("texture(") == 21, src["conv"]
+
+
+def test_transformer_ops_take_the_texel_shaders():
+    """Softmax rows of >= SOFTMAX_TWO_STEPS elements are computed in two steps (PP-OCRv4's 6625-class Softmax
+    recomputed its row's max and sum for every element: 34 s of a 36 s run in SwiftShader), MatMul by a
+    constant matrix runs the Gemm shaders, and ops of a tensor and a one-element constant are texel-wise."""
+    _, src = _gpu_plan(OP_CASES["softmax_two_steps_wide"]())
+    sm = "softmax"
+    assert list(src) == [f"{sm}:stats", sm] and "vec4 g(int b)" in src[f"{sm}:stats"] and "v1(" in src[sm]
+    assert "for (int k" not in src[sm], "the normalization reads the row's statistics, it does not loop"
+    _, src = _gpu_plan(OP_CASES["softmax"]())  # rows of 3: one step
+    assert list(src) == [sm] and "for (int k = 0; k < 3" in src[sm]
+    _, src = _gpu_plan(OP_CASES["matmul_const_b_tex"]())
+    assert "texture(t1" in src["matmul"] and "float f(int i)" not in src["matmul"]
+    _, src = _gpu_plan(OP_CASES["matmul_const_b_vec"]())
+    assert "vec4 g(int b)" in src["matmul"] and "v1(bt + (4 * k4 + 3) * 2)" in src["matmul"]
+    section, src = _gpu_plan(OP_CASES["matmul_const_b_odd_n"]())
+    assert "s += v0(at + k4) * v1(bt + k4);" in src["matmul"] and section["constants"][0]["name"] == "b@t"
+    _, src = _gpu_plan(OP_CASES["scalar_operands"]())
+    for node, expr in {"add": "v + 0.5", "mul": "-1.5 * v", "div": "v / 3.0", "sub": "2.25 - v"}.items():
+        assert f"return {expr};" in src[node] and "t1" not in src[node], (node, src[node])
+    _, src = _gpu_plan(OP_CASES["c4_scalar_hardswish"]())
+    assert list(src) == [
+        "x:to_c4",
+        "conv1",
+        "c:merge_x4",
+        "add",
+        "clip",
+        "mul",
+        "div",
+        "conv2",
+        "y:merge_x4",
+        "y:to_flat4",
+    ]
+    # x / 0 would turn a C4 tensor's zero padding channels into NaN, which a conv's zero weights do not cancel
+    model = OP_CASES["c4_scalar_hardswish"]()
+    model.graph.initializer[-1].CopyFrom(onnx.numpy_helper.from_array(np.array([0.0], np.float32), "six"))
+    _, src = _gpu_plan(model)
+    assert "m:to_flat4" in src and "h:to_c4" in src and "return v / 0.0;" in src["div"]
 
 
 def test_texture_layout_sizes():

@@ -40,6 +40,7 @@ from .ops.spatial import as_2d
 MAX_WIDTH = 2048  # WebGL2 guarantees MAX_TEXTURE_SIZE >= 2048
 WEIGHTS_FILE = "webgl-weights.bin"
 ALIASES = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"}
+INTERNAL_OPS = ("Relayout", "SoftmaxStats")  # steps the GPU plan adds (domain wasm_runtime), no ONNX op
 ACTIVATIONS = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "SiLU")
 
 
@@ -299,12 +300,13 @@ def conv(g: _Gen, node: Node) -> Program:
 
 
 @shader("Gemm", "FusedGemm")
-def gemm(g: _Gen, node: Node) -> Program:
+def gemm(g: _Gen, node: Node, mkn: tuple[int, int, int] | None = None) -> Program:
+    """mkn: (M, K, N) of a MatMul with a constant 2-D B, its A's leading dims flattened into M (a free view in
+    flat4)."""
     a, b, c = node.input(0), node.input(1), node.input(2)
     y = node.outputs[0]
-    M, N = g.shape(y)
     ta, tb = int(g.attr(node, "transA", 0)), int(g.attr(node, "transB", 0))
-    K = g.shape(a)[0 if ta else 1]
+    M, K, N = mkn or (g.shape(y)[0], g.shape(a)[0 if ta else 1], g.shape(y)[1])
     alpha, beta = float(g.attr(node, "alpha", 1.0)), float(g.attr(node, "beta", 1.0))
     a_idx = f"k * {M} + m" if ta else f"m * {K} + k"
     b_idx = f"n * {K} + k" if tb else f"k * {N} + n"
@@ -413,6 +415,14 @@ def matmul(g: _Gen, node: Node) -> Program:
     if b1:
         sb = [*sb, 1]
     M, K, N = sa[-2], sa[-1], sb[-1]
+    bdata = g.const(b)
+    if len(sb) == 2 and not b1 and bdata is not None and K % 4 == 0:
+        # a constant weight matrix (a transformer's linear layers): A's rows are contiguous, so this is a Gemm
+        # of all of them (texel-wise shaders, 4 k per fetch) instead of 2 scalar fetches per multiply-add
+        rows = math.prod(sa[:-1])
+        if N % 4 == 0:
+            return gemm(g, node, (rows, K, N))
+        return _matmul_bt(g, node, np.asarray(bdata, np.float32).reshape(K, N), (rows, K, N))
     full = list(np.broadcast_shapes(tuple(sa[:-2]), tuple(sb[:-2]))) + [M, N]
     names = [f"d{k}" for k in range(len(full) - 2)] + ["m", "n"]
     batch_a = _broadcast_index([*sa[:-2], 1, 1], full, names)
@@ -427,6 +437,24 @@ def matmul(g: _Gen, node: Node) -> Program:
 """
     assert math.prod(full) == math.prod(sy)
     return Program([a, b], body)
+
+
+def _matmul_bt(g: _Gen, node: Node, bdata: np.ndarray, mkn: tuple[int, int, int]) -> Program:
+    """A @ B for a constant B whose N is no multiple of 4 (an output texel then straddles rows): B stored
+    transposed, so that each output element is the dot product of K / 4 texels of A's row and of B's column."""
+    M, K, N = mkn
+    Kq = K // 4
+    bt = f"{node.input(1)}@t"
+    g.graph.values[bt] = Value(bt, np.dtype(np.float32), (N, K), np.ascontiguousarray(bdata.T))
+    body = f"""float f(int i) {{
+  int m = i / {N}, n = i % {N};
+  int at = m * {Kq}, bt = n * {Kq};
+  vec4 s = vec4(0.0);
+  for (int k4 = 0; k4 < {Kq}; k4++) s += v0(at + k4) * v1(bt + k4);
+  return s.x + s.y + s.z + s.w;
+}}
+"""
+    return Program([node.input(0), bt], body)
 
 
 def _pool(g: _Gen, node: Node, mode: str) -> Program:
@@ -528,10 +556,38 @@ def global_pool(g: _Gen, node: Node) -> Program:
 BINARY = {"Add": "a + b", "Sub": "a - b", "Mul": "a * b", "Div": "a / b"}
 
 
+def scalar_operand(graph: Graph, node: Node) -> tuple[int, float] | None:
+    """(index of the tensor operand, value of the other) when one operand of a binary op is a constant of one
+    element and the other has the output's shape: the op is then texel-wise with the constant in the shader."""
+    y = graph.shape(node.outputs[0])
+    for k in (0, 1):
+        c = graph.const(node.input(1 - k))
+        if c is not None and c.size == 1 and len(c.shape) <= len(y) and tuple(graph.shape(node.input(k))) == tuple(y):
+            return k, float(np.asarray(c).reshape(()))
+    return None
+
+
+def scalar_op_keeps_padding_finite(op: str, k: int, value: float) -> bool:
+    """Whether `tensor op value` (k = 0) or `value op tensor` (k = 1) maps the finite padding channels of a C4
+    tensor to finite values (x / 0 and 0 / x do not)."""
+    if not math.isfinite(value):
+        return False
+    return op != "Div" or (k == 0 and value != 0.0)
+
+
 @shader(*BINARY)
 def binary(g: _Gen, node: Node) -> Program:
     a, b, y = node.input(0), node.input(1), node.outputs[0]
     ys = g.shape(y)
+    scalar = scalar_operand(g.graph, node)
+    if scalar is not None:  # texel by texel with the constant in the source, in either layout
+        k, value = scalar
+        operands = ("v", _f(value)) if k == 0 else (_f(value), "v")
+        expr = BINARY[node.op_type].replace("a", "{0}").replace("b", "{1}").format(*operands)
+        return Program(
+            [node.input(k)],
+            f"vec4 run() {{ vec4 v = texelFetch(t0, ivec2(gl_FragCoord.xy), 0); return {expr}; }}\n",
+        )
     if g.shape(a) == ys and g.shape(b) == ys:  # texel by texel, in either layout (both inputs in the same)
         expr = BINARY[node.op_type].replace("a", "va").replace("b", "vb")
         return Program(
@@ -561,7 +617,7 @@ def unary(g: _Gen, node: Node) -> Program:
             lo, hi = g.const(node.input(1)), g.const(node.input(2))
             if (node.input(1) and lo is None) or (node.input(2) and hi is None):
                 raise Unsupported("Clip bounds computed at run time")
-            params = [float(lo) if lo is not None else -math.inf, float(hi) if hi is not None else math.inf]
+            params = [lo.item() if lo is not None else -math.inf, hi.item() if hi is not None else math.inf]
         else:
             params = [float(node.attrs.get("min", -math.inf)), float(node.attrs.get("max", math.inf))]
     elif op == "LeakyRelu":
@@ -613,16 +669,38 @@ def transpose(g: _Gen, node: Node) -> Program:
     return Program([x], f"float f(int i) {{\n  {_unravel(ys, names)}\n  return x0({index});\n}}\n")
 
 
+def _softmax_rows(g: _Gen, node: Node) -> tuple[int, int]:
+    """(length, stride) of the rows a Softmax normalizes: `length` elements `stride` apart."""
+    xs = g.shape(node.input(0))
+    axis = int(node.attrs.get("axis", -1 if g.graph.opset >= 13 else 1)) % len(xs)
+    if g.graph.opset >= 13:
+        return xs[axis], math.prod(xs[axis + 1 :])
+    return math.prod(xs[axis:]), 1
+
+
+# Softmax rows of at least this many elements take two steps (softmax_stats, then the normalization): the
+# single step recomputes its row's max and sum for each element, O(length^2) per row, which made PP-OCRv4's
+# 6625-class Softmax 34 s of a 36 s run in SwiftShader. Rows of 512 (Chromium/SwiftShader, A/B in one page,
+# median of 20): length 4 1 vs 1 ms in one step, 8 1 vs 2, 16 2 vs 7, 40 2 vs 18.
+SOFTMAX_TWO_STEPS = 8
+
+
 @shader("Softmax", "LogSoftmax")
 def softmax(g: _Gen, node: Node) -> Program:
     x = node.input(0)
-    xs = g.shape(x)
-    axis = int(node.attrs.get("axis", -1 if g.graph.opset >= 13 else 1)) % len(xs)
-    if g.graph.opset >= 13:
-        length, stride = xs[axis], math.prod(xs[axis + 1 :])
-    else:
-        length, stride = math.prod(xs[axis:]), 1
-    result = "x0(i) - mx - log(s)" if node.op_type == "LogSoftmax" else "exp(x0(i) - mx) / s"
+    length, stride = _softmax_rows(g, node)
+    log = node.op_type == "LogSoftmax"
+    if len(node.inputs) > 1:  # the row statistics from softmax_stats (texel `row`: max, sum of exp(x - max))
+        result = "x0(i) - s.x - log(s.y)" if log else "exp(x0(i) - s.x) / s.y"
+        return Program(
+            [x, node.input(1)],
+            f"""float f(int i) {{
+  vec4 s = v1((i / {length * stride}) * {stride} + i % {stride});
+  return {result};
+}}
+""",
+        )
+    result = "x0(i) - mx - log(s)" if log else "exp(x0(i) - mx) / s"
     return Program(
         [x],
         f"""float f(int i) {{
@@ -636,6 +714,51 @@ def softmax(g: _Gen, node: Node) -> Program:
 }}
 """,
     )
+
+
+@shader("SoftmaxStats")
+def softmax_stats(g: _Gen, node: Node) -> Program:
+    """Texel `row` of the output: (max, sum of exp(x - max), 0, 0) of that row of the Softmax's input."""
+    length, stride = _softmax_rows(g, node)
+    return Program(
+        [node.input(0)],
+        f"""vec4 g(int b) {{
+  int row = b >> 2;
+  int base = (row / {stride}) * {length * stride} + row % {stride};
+  float mx = -1.0 / 0.0;
+  for (int k = 0; k < {length}; k++) mx = max(mx, x0(base + k * {stride}));
+  float s = 0.0;
+  for (int k = 0; k < {length}; k++) s += exp(x0(base + k * {stride}) - mx);
+  return vec4(mx, s, 0.0, 0.0);
+}}
+""",
+    )
+
+
+def _two_step_rewrite(graph: Graph, supported: set[str]) -> set[str]:
+    """Softmax -> SoftmaxStats + Softmax reading its statistics, for rows of SOFTMAX_TWO_STEPS or more
+    elements (in place on the GPU plan's graph). Returns the names of the nodes added."""
+    added, nodes = set(), []
+    g = _Gen(graph)
+    for node in graph.nodes:
+        if node.name in supported and node.op_type in ("Softmax", "LogSoftmax"):
+            length, stride = _softmax_rows(g, node)
+            if length >= SOFTMAX_TWO_STEPS:
+                y = node.outputs[0]
+                stats = f"{y}@stats"
+                rows = math.prod(graph.shape(y)) // length
+                graph.values[stats] = Value(stats, np.dtype(np.float32), (rows, 4))
+                attrs = {**node.attrs, "axis": node.attrs.get("axis", -1 if graph.opset >= 13 else 1)}
+                nodes.append(
+                    Node("SoftmaxStats", f"{node.name}:stats", [node.input(0)], [stats], attrs, "wasm_runtime")
+                )
+                added.add(nodes[-1].name)
+                node = Node(
+                    node.op_type, node.name, [node.input(0), stats], list(node.outputs), node.attrs, node.domain
+                )
+        nodes.append(node)
+    graph.nodes[:] = nodes
+    return added
 
 
 @shader("LRN")
@@ -892,6 +1015,74 @@ def _row_cond(geo, grid_in: Grid, grid_out: Grid, oy: str, fy: str) -> str:
     return " && ".join(rc) or "true"
 
 
+# A window row of at most COLUMNS_UNROLLED taps is unrolled whole; a wider one loops over chunks of
+# COLUMN_CHUNK unrolled taps (then the remainder, unrolled), so a shader's size and its texture() count stay
+# bounded whatever the kernel: a 256-tap 1-D conv unrolled whole was a 119 KB shader whose first draw
+# (SwiftShader's JIT) lost the WebGL context, and a 31x31 conv with its rows unrolled had not finished its
+# first draw after 300 s. Unrolled rows are faster up to 15 taps (Chromium/SwiftShader, A/B in one page,
+# median of 16 runs: 7x7 depthwise 33-35 ms unrolled vs 58 ms in chunks of 4, 9x9 164 vs 184, 15x15 107 vs
+# 132); chunks of 2, 4 or 8 taps ran within noise of each other on 31x31, 1x256 and 1x512 kernels.
+COLUMNS_UNROLLED = 16
+COLUMN_CHUNK = 4
+
+
+def _window_columns(KW: int) -> tuple[int, list[int]]:
+    """(columns covered by the chunk loop, the columns unrolled with constant indices) of a window row."""
+    if KW <= COLUMNS_UNROLLED:
+        return 0, list(range(KW))
+    looped = KW - KW % COLUMN_CHUNK
+    return looped, list(range(looped, KW))
+
+
+def _column_flags(geo, grid_in: Grid, grid_out: Grid) -> list[str]:
+    """Head lines for _window_rows: a bool cx<kx> per unrolled column that can fall outside the image, and
+    the window's first input column ixb when the chunk loop needs bounds checks."""
+    KW, SW, PL = geo["K"][1], geo["S"][1], geo["P"][1]
+    looped, cols = _window_columns(KW)
+    lines = [f"bool cx{kx} = {c};" for kx in cols if (c := _col_cond(geo, grid_in, grid_out, kx, "ox"))]
+    if looped and any(_loop_col_checks(geo, grid_in, grid_out)):
+        lines.append(f"float ixb = ox * {_fl(SW)} - {_fl(PL)};")
+    return lines
+
+
+def _loop_col_checks(geo, grid_in: Grid, grid_out: Grid) -> tuple[bool, bool]:
+    """Whether some tap of the window falls left of the image, and whether some falls right of it."""
+    KW, SW, DW, PL = geo["K"][1], geo["S"][1], geo["D"][1], geo["P"][1]
+    return PL > 0, (grid_out.W - 1) * SW + (KW - 1) * DW - PL >= grid_in.W
+
+
+def _window_rows(geo, grid_in: Grid, grid_out: Grid, base: str, tap) -> list[str]:
+    """GLSL looping over the window's rows from sample position `base` (the window's top-left tap), each row's
+    columns unrolled or looped in chunks (_window_columns). tap(v, cond, fx) returns the GLSL handling one
+    tap: v its texture() sample, cond the condition that it lies inside the image, fx its column index (a
+    GLSL float expression). Needs _column_flags in the shader's head."""
+    (KH, KW), DH, DW = geo["K"], geo["D"][0], geo["D"][1]
+    w_in = grid_in.size[0]
+    looped, cols = _window_columns(KW)
+    out = [f"for (int ky = 0; ky < {KH}; ky++) {{", "  float fy = float(ky);"]
+    out.append(f"  bool rin = {_row_cond(geo, grid_in, grid_out, 'oy', 'fy')};")
+    out.append(f"  vec2 rb = {base} + vec2(0.0, fy * {_fl(DH / grid_in.size[1])});")
+    if looped:
+        lo, hi = _loop_col_checks(geo, grid_in, grid_out)
+        out.append(f"  for (int kx = 0; kx < {looped}; kx += {COLUMN_CHUNK}) {{")
+        out.append("    float fx = float(kx);")
+        for u in range(COLUMN_CHUNK):
+            fx = f"(fx + {_fl(u)})" if u else "fx"
+            cond = ["rin"]
+            if lo or hi:
+                out.append(f"    float ix{u} = ixb + {fx} * {_fl(DW)};")
+                cond += [f"ix{u} >= 0.0"] * lo + [f"ix{u} < {_fl(grid_in.W)}"] * hi
+            v = f"texture(t0, rb + vec2({fx} * {_fl(DW / w_in)}, 0.0))"
+            out += ["    " + line for line in tap(v, " && ".join(cond), fx)]
+        out.append("  }")
+    for kx in cols:
+        cond = " && ".join(["rin"] + ([f"cx{kx}"] if _col_cond(geo, grid_in, grid_out, kx, "ox") else []))
+        v = f"texture(t0, rb + vec2({_fl(kx * DW / w_in)}, 0.0))"
+        out += ["  " + line for line in tap(v, cond, _fl(kx))]
+    out.append("}")
+    return out
+
+
 def _x4_shape(shape) -> tuple[int, ...]:
     """The shape of each of the 4 parts of a conv output computed 4 pixels per fragment: part j holds the
     pixels of columns 4 X + j at column X."""
@@ -1062,12 +1253,16 @@ def conv_c4(g: _Gen, node: Node) -> Program:
             inputs.append(node.inputs[3])
             residual = f"acc += texture(t{len(inputs) - 1}, gl_FragCoord.xy * {_inv(go.size)});"
     inv_in = _inv(gi.size)
+    # big kernels loop over their rows and wide rows over chunks of columns (_window_rows): SwiftShader's
+    # JIT takes minutes on hundreds of samplers
+    row_loop = T * (2 if depthwise else 5) > 50
     taps, conds = _taps(geo, gi, go, "ox", "oy")
     head = [_frag_plane(go, "o"), _split("oq", M4, "n", "m4")]
     head.append(f"vec2 ib = vec2(ox * {_fl(SW)} + {_fl(0.5 - PL)}, oy * {_fl(SH)} + {_fl(0.5 - PT)});")
-    for t, c in enumerate(conds):
-        if c:
-            head.append(f"bool in{t} = {c};")
+    if row_loop:
+        head += _column_flags(geo, gi, go)
+    else:
+        head += [f"bool in{t} = {c};" for t, c in enumerate(conds) if c]
     head.append(f"vec4 acc = {bias};")
 
     def tap_fetch(t: int, base: str) -> str:
@@ -1076,28 +1271,13 @@ def conv_c4(g: _Gen, node: Node) -> Program:
         v = f"texture(t0, {base} + {off})"
         return f"(in{t} ? {v} : vec4(0.0))" if conds[t] else v
 
-    lines = []
-    # big kernels loop over their rows (kx unrolled): SwiftShader's JIT takes minutes on hundreds of samplers
-    row_loop = T * (2 if depthwise else 5) > 50
-    if row_loop:
-        for kx in range(KW):
-            c = _col_cond(geo, gi, go, kx, "ox")
-            if c:
-                head.append(f"bool cx{kx} = {c};")
-
     def row_taps(base: str, weight) -> list[str]:
-        """A loop over ky with the kx taps unrolled; weight(kx) is the GLSL accumulating tap kx's value v."""
-        out = [f"for (int ky = 0; ky < {KH}; ky++) {{", "  float fy = float(ky);"]
-        out.append(f"  bool rin = {_row_cond(geo, gi, go, 'oy', 'fy')};")
-        out.append(f"  vec2 rb = {base} + vec2(0.0, fy * {_fl(DH / gi.size[1])});")
-        for kx in range(KW):
-            cond = " && ".join(["rin"] + ([f"cx{kx}"] if _col_cond(geo, gi, go, kx, "ox") else []))
-            v = f"texture(t0, rb + vec2({_fl(kx * DW / gi.size[0])}, 0.0))"
-            out.append(f"  {{ vec4 v = {cond} ? {v} : vec4(0.0);")
-            out.append(f"    {weight(kx)} }}")
-        out.append("}")
-        return out
+        """_window_rows with weight(fx) the GLSL accumulating the tap of column fx, whose value is v."""
+        return _window_rows(
+            geo, gi, go, base, lambda v, cond, fx: [f"{{ vec4 v = {cond} ? {v} : vec4(0.0);", f"  {weight(fx)} }}"]
+        )
 
+    lines = []
     if depthwise:
         head.append(_plane_origin(gi, "oq", "org"))
         head.append(f"vec2 base = (org + ib) * {inv_in};")
@@ -1105,7 +1285,7 @@ def conv_c4(g: _Gen, node: Node) -> Program:
         if row_loop:
             lines = row_taps(
                 "base",
-                lambda kx: f"acc += v * texture(t1, vec2((fy * {_fl(KW)} + {_fl(kx + 0.5)}) * {_fl(1 / T)}, wy));",
+                lambda fx: f"acc += v * texture(t1, vec2((fy * {_fl(KW)} + {fx} + 0.5) * {_fl(1 / T)}, wy));",
             )
         for t in range(0 if row_loop else T):
             lines.append(f"acc += {tap_fetch(t, 'base')} * texture(t1, vec2({_fl((t + 0.5) / T)}, wy));")
@@ -1122,11 +1302,11 @@ def conv_c4(g: _Gen, node: Node) -> Program:
             if row_loop:
                 body += row_taps(
                     f"base{u}",
-                    lambda kx, u=u: (
+                    lambda fx, u=u: (
                         "acc += "
                         + " + ".join(
                             f"v.{'xyzw'[j]} * texture(t1, vec2(wx{u}{' + ' + _fl(j / WW) if j else ''}, "
-                            f"wy + (fy * {_fl(KW)} + {_fl(kx)}) * {_fl(1 / WH)}))"
+                            f"wy + (fy * {_fl(KW)} + {fx}) * {_fl(1 / WH)}))"
                             for j in range(4)
                         )
                         + ";"
@@ -1190,14 +1370,9 @@ def pool_c4(g: _Gen, node: Node) -> Program:
     def add(v: str) -> str:
         return f"s = max(s, {v});" if mode == "max" else f"s += {v};"
 
-    if KH * KW > 25:  # a loop over the window's rows (see conv_c4)
-        lines += [f"for (int ky = 0; ky < {KH}; ky++) {{", "  float fy = float(ky);"]
-        lines.append(f"  bool rin = {_row_cond(geo, gi, go, 'oy', 'fy')};")
-        lines.append(f"  vec2 rb = base + vec2(0.0, fy * {_fl(DH / gi.size[1])});")
-        for kx in range(KW):
-            cond = " && ".join(["rin", *[c for c in [_col_cond(geo, gi, go, kx, "ox")] if c]])
-            lines.append(f"  if ({cond}) {add(f'texture(t0, rb + vec2({_fl(kx * DW / gi.size[0])}, 0.0))')}")
-        lines.append("}")
+    if KH * KW > 25:  # a loop over the window's rows, and wide rows over chunks of columns (see conv_c4)
+        lines += _column_flags(geo, gi, go)
+        lines += _window_rows(geo, gi, go, "base", lambda v, cond, fx: [f"if ({cond}) {add(v)}"])
     for t, (ky, kx) in enumerate(taps if KH * KW <= 25 else []):
         op = add(f"texture(t0, base + vec2({_fl(kx * DW / gi.size[0])}, {_fl(ky * DH / gi.size[1])}))")
         lines.append(f"if ({conds[t]}) {op}" if conds[t] else op)
@@ -1468,7 +1643,7 @@ def plan_webgl(graph: Graph) -> WebGLPlan:
                 float_tensor(node.input(0))
             else:
                 fn = OPS.get(node.op_type)
-                if fn is None or node.op_type == "Relayout":
+                if fn is None or node.op_type in INTERNAL_OPS:
                     raise Unsupported(f"no shader for {node.op_type}")
                 prog = fn(g0, node)
                 for name in [*prog.inputs, node.outputs[0]]:
@@ -1481,10 +1656,11 @@ def plan_webgl(graph: Graph) -> WebGLPlan:
     listing = [{"node": n, "op": o, "reason": r} for n, o, r in unsupported]
 
     gpu_graph, grids, c4_nodes = _c4_rewrite(graph, supported)
+    internal = _two_step_rewrite(gpu_graph, supported) | {n.name for n in gpu_graph.nodes if n.op_type == "Relayout"}
     g = _Gen(gpu_graph, grids)
     programs: dict[str, Program | None] = {}  # None: a free reshape (the same texture)
     for node in gpu_graph.nodes:
-        if node.name not in supported and node.op_type != "Relayout":
+        if node.name not in supported and node.name not in internal:
             continue
         if node.op_type in ALIASES:
             programs[node.name] = None
@@ -1571,6 +1747,9 @@ def _c4_rewrite(graph: Graph, supported: set[str]) -> tuple[Graph, dict[str, Gri
             elif op in BINARY_C4 and fits(y) and graph.shape(ins[0]) == graph.shape(ins[1]) == graph.shape(y):
                 if ins[0] in c4_of or ins[1] in c4_of:
                     mode = [0, 1]
+            elif op in BINARY and fits(y) and (scalar := scalar_operand(graph, node)) and ins[scalar[0]] in c4_of:
+                if scalar_op_keeps_padding_finite(op, *scalar):  # e.g. a decomposed HardSwish after a conv
+                    mode = [scalar[0]]
             elif op in ("GlobalAveragePool", "GlobalMaxPool") and ins[0] in c4_of and graph.shape(ins[0])[1] % 4 == 0:
                 mode = [0]
             elif op == "Concat" and _concat_c4_ok(graph, node) and any(t in c4_of for t in ins if t):

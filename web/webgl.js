@@ -90,11 +90,12 @@ export class WebGLPlan {
     if (this.parallel) {
       while (!programs.every(({ prog }) => gl.getProgramParameter(prog, this.parallel.COMPLETION_STATUS_KHR))) await sleep(2);
     }
+    this.check("shader compilation");
     for (const [k, p] of programs.entries()) {
       if (!gl.getProgramParameter(p.prog, gl.LINK_STATUS)) {
-        const step = section.steps.find((s) => s.program === k);
-        const log = gl.getShaderInfoLog(p.fs) || gl.getProgramInfoLog(p.prog);
-        throw new Error(`WebGL backend: the shader of node '${step?.node}' (${step?.op}) failed to compile: ${log}`);
+        const log = (gl.getShaderInfoLog(p.fs) || gl.getProgramInfoLog(p.prog) || "no log").trim();
+        const stage = gl.getShaderParameter(p.fs, gl.COMPILE_STATUS) ? "link" : "compile";
+        throw new Error(`WebGL backend: ${this.nodeOf(k)}: its shader failed to ${stage}: ${log}`);
       }
       gl.useProgram(p.prog);
       for (let i = 0; i < p.inputs; i++) gl.uniform1i(gl.getUniformLocation(p.prog, `t${i}`), i);
@@ -129,9 +130,18 @@ export class WebGLPlan {
     for (const o of section.outputs) this.framebuffer(o.texture);
     this.staging = new Map(); // padded upload buffers per input
     // warm-up: every step drawn once into a 1x1 viewport makes the driver finish whatever it deferred to the
-    // first draw (SwiftShader JITs each program then, ANGLE initializes the textures) for a fraction of a run
+    // first draw (SwiftShader JITs each program then, ANGLE initializes the textures) for a fraction of a run.
+    // The first draw of each program is where a driver gives up on a shader (SwiftShader lost the context on a
+    // 119 KB one): each is waited for and the context checked after it, so the error names its node.
     const tw = performance.now();
-    this.execute(0, section.steps.length, true);
+    const drawn = new Set();
+    for (let k = 0; k < section.steps.length; k++) {
+      this.execute(k, k + 1, true);
+      const { program } = section.steps[k];
+      if (drawn.has(program)) continue;
+      drawn.add(program);
+      await this.settle(k);
+    }
     const last = section.outputs[0] ?? { texture: section.steps.at(-1).output, elements: 1 };
     this.read(last);
     const warmupMs = performance.now() - tw;
@@ -149,6 +159,33 @@ export class WebGLPlan {
       weightsWaitMs: r2(waitMs),
       initMs: r2(performance.now() - t0),
     };
+  }
+
+  /** "node 'name' (Op)" of the first step running program k. */
+  nodeOf(k) {
+    const step = this.section.steps.find((s) => s.program === k);
+    return step ? `node '${step.node}' (${step.op})` : `program ${k}`;
+  }
+
+  /** Wait until step k has been drawn (read one texel of its output), let the browser deliver a context loss
+   *  (a task), and throw naming the step's node if the context was lost or GL reports an error. */
+  async settle(k) {
+    const { gl } = this;
+    const step = this.section.steps[k];
+    gl.bindFramebuffer(gl.FRAMEBUFFER, step.outputs ? this.mrt.get(k) : this.textures[step.output].fbo);
+    gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.FLOAT, this.texel ?? (this.texel = new Float32Array(4)));
+    await new Promise((resolve) => {
+      const channel = new MessageChannel(); // a task without setTimeout's clamping
+      channel.port1.onmessage = resolve;
+      channel.port2.postMessage(null);
+    });
+    const where = `node '${step.node}' (${step.op}), at the first draw of its shader`;
+    if (this.lost || gl.isContextLost()) {
+      this.lost = true;
+      throw new Error(`WebGL backend: the WebGL context was lost during create() at ${where} (CONTEXT_LOST_WEBGL)`);
+    }
+    const error = gl.getError();
+    if (error !== gl.NO_ERROR) throw new Error(`WebGL backend: GL error ${glErrorName(gl, error)} during create() at ${where}`);
   }
 
   shader(type, source) {
@@ -278,3 +315,9 @@ export class WebGLPlan {
 }
 
 const r2 = (x) => Math.round(x * 100) / 100;
+
+function glErrorName(gl, code) {
+  const names = ["INVALID_ENUM", "INVALID_VALUE", "INVALID_OPERATION", "INVALID_FRAMEBUFFER_OPERATION", "OUT_OF_MEMORY", "CONTEXT_LOST_WEBGL"];
+  const name = names.find((n) => gl[n] === code);
+  return name ? `${name} (0x${code.toString(16)})` : `0x${code.toString(16)}`;
+}

@@ -1,7 +1,8 @@
 // WebGL plan profiling and A/B timing in ONE page (benchmarks/webgl_profile.py drives it).
 //
-// Query: variants=a,b (URL prefixes; each serves its own webgl.js and the bundle dir `model/`), model=<name>,
-//        mode=ab|profile, runs=N. The plans run on this page's main thread (OffscreenCanvas), no worker.
+// Query: variants=a,b (URL prefixes; each serves its own webgl.js, runtime/ and the bundle dir `model/`),
+//        model=<name>, mode=ab|profile|session, runs=N, backends=webgl,wasm (session). ab and profile run the
+//        plans on this page's main thread (OffscreenCanvas), no worker.
 // ab: create every variant's plan (timed), then N rounds, each running every variant once in alternating
 //     order; returns per-variant run times and each variant's first output.
 // profile: per step, draw it alone and read back one texel (which waits for it); min over N runs per step after
@@ -30,7 +31,8 @@ async function load(v, warm = true) {
   const gl = await import(`/${v}/webgl.js`);
   const m = await (await fetch(`/${v}/${model}/manifest.json`)).json();
   const w = await (await fetch(`/${v}/${model}/webgl-weights.bin`)).arrayBuffer();
-  if (m.webgl.wasm) throw new Error(`${v}: a mixed plan (this page runs GPU-only plans)`);
+  // a mixed plan's GPU steps can be profiled (they read zeros where wasm results would be), not run
+  if (m.webgl.wasm && mode === "ab") throw new Error(`${v}: a mixed plan (ab runs GPU-only plans)`);
   const t0 = performance.now();
   const plan = new gl.WebGLPlan(m.webgl, w);
   if (!warm) plan.execute = () => {}; // profile: the first round's step times then include the shader JIT
@@ -93,4 +95,48 @@ async function profile() {
   };
 }
 
-window.__done = (mode === "ab" ? ab() : profile()).catch((e) => ({ error: String(e.stack || e) }));
+// session: an InferenceSession (its worker, mixed plans included) per variant x backend, from the variant's
+// own runtime/; then N rounds, each running every session once in alternating order.
+async function sessions() {
+  const backends = (q.get("backends") || "webgl,wasm").split(",");
+  const loaded = [];
+  const result = {};
+  for (const v of variants) {
+    const { InferenceSession, Tensor } = await import(`/${v}/runtime/index.js`);
+    const m = await (await fetch(`/${v}/${model}/manifest.json`)).json();
+    const feeds = {};
+    for (const e of m.inputs) {
+      if (e.dtype !== "float32") throw new Error(`input '${e.name}' is ${e.dtype}: session mode feeds float32 only`);
+      feeds[e.name] = new Tensor("float32", seededInput(e.shape.reduce((a, b) => a * b, 1)), e.shape);
+    }
+    for (const backend of backends) {
+      const key = `${v}/${backend}`;
+      try {
+        const t0 = performance.now();
+        const session = await InferenceSession.create(`/${v}/${model}/`, { backend, numThreads: 1 });
+        const createMs = performance.now() - t0;
+        const t1 = performance.now();
+        const out = await session.run(feeds);
+        const firstMs = performance.now() - t1;
+        const outputs = {};
+        for (const [k, t] of Object.entries(out)) outputs[k] = Array.from(t.data);
+        result[key] = { backend: session.backend, createMs, firstMs, runsMs: [], outputs };
+        loaded.push({ key, session, feeds });
+      } catch (err) {
+        result[key] = { error: String(err && err.message) };
+      }
+    }
+  }
+  for (let r = 0; r < runs; r++) {
+    for (const p of r % 2 ? [...loaded].reverse() : loaded) {
+      const t0 = performance.now();
+      await p.session.run(p.feeds);
+      result[p.key].runsMs.push(performance.now() - t0);
+    }
+  }
+  for (const p of loaded) await p.session.release();
+  return result;
+}
+
+const modes = { ab, profile, session: sessions };
+window.__done = modes[mode]().catch((e) => ({ error: String(e.stack || e) }));
