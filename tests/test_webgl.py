@@ -516,8 +516,10 @@ def test_zoo_models_match_onnxruntime_and_first_run_is_warm(gl_page, gl_bundles,
         f"create {facts['createMs']:.0f} ms ({facts['timings']})"
     )
     assert err <= RTOL, f"{name}: max|ours-ref|/max|ref| = {err:.3g}"
-    # create() compiled, linked and warmed every program: the first run is no compile stall (loose: CPU-emulated)
-    assert first <= 1.5 * steady + 20, facts["times"]
+    # create() compiled, linked and drew every program once, so the first run has no compile stall; the times
+    # above show it, the assertion checks what makes it so (a timed assertion failed on a loaded machine)
+    manifest = json.loads((gl_bundles[0] / name / "manifest.json").read_text())
+    assert facts["timings"]["warmedPrograms"] == len(manifest["webgl"]["programs"]), facts["timings"]
 
 
 def test_mobilenetv2_224(gl_page, gl_bundles):

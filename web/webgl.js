@@ -156,6 +156,7 @@ export class WebGLPlan {
     return {
       compileMs: r2(compileMs),
       warmupMs: r2(warmupMs),
+      warmedPrograms: drawn.size, // each drawn (and its driver's deferred work done) before create() resolves
       weightsWaitMs: r2(waitMs),
       initMs: r2(performance.now() - t0),
     };
