@@ -206,6 +206,7 @@ def write_bundle(
         "stats": {
             "nodes": len(graph.nodes),
             "steps": len(steps),
+            "init": len(init),
             "arena_peak_bytes": plan.arena_bytes,
             "arena_unshared_bytes": plan.unshared_bytes,
             "weights_bytes": plan.weights_bytes,

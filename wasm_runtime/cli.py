@@ -130,6 +130,7 @@ def _package(argv: list[str]) -> int:
     p.add_argument("--seed", type=int, default=0, help="seed of the generated --verify inputs")
     args = p.parse_args(argv)
     from . import onnx_io
+    from .manifest_check import manifest_integrity
     from .package import MAX_MEMORY, package
     from .passes import DEFAULT_LEVEL
     from .verify import DEFAULT_RTOL, verify
@@ -173,6 +174,8 @@ def _package(argv: list[str]) -> int:
         )
     for name, f in m["files"].items():
         print(f"  {name}: {f['bytes']} bytes")
+    pin = manifest_integrity((result.out_dir / "manifest.json").read_bytes())
+    print(f"  manifest pin (InferenceSession.create(url, {{integrity: ...}}) runs only this bundle): {pin}")
     if not args.verify:
         return 0
     rtol = args.rtol if args.rtol is not None else DEFAULT_RTOL

@@ -14,16 +14,23 @@ import wasmtime
 from .bundle import FORMAT, FORMAT_VERSION, _engine_config
 from .dynamic import materialize
 from .errors import BundleError
+from .manifest_check import check_heap_base, check_manifest, check_pin
 
 
-def load_manifest(bundle_dir: str | Path, check_integrity: bool = True) -> dict:
+def load_manifest(bundle_dir: str | Path, check_integrity: bool = True, integrity: str | None = None) -> dict:
+    """The bundle's manifest, checked as every executor checks it (manifest_check.py): its numbers and names,
+    its files there and of their recorded sizes, with `check_integrity` their sha256 too, and with `integrity`
+    ("sha256-<base64>", what `package-for-web` prints) the manifest itself."""
     bundle_dir = Path(bundle_dir)
     path = bundle_dir / "manifest.json"
     if not path.is_file():
         raise BundleError(f"{bundle_dir}: no manifest.json (is this a bundle directory?)")
+    raw = path.read_bytes()
+    if integrity is not None:
+        check_pin(raw, integrity, str(path))
     try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
+        manifest = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BundleError(f"{path}: not a {FORMAT} manifest")
@@ -32,16 +39,18 @@ def load_manifest(bundle_dir: str | Path, check_integrity: bool = True) -> dict:
             f"{path}: bundle format version {manifest.get('version')} is not supported "
             f"(this runtime reads version {FORMAT_VERSION}); re-package the model"
         )
+    check_manifest(manifest, str(path))
     for name, meta in manifest["files"].items():
-        if "/" in name or "\\" in name or name in ("", ".", ".."):
-            raise BundleError(f"{path}: file name {name!r} points outside the bundle")
         file = bundle_dir / name
         if not file.is_file():
             raise BundleError(f"{bundle_dir}: {name} is missing")
-        if check_integrity:
-            data = file.read_bytes()
-            if len(data) != meta["bytes"] or hashlib.sha256(data).hexdigest() != meta["sha256"]:
-                raise BundleError(f"{file}: contents do not match the manifest's sha256 (corrupt or stale file)")
+        if file.stat().st_size != meta["bytes"]:
+            raise BundleError(
+                f"{name} has {file.stat().st_size} bytes, the manifest expects {meta['bytes']}: the file is corrupt "
+                "or stale (from another packaging run): re-deploy the whole bundle directory together"
+            )
+        if check_integrity and hashlib.sha256(file.read_bytes()).hexdigest() != meta["sha256"]:
+            raise BundleError(f"{file}: contents do not match the manifest's sha256 (corrupt or stale file)")
     return manifest
 
 
@@ -89,11 +98,19 @@ def _converters(func_type: wasmtime.FuncType):
 class HostSession:
     """`HostSession(bundle_dir).run({"input": array})` -> {"output": array}."""
 
-    def __init__(self, bundle_dir: str | Path, variant: str = "simd", check_integrity: bool = True, threads: int = 1):
+    def __init__(
+        self,
+        bundle_dir: str | Path,
+        variant: str = "simd",
+        check_integrity: bool = True,
+        threads: int = 1,
+        integrity: str | None = None,
+    ):
         """`threads` > 1 runs every split step as that many chunks, one after another: the same work
-        division the browser's worker pool runs at once (wasmtime-py cannot share memories yet)."""
+        division the browser's worker pool runs at once (wasmtime-py cannot share memories yet). `integrity`
+        pins the manifest ("sha256-<base64>", see load_manifest)."""
         bundle_dir = Path(bundle_dir)
-        self.manifest = m = load_manifest(bundle_dir, check_integrity)
+        self.manifest = m = load_manifest(bundle_dir, check_integrity, integrity)
         if variant.endswith("-mt"):
             raise BundleError("the host runs the single-memory builds; use threads=N to run the split plan")
         if variant not in m["kernels"]["modules"]:
@@ -108,6 +125,9 @@ class HostSession:
         memory = wasmtime.Memory(self._store, wasmtime.MemoryType(limits))
         instance = wasmtime.Instance(self._store, module, [memory])
         exports = instance.exports(self._store)
+        heap = exports["__heap_base"] if "__heap_base" in exports else None
+        if isinstance(heap, wasmtime.Global):
+            check_heap_base(m, int(heap.value(self._store)), str(bundle_dir / "manifest.json"))
         self._memory = memory  # keeps the buffer alive
         self._map_memory()
 

@@ -140,12 +140,23 @@ function prefetchWeights(base) {
     .catch(() => null);
 }
 
+// create()'s `integrity` option as a manifest pin ("sha256-" + base64), or null when it is true/false
+function pinOf(integrity) {
+  if (integrity === true || integrity === false || integrity === undefined) return null;
+  if (typeof integrity !== "string" || !/^sha256-[A-Za-z0-9+/]{43}=$/.test(integrity)) {
+    throw new Error(`integrity must be true, false or "sha256-<base64 of 32 bytes>" (what package-for-web prints), not ${JSON.stringify(integrity)}`);
+  }
+  return integrity;
+}
+
 export class InferenceSession {
   /**
    * Load the bundle directory at `url` in a new worker.
    * options: {backend: "wasm" (default) | "webgl" | "auto" (webgl when the bundle has a WebGL plan and the
    *           browser can run it, else wasm; session.backendReason says why; nodes without a shader run on
-   *           wasm between the GPU's, session.placement says which ran where), wasmVariant: "auto" | "simd" | "relaxed", integrity: true,
+   *           wasm between the GPU's, session.placement says which ran where), wasmVariant: "auto" | "simd" | "relaxed",
+   *           integrity: true (check every file against the manifest's sha256) | false | "sha256-<base64>" (also
+   *           pin the manifest itself: the value `package-for-web` prints; a page that pins it runs only that bundle),
    *           numThreads: N (default: the cores the browser reports, at most 4),
    *           threadSpinMs: how long threads poll for a run's next step before they sleep (default
    *           DEFAULT_SPIN_MS; 0: sleep at once, which frees the cores between steps but pays a wake-up each),
@@ -188,6 +199,7 @@ export class InferenceSession {
         variant,
         variantError,
         integrity: integrity !== false,
+        pin: pinOf(integrity),
         threads,
         spinMs: options.threadSpinMs ?? DEFAULT_SPIN_MS,
         chunksPerThread: chunks,

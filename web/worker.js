@@ -69,8 +69,9 @@ function unstage({ staged, staging: fresh }) {
 
 const ms = (t0) => Math.round((performance.now() - t0) * 100) / 100;
 
-// `expected` ({bytes, sha256}): the manifest of a wasm part is checked against its parent's hash of it
-async function fetchManifest(url, expected = null) {
+// `expected` ({bytes, sha256}): the manifest of a wasm part is checked against its parent's hash of it;
+// `pin` ("sha256-<base64>", create()'s integrity option): the page pins the manifest itself
+async function fetchManifest(url, expected = null, pin = null) {
   let response;
   try {
     response = await fetch(url);
@@ -83,9 +84,19 @@ async function fetchManifest(url, expected = null) {
     );
   }
   let text;
-  if (expected) {
+  if (expected || pin) {
     const bytes = await response.arrayBuffer();
-    await checkIntegrity(url.split("/").slice(-2).join("/"), url, expected, bytes);
+    if (expected) await checkIntegrity(url.split("/").slice(-2).join("/"), url, expected, bytes);
+    if (pin) {
+      const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+      const got = `sha256-${btoa(String.fromCharCode(...digest))}`;
+      if (got !== pin) {
+        throw new Error(
+          `${url}: manifest.json does not match the integrity pin (pinned ${pin}, got ${got}); the bundle was changed ` +
+            "or re-packaged: pin the new manifest or deploy the one pinned",
+        );
+      }
+    }
     text = new TextDecoder().decode(bytes);
   } else {
     text = await response.text();
@@ -122,6 +133,29 @@ function checkManifest(m, url) {
   if (mem.weights_offset + mem.weights_bytes > size || (!dynamic && mem.arena_offset + mem.arena_bytes > size)) {
     throw bad(`weights or arena end past the ${mem.pages}-page memory`);
   }
+  if (mem.weights_file_bytes > mem.weights_bytes || mem.weights_offset + mem.weights_bytes > mem.arena_offset) {
+    throw bad("the weights region overlaps the arena (memory.weights_offset/weights_bytes/arena_offset)");
+  }
+  // the same rules, in the same words, as wasm_runtime/manifest_check.py (tests/data/bad_manifests.json)
+  const plain = (name) => typeof name === "string" && !["", ".", ".."].includes(name) && !/[/\\]/.test(name);
+  if (!m.files || typeof m.files !== "object" || !Object.keys(m.files).length) throw bad("files must be an object naming the bundle's files");
+  for (const [name, meta] of Object.entries(m.files)) {
+    if (!plain(name)) throw bad(`file name '${name}' points outside the bundle`);
+    if (!isInt(meta?.bytes) || typeof meta?.sha256 !== "string") throw bad(`files['${name}'] needs bytes and sha256`);
+  }
+  if (!m.files["weights.bin"]) throw bad("files has no entry for weights.bin");
+  if (m.files["weights.bin"].bytes !== mem.weights_file_bytes) throw bad("weights.bin size disagrees with memory.weights_file_bytes");
+  const modules = m.kernels?.modules;
+  if (!modules || typeof modules !== "object" || !Object.keys(modules).length) throw bad("kernels.modules must name the kernel builds");
+  for (const [variant, name] of Object.entries(modules)) {
+    if (!plain(name) || !(name in m.files)) throw bad(`kernel module '${variant}' ('${name}') is not a file of the bundle`);
+  }
+  if (!Array.isArray(m.init) || !Array.isArray(m.steps)) throw bad("init and steps must be lists");
+  for (const key of ["steps", "init"]) {
+    if (m.stats && key in m.stats && m.stats[key] !== m[key].length) {
+      throw bad(`${key} holds ${m[key].length} entries, the packager wrote ${m.stats[key]}`);
+    }
+  }
   if (dynamic) {
     const d = m.dynamic;
     const isFormula = (f) => Number.isSafeInteger(f) || (Array.isArray(f) && f.every((t) => Array.isArray(t) && t.length === d.symbols.length + 1 && t.every(Number.isSafeInteger)));
@@ -133,8 +167,6 @@ function checkManifest(m, url) {
       if (!(e.dtype in ITEM_BYTES) || !Array.isArray(e.shape) || !e.shape.every(isFormula)) throw bad(`tensor '${e.name}' is malformed`);
       if (!(Number.isInteger(e.arena) && e.arena < d.arena.length) && !isInt(e.offset)) throw bad(`tensor '${e.name}' has no storage`);
     }
-    if (!Array.isArray(m.init) || !Array.isArray(m.steps)) throw bad("init and steps must be lists");
-    if (!m.files?.["weights.bin"]) throw bad("files has no entry for weights.bin");
     return;
   }
   for (const [kind, list] of [["inputs", m.inputs], ["outputs", m.outputs]]) {
@@ -147,9 +179,6 @@ function checkManifest(m, url) {
       }
     }
   }
-  if (!Array.isArray(m.init) || !Array.isArray(m.steps)) throw bad("init and steps must be lists");
-  if (!m.files?.["weights.bin"]) throw bad("files has no entry for weights.bin");
-  if (m.files["weights.bin"].bytes !== mem.weights_file_bytes) throw bad("weights.bin size disagrees with memory.weights_file_bytes");
 }
 
 // Fetch one bundle file. Integrity is checked with crypto.subtle on the downloaded bytes rather than with
@@ -234,7 +263,7 @@ async function load(msg) {
   if (backend === "wasm") return { ...(await loadWasmState(msg)), backend: "wasm", backendReason: "" };
   const t0 = performance.now();
   const manifestUrl = new URL("manifest.json", msg.url).href;
-  const m = await fetchManifest(manifestUrl);
+  const m = await fetchManifest(manifestUrl, null, msg.pin);
   checkManifest(m, manifestUrl);
   let reason;
   if (!m.webgl) {
@@ -317,7 +346,7 @@ async function loadWebGL(m, msg, gl, t0) {
   }
   let part;
   try {
-    part = await loadWasm({ ...msg, url: new URL(`${section.wasm.dir}/`, base).href, expected: integrity ? section.wasm.manifest : null, prefetch: false });
+    part = await loadWasm({ ...msg, url: new URL(`${section.wasm.dir}/`, base).href, expected: integrity ? section.wasm.manifest : null, pin: null, prefetch: false });
   } catch (err) {
     try {
       plan.loseContext(); // frees its textures now, not at garbage collection
@@ -376,7 +405,7 @@ function runMixed(feeds) {
 }
 
 // Returns {info, wasmState}; the caller installs wasmState as the worker's state.
-async function loadWasm({ url: base, variant: baseVariant, integrity, threads: wanted = 1, expected = null, spinMs = 0, chunksPerThread = 1, prefetch = false }) {
+async function loadWasm({ url: base, variant: baseVariant, integrity, pin = null, threads: wanted = 1, expected = null, spinMs = 0, chunksPerThread = 1, prefetch = false }) {
   const t0 = performance.now();
   const manifestUrl = new URL("manifest.json", base).href;
   // weights.bin downloads alongside the manifest (its name does not depend on it): the page's prefetch, or a
@@ -400,7 +429,7 @@ async function loadWasm({ url: base, variant: baseVariant, integrity, threads: w
   const hasher = integrity ? new Worker(new URL(import.meta.url), { type: "module", name: "wasm-runtime integrity" }) : null;
   let m;
   try {
-    m = await fetchManifest(manifestUrl, expected);
+    m = await fetchManifest(manifestUrl, expected, expected ? null : pin);
     checkManifest(m, manifestUrl);
   } catch (err) {
     hasher?.terminate();
@@ -485,6 +514,13 @@ async function loadWasm({ url: base, variant: baseVariant, integrity, threads: w
       throw new Error(`could not instantiate ${moduleName}: ${err.message}`);
     }
     const exports = instance.exports;
+    const heapBase = exports.__heap_base?.value;
+    if (Number.isInteger(heapBase) && m.memory.weights_offset < heapBase) {
+      throw new Error(
+        `model manifest ${manifestUrl}: memory.weights_offset ${m.memory.weights_offset} overlaps the kernel module's ` +
+          `stack and data (up to ${heapBase}); re-package the model`,
+      );
+    }
     callAll(prepare(m.init, exports, "init"));
     await weightsCheck;
     const pool = threads > 1 ? await startHelpers(spawned, module, memory, m, threads, { spinMs, chunksPerThread }) : null;
