@@ -253,3 +253,21 @@ def test_max_memory_refuses_a_larger_plan(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([str(path), "-o", str(tmp_path / "b"), "--max-memory", "lots"])
     assert exit_info.value.code == 2 and "'lots' is not a size such as 512MiB" in capsys.readouterr().err
+
+
+def test_verify_fits_under_an_address_space_limit(squeezenet_path, tmp_path):
+    """--verify holds two sessions; each used to reserve 4 GiB + guard of address space (wasmtime's default to
+    elide bounds checks), so it failed under an 8 GB limit even on SqueezeNet. Under 6 GB it verifies."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "wasm_runtime.cli", str(squeezenet_path), "-o", str(tmp_path / "b"), "--verify"],
+        capture_output=True,
+        text=True,
+        preexec_fn=limit,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "verify [relaxed] logits" in proc.stdout

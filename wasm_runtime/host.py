@@ -105,10 +105,13 @@ class HostSession:
         check_integrity: bool = True,
         threads: int = 1,
         integrity: str | None = None,
+        compact: bool = False,
     ):
         """`threads` > 1 runs every split step as that many chunks, one after another: the same work
         division the browser's worker pool runs at once (wasmtime-py cannot share memories yet). `integrity`
-        pins the manifest ("sha256-<base64>", see load_manifest)."""
+        pins the manifest ("sha256-<base64>", see load_manifest). `compact` reserves address space for the
+        bundle's memory only, not the 4 GiB + guard wasmtime reserves by default to elide bounds checks (runs
+        may be slower): for processes under an address-space limit (--verify holds two sessions)."""
         bundle_dir = Path(bundle_dir)
         self.manifest = m = load_manifest(bundle_dir, check_integrity, integrity)
         if variant.endswith("-mt"):
@@ -116,7 +119,13 @@ class HostSession:
         if variant not in m["kernels"]["modules"]:
             raise BundleError(f"variant {variant!r} not in bundle (has {sorted(m['kernels']['modules'])})")
         self.variant = variant
-        engine = wasmtime.Engine(_engine_config())
+        config = _engine_config()
+        if compact:
+            pages = m["memory"]["pages"]
+            config.memory_reservation = pages * 65536 if "dynamic" not in m else 256 << 20
+            config.memory_guard_size = 1 << 16
+            config.memory_reservation_for_growth = 0 if "dynamic" not in m else 64 << 20
+        engine = wasmtime.Engine(config)
         self._store = wasmtime.Store(engine)
         module = wasmtime.Module(engine, (bundle_dir / m["kernels"]["modules"][variant]).read_bytes())
         pages = m["memory"]["pages"]

@@ -111,7 +111,8 @@ def verify_bundle(bundle_dir, model: onnx.ModelProto, seed: int = 0, variants=("
     """{label: [OutputError]} for the bundle against onnxruntime on the same seeded inputs, per variant
     (and, for a dynamic-shape bundle, per setting of its symbolic dims)."""
     results = {}
-    sessions = {variant: HostSession(bundle_dir, variant) for variant in variants}
+    # compact: the bundle's memory only, not 4 GiB + guard each (two sessions failed under an 8 GB limit)
+    sessions = {variant: HostSession(bundle_dir, variant, compact=True) for variant in variants}
     settings = concrete_inputs(next(iter(sessions.values())).manifest)
     for entries in settings:
         feeds = random_inputs(entries, seed)
@@ -527,7 +528,8 @@ def verify(
     shapes (for a dynamic bundle, at each setting of `concrete_inputs`). Raises VerifyError when
     onnxruntime cannot load the model or an --inputs file is unusable; inputs onnxruntime rejects are
     listed in `rejected`, our bundle trapping is a failed run."""
-    sessions = {variant: HostSession(bundle_dir, variant) for variant in variants}
+    # compact: the bundle's memory only, not 4 GiB + guard each (two sessions failed under an 8 GB limit)
+    sessions = {variant: HostSession(bundle_dir, variant, compact=True) for variant in variants}
     manifest = next(iter(sessions.values())).manifest
     if inputs:
         settings = [load_inputs(path, manifest["inputs"]) for path in inputs]
