@@ -213,6 +213,7 @@ def plan_runtime_if(graph: Graph, node: Node, settle) -> None:
     for key in BRANCHES:
         model, constants = branch_model(graph, node, key)
         sub = to_graph(model)
+        sub.metadata["probe"] = graph.metadata.get("probe", False)
         for name, v in constants.items():
             sub.values[name] = v
             sub.inputs.remove(name)

@@ -154,7 +154,8 @@ class ShapeProbe:
             from .importer import import_model
 
             try:
-                _, graph = import_model(self.model, shapes_at(self.model, self.symbols, values), check=False)
+                shapes = shapes_at(self.model, self.symbols, values)
+                _, graph = import_model(self.model, shapes, check=False, probe=True)
                 self.cache[values] = _value_shapes(graph)
             except PackageError as exc:
                 self.cache[values] = str(exc)

@@ -83,6 +83,28 @@ def _static_shape(graph: Graph, name: str) -> tuple[int, ...] | None:
     return tuple(v.shape)
 
 
+def _output_size(graph: Graph, node: Node, arrays: list[np.ndarray]) -> int:
+    """Elements of the node's first output, as far as is known without computing it: the inferred shape, or
+    for the ops that make large tensors from small inputs (Expand, Tile, Range) the size their inputs give;
+    0 when unknown. Folding never materializes more than _FOLD_LIMIT_ELEMENTS (a dynamic-shape probe imports
+    at sizes like a batch of 512, where Expand(x, Shape(...)) would be gigabytes)."""
+    v = graph.values.get(node.outputs[0]) if node.outputs else None
+    if v is not None and v.shape is not None and all(isinstance(d, int) and d >= 0 for d in v.shape):
+        return int(np.prod(v.shape, dtype=np.float64))
+    try:
+        if node.op_type == "Expand":
+            shape = np.broadcast_shapes(arrays[0].shape, tuple(int(d) for d in arrays[1]))
+            return int(np.prod(shape, dtype=np.float64))
+        if node.op_type == "Tile":
+            return int(np.prod(np.asarray(arrays[0].shape) * arrays[1].astype(np.float64)))
+        if node.op_type == "Range":
+            start, limit, delta = (float(np.asarray(a).reshape(-1)[0]) for a in arrays[:3])
+            return max(0, int(np.ceil((limit - start) / delta))) if delta else 0
+    except (ValueError, IndexError, TypeError):
+        return 0  # malformed: _evaluate reports it
+    return 0
+
+
 def fold_constants(graph: Graph) -> int:
     """Replace constant-only nodes by their values. Returns how many nodes were folded."""
     kept: list[Node] = []
@@ -125,7 +147,12 @@ def fold_constants(graph: Graph) -> int:
                     f"node {node.name!r} ({node.op_type}): its integer divisor holds 0: onnxruntime fails such a "
                     "run (integer division by zero)"
                 )
-            if not (large_view and node.op_type in _VIEW_OPS) and not too_big:
+            out_size = _output_size(graph, node, arrays)
+            if node.op_type == "Expand" and out_size > _FOLD_LIMIT_ELEMENTS:
+                # a large broadcast of a constant: a zero-stride view, shipped once, as ConstantOfShape's
+                shape = np.broadcast_shapes(arrays[0].shape, tuple(int(d) for d in arrays[1]))
+                results = [np.broadcast_to(arrays[0], shape)]
+            elif not (large_view and node.op_type in _VIEW_OPS) and not too_big and out_size <= _FOLD_LIMIT_ELEMENTS:
                 results = _evaluate(graph, node)
         if results is None:
             kept.append(node)

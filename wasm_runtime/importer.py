@@ -38,11 +38,17 @@ def check_domains(model: onnx.ModelProto) -> None:
 
 
 def import_model(
-    source, input_shapes: dict[str, list] | None = None, no_fold: set[str] | None = None, check: bool = True
+    source,
+    input_shapes: dict[str, list] | None = None,
+    no_fold: set[str] | None = None,
+    check: bool = True,
+    probe: bool = False,
 ) -> tuple[onnx.ModelProto, Graph]:
     """Load, validate and convert; returns the (shape-fixed) ONNX model and its IR with static shapes.
     Values named in `no_fold` are never replaced by constants (see package._package_dynamic). `check` False
-    skips the checker, for a model already checked (the dynamic-shape probes import one model many times)."""
+    skips the checker, for a model already checked (the dynamic-shape probes import one model many times).
+    `probe`: only the shapes matter (domain.py imports at sizes no bundle would run at, a batch of 512 among
+    them), so no tensor is held to the size a plan can have."""
     model = onnx_io.load_model(source)
     if check:
         onnx_io.check_model(model)
@@ -53,6 +59,8 @@ def import_model(
     graph = onnx_io.to_graph(model)
     if no_fold:
         graph.metadata["no_fold"] = set(no_fold)
+    if probe:
+        graph.metadata["probe"] = True
     onnx_io.require_static_inputs(graph)
     settle(graph)
     return model, graph
@@ -112,5 +120,6 @@ def settle(graph: Graph) -> None:
         for node in pending:
             control.plan_runtime_if(graph, node, settle)
     onnx_io.require_static_shapes(graph)
-    validate.check_graph(graph)  # what onnxruntime refuses and shape inference lets through
+    # what onnxruntime refuses and shape inference lets through
+    validate.check_graph(graph, None if graph.metadata.get("probe") else validate.MAX_TENSOR_BYTES)
     graph.metadata.setdefault("warnings", []).extend(_declared_shape_warnings(graph))

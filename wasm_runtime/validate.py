@@ -126,14 +126,15 @@ def _pad(graph: Graph, node: Node) -> str | None:
     return None
 
 
-def check_graph(graph: Graph, max_tensor_bytes: int = MAX_TENSOR_BYTES) -> None:
-    """Every node against its op's check, and every computed tensor against the memory a plan can have."""
+def check_graph(graph: Graph, max_tensor_bytes: int | None = MAX_TENSOR_BYTES) -> None:
+    """Every node against its op's check, and every computed tensor against the memory a plan can have (not
+    with max_tensor_bytes None)."""
     for node in graph.nodes:
         fn = CHECKS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
         problem = fn(graph, node) if fn else None
         if problem:
             raise PackageError(f"node {node.name!r} ({node.op_type}): {problem}")
-        for out in node.outputs:
+        for out in node.outputs if max_tensor_bytes is not None else ():
             v = graph.values.get(out) if out else None
             if v is None or v.shape is None or v.is_const or not all(isinstance(d, int) for d in v.shape):
                 continue
