@@ -73,6 +73,10 @@ def _evaluate(graph: Graph, node: Node) -> list[np.ndarray]:
         outs = ReferenceEvaluator(model).run(None, feeds)
     except Exception as exc:
         raise PackageError(f"node {node.name!r} ({node.op_type}) failed on its constant inputs: {exc}") from None
+    for o in outs:
+        if o is None or isinstance(o, (list, tuple, dict)):
+            kind = "an optional" if o is None else "a sequence" if isinstance(o, (list, tuple)) else "a map"
+            raise PackageError(f"node {node.name!r} ({node.op_type}) makes {kind}; only tensors are supported")
     return [np.asarray(o) for o in outs]
 
 

@@ -72,7 +72,19 @@ def _same_as_min_opset(model: onnx.ModelProto, opset: int) -> bool:
     return True
 
 
+def check_tensor_io(graph: onnx.GraphProto) -> None:
+    """Graph inputs and outputs are tensors (an untyped output is inferred later): sequences, maps and
+    optionals are not supported."""
+    inits = {i.name for i in graph.initializer}
+    for kind, infos in (("input", [i for i in graph.input if i.name not in inits]), ("output", graph.output)):
+        for info in infos:
+            which = info.type.WhichOneof("value")
+            if which not in (None, "tensor_type"):
+                raise PackageError(f"{kind} {info.name!r} is a {which}; only tensor {kind}s are supported")
+
+
 def check_model(model: onnx.ModelProto) -> None:
+    check_tensor_io(model.graph)
     opset = default_opset(model)
     if opset > MAX_OPSET or (opset < MIN_OPSET and not _same_as_min_opset(model, opset)):
         raise PackageError(f"opset {opset} is not supported (supported: {MIN_OPSET}..{MAX_OPSET})")
