@@ -1,6 +1,7 @@
 import http.client
 import inspect
 import json
+import random
 import signal
 import socket
 import subprocess
@@ -639,3 +640,28 @@ def test_serve_command_end_to_end(roots, production):
             proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_load_test_smoke(tmp_path):
+    """benchmarks/load_test.py for a few seconds on both servers: every request answered with the file's bytes.
+    Reports speed, asserts none."""
+    bundle = tmp_path / "models" / "tiny"
+    bundle.mkdir(parents=True)
+    rng = random.Random(0)
+    files = {"weights.bin": rng.randbytes(2_000_000), "manifest.json": b'{"name": "tiny"}', "kernels.wasm": b"\0asm"}
+    for name, data in files.items():
+        (bundle / name).write_bytes(data)
+    out = tmp_path / "load.json"
+    cmd = [sys.executable, "benchmarks/load_test.py", "--clients", "3", "--seconds", "1.5", "--bundle", str(bundle),
+           "--json", str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = json.loads(out.read_text())["results"]
+    assert [r["server"] for r in results] == ["dev", "production"]
+    for res in results:
+        assert res["errors"] == 0 and res["stuck_clients"] == 0, res
+        paths = [f["path"] for f in res["files"]]
+        assert paths == ["/runtime/index.js", "/runtime/worker.js", "/models/tiny/manifest.json",
+                         "/models/tiny/kernels.wasm", "/models/tiny/weights.bin"]  # fmt: skip
+        assert all(f["requests"] > 0 for f in res["files"]), res
+        assert res["files"][-1]["bytes"] == 2_000_000
