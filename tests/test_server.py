@@ -459,6 +459,19 @@ def test_live_server(live, production):
     conn.close()
 
 
+def test_large_file_and_range_served_exactly(live, roots):
+    """A file of several of the servers' write blocks (werkzeug's here: 256 KiB), whole and in a byte range."""
+    data = random.Random(1).randbytes(700_001)
+    (roots / "models" / "tiny" / "large.bin").write_bytes(data)
+    with urllib.request.urlopen(f"{live}/models/tiny/large.bin") as response:
+        assert response.read() == data
+    request = urllib.request.Request(f"{live}/models/tiny/large.bin", headers={"Range": "bytes=262000-524400"})
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 206
+        assert response.headers["Content-Range"] == "bytes 262000-524400/700001"
+        assert response.read() == data[262000:524401]
+
+
 def open_idle(port: int, count: int) -> list[socket.socket]:
     return [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(count)]
 
