@@ -139,9 +139,9 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[int(rank) - 1]
 
 
-def run_once(root: Path, models_dir: Path, kind: str, files: dict[str, bytes], clients: int, seconds: float) -> dict:
+def run_once(root: Path, models_dir: Path, args: list[str], files: dict[str, bytes], clients: int, seconds: float):
     """One timed window of `clients` on a fresh server process: the raw records."""
-    server = Server(root, models_dir, SERVER_ARGS[kind])
+    server = Server(root, models_dir, args)
     try:
         done: list[list] = [[] for _ in range(clients)]
         errors: list[tuple[str, str]] = []
@@ -258,6 +258,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--servers", default="dev,production", help="comma-separated: dev, production")
     p.add_argument("--bundle", type=Path, help="bundle directory to serve (default: package the demo MobileNetV2)")
     p.add_argument("--server-root", type=Path, default=REPO, help="tree whose `server` package runs (default: this)")
+    p.add_argument(
+        "--baseline-root",
+        type=Path,
+        help="also measure the development server of this tree (e.g. an older commit's `git archive REV server web "
+        "demos`), as 'dev-baseline', in the same rounds",
+    )
     p.add_argument("--work", type=Path, default=benchlib.WORK_DIR / "load")
     p.add_argument("--write", action="store_true", help="replace this script's section of RESULTS.md")
     p.add_argument("--results", type=Path, default=benchlib.RESULTS, help="the results file --write updates")
@@ -270,16 +276,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.clients < 1 or args.seconds <= 0 or args.rounds < 1:
         p.error("--clients, --seconds and --rounds must be positive")
 
+    contenders = {kind: (args.server_root.resolve(), SERVER_ARGS[kind]) for kind in kinds}
+    if args.baseline_root:
+        contenders["dev-baseline"] = (args.baseline_root.resolve(), [])
+        kinds.append("dev-baseline")
     bundle = (args.bundle or package_demo_bundle(args.work)).resolve()
     files = bundle_files(bundle, args.server_root.resolve() / "web")
     bodies = {path: file.read_bytes() for path, file in files.items()}
+    if args.baseline_root:
+        theirs = bundle_files(bundle, args.baseline_root.resolve() / "web")
+        if any(bodies[path] != file.read_bytes() for path, file in theirs.items()):
+            raise SystemExit("load_test: the baseline tree's web/ files differ from this one's; compare like with like")
     runs: dict[str, list[dict]] = {kind: [] for kind in kinds}
     for round_ in range(args.rounds):
         for kind in kinds:
             print(f"round {round_ + 1}/{args.rounds}, {kind}: {args.clients} clients, {args.seconds:g} s", flush=True)
+            root, server_args = contenders[kind]
             # the bundle's parent is the models directory (a symlink to the bundle would be refused as escaping it)
-            run = run_once(args.server_root.resolve(), bundle.parent, kind, bodies, args.clients, args.seconds)
-            runs[kind].append(run)
+            runs[kind].append(run_once(root, bundle.parent, server_args, bodies, args.clients, args.seconds))
     results = [summarize(kind, runs[kind], bodies, args.clients, args.seconds) for kind in kinds]
 
     header, rows = table(results)
@@ -297,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"Command: `{command.strip()}`  ",
                 f"Tree: {benchlib.tree_state()}"
                 + ("" if args.server_root.resolve() == REPO else f"; server from {args.server_root}")
+                + (f"; dev-baseline: the development server of {args.baseline_root}" if args.baseline_root else "")
                 + "  ",
                 f"Machine: {benchlib.machine_line()}; clients and server share these cores.",
                 "",
