@@ -1,4 +1,4 @@
-"""Development server for web bundles, the JS runtime and the demos.
+"""The Flask app serving web bundles, the JS runtime and the demos (server/servers.py runs it).
 
 Browsers only expose SharedArrayBuffer (needed for threaded WASM) to cross-origin-isolated pages,
 hence the COOP/COEP headers on every response.
@@ -157,27 +157,43 @@ def create_app(
 def serve(
     models_dir: str | os.PathLike,
     host: str = "127.0.0.1",
-    port: int = 8000,
+    port: int | str = 8000,
     web_dir: str | os.PathLike | None = None,
     demos_dir: str | os.PathLike | None = None,
+    production: bool = False,
+    **limits,
 ) -> None:
+    """Serve until Ctrl-C: werkzeug's development server, or waitress with `production`. `limits` are
+    make_server's `timeout`, `connection_limit` and (waitress) `threads`. A host or port that cannot be served
+    raises server.servers.ServeError before anything listens."""
+    from server.servers import is_wildcard, make_server
+
     app = create_app(models_dir, web_dir=web_dir, demos_dir=demos_dir)
+    server = make_server(app, host, port, production=production, **limits)
     shown_host = f"[{host}]" if ":" in host else host
-    print(f"Demos at http://{shown_host}:{port}/demos/", flush=True)
-    app.run(host=host, port=port, threaded=True)
+    kind = "waitress" if production else "development server (werkzeug); --production serves with waitress"
+    print(f"Demos at http://{shown_host}:{server.port}/demos/ ({kind})", flush=True)
+    if is_wildcard(host):
+        print(f"warning: {host} listens on every interface: anyone who can reach this machine can fetch the files")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 @contextlib.contextmanager
-def serving_in_background(app: Flask, name: str = "server") -> Iterator[str]:
-    """Run `app` on a free 127.0.0.1 port in a daemon thread (tests, benchmarks); yields the base URL with no
-    trailing slash and shuts the server down on exit."""
-    from werkzeug.serving import make_server
+def serving_in_background(app: Flask, name: str = "server", production: bool = False, **limits) -> Iterator[str]:
+    """Run `app` on a free 127.0.0.1 port in a daemon thread (tests, benchmarks), on the server `serve` would use;
+    yields the base URL with no trailing slash and shuts the server down on exit."""
+    from server.servers import make_server
 
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    httpd = make_server(app, "127.0.0.1", 0, production=production, **limits)
     thread = threading.Thread(target=httpd.serve_forever, name=name, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{httpd.server_port}"
+        yield f"http://127.0.0.1:{httpd.port}"
     finally:
         httpd.shutdown()
         thread.join(timeout=5)

@@ -203,13 +203,18 @@ def _serve(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="package-for-web serve", description="Serve bundles, the JS runtime and the demo")
     p.add_argument("models_dir", nargs="?", default="dist", help="directory of bundles (default: dist)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", default="8000", help="1 to 65535 (default: %(default)s)")
+    p.add_argument("--production", action="store_true", help="serve with waitress instead of werkzeug's server")
     args = p.parse_args(argv)
     from server import serve
+    from server.servers import ServeError, check_host, check_port
 
     if not Path(args.models_dir).is_dir():
         raise PackageError(f"{args.models_dir}: no such directory of bundles")
-    serve(args.models_dir, host=args.host, port=args.port)
+    try:
+        serve(args.models_dir, host=check_host(args.host), port=check_port(args.port), production=args.production)
+    except ServeError as exc:
+        raise PackageError(str(exc)) from None
     return 0
 
 
@@ -220,12 +225,19 @@ def _demo(argv: list[str]) -> int:
     )
     p.add_argument("--dist", default="dist")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", default="8000", help="1 to 65535 (default: %(default)s)")
+    p.add_argument("--production", action="store_true", help="serve with waitress instead of werkzeug's server")
     p.add_argument("--no-serve", action="store_true", help="only build the bundle")
     args = p.parse_args(argv)
+    from server.servers import ServeError, check_host, check_port
+
     from . import zoo
     from .package import package
 
+    try:  # before the packaging, which takes seconds
+        host, port = check_host(args.host), check_port(args.port)
+    except ServeError as exc:
+        raise PackageError(str(exc)) from None
     dist = Path(args.dist)
     model = zoo.BUILDERS[DEMO_MODEL]()
     result = package(model, dist / DEMO_MODEL, name=DEMO_MODEL)
@@ -234,7 +246,10 @@ def _demo(argv: list[str]) -> int:
         return 0
     from server import serve
 
-    serve(str(dist), host=args.host, port=args.port)
+    try:
+        serve(str(dist), host=host, port=port, production=args.production)
+    except ServeError as exc:
+        raise PackageError(str(exc)) from None
     return 0
 
 
