@@ -1,7 +1,8 @@
 """Seeded mutants of small models through the CLI, as a careless user or an attacker would bring them: every
 mutant exits 0 or 2 (never a traceback, exit 3), and every bundle written (exit 0) agrees with onnxruntime,
-or onnxruntime refuses that model too. Structural mutants change one thing a model can get wrong (an
-attribute, a dim, a dtype, a name, an input, an op); byte mutants flip or cut the serialized file.
+or onnxruntime refuses that model too, and gives the same bits for the same inputs after a run with others.
+Structural mutants change one thing a model can get wrong (an attribute, a dim, a dtype, a name, an input,
+an op); byte mutants flip or cut the serialized file.
 
 The mutants are deterministic (seeded), so a failure names one that can be rebuilt: `mutants(seed)[index]`."""
 
@@ -222,6 +223,10 @@ def test_mutants_exit_0_or_2_and_bundles_agree_with_onnxruntime(chunk, tmp_path)
             continue  # onnxruntime refuses this model: our bundle is at least not a contradiction of it
         try:
             got = session.run(feeds)
+            # a run must not read what an earlier run left in memory: the same inputs after other inputs
+            # give the same bits
+            session.run({k: rng.standard_normal(v.shape).astype(v.dtype) for k, v in feeds.items()})
+            again = session.run(feeds)
         except RuntimeError as exc:
             problems.append(f"{what}: onnxruntime runs it, the bundle fails: {exc}")
             continue
@@ -229,4 +234,6 @@ def test_mutants_exit_0_or_2_and_bundles_agree_with_onnxruntime(chunk, tmp_path)
             check = check_output(name, got[name], expected, None)
             if not check.ok:
                 problems.append(f"{what}: {check.format()}")
+            if not np.array_equal(got[name], again[name], equal_nan=True):
+                problems.append(f"{what}: output {name!r} changes after a run with other inputs (stale memory)")
     assert not problems, f"{len(problems)} mutants:\n" + "\n".join(problems)
