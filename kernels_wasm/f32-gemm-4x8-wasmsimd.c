@@ -8,7 +8,8 @@
  * shuffling lanes out of 4-wide A loads, or 6x8 tiles). Columns run in blocks whose K x block panel of B
  * stays in L2 while every row panel passes over it. Rows that do not fill a tile run the same loop with
  * fewer rows; the columns past the last multiple of 8 run one more tile, 4 wide when at most 4 are left and
- * 8 wide otherwise. The epilogue works on the accumulators in registers. */
+ * 8 wide otherwise. The epilogue works on the accumulators in registers; activations other than ReLU and Clip
+ * run over each column block once its tiles are stored (activate_late). */
 #include "common.h"
 
 typedef struct {
@@ -20,7 +21,8 @@ typedef struct {
     float p0, p1;
 } Epilogue;
 
-/* v (4 columns j..j+3 of row i) -> epilogue -> C, without leaving registers */
+/* v (4 columns j..j+3 of row i) -> epilogue -> C, without leaving registers; an activation that common.h's
+ * act_in_registers refuses is left to activate_late */
 INLINE void finish4(float* c, v128_t v, int i, int j, const Epilogue* e) {
     if (e->alpha != 1.0f) v = wasm_f32x4_mul(v, VSPLAT(e->alpha));
     if (e->bias) {
@@ -31,15 +33,34 @@ INLINE void finish4(float* c, v128_t v, int i, int j, const Epilogue* e) {
         v = VMADD(bv, VSPLAT(e->beta), v);
     }
     if (e->residual) v = wasm_f32x4_add(v, VLOAD(e->residual + i * e->res_ld + j));
-    VSTORE(c, v_activate(v, e->act, e->p0, e->p1));
+    VSTORE(c, v_activate_in_registers(v, e->act, e->p0, e->p1));
 }
 
-/* one element of the epilogue, for the columns of a partial tile */
-INLINE float finish1(float s, int i, int j, const Epilogue* e) {
-    s *= e->alpha;
-    if (e->bias) s += e->beta * e->bias[i * e->bias_rs + j * e->bias_cs];
-    if (e->residual) s += e->residual[i * e->res_ld + j];
-    return wasm_f32x4_extract_lane(v_activate(VSPLAT(s), e->act, e->p0, e->p1), 0);
+/* The epilogue of a partial tile (w columns below its width, from column j; `rows` rows from row i, row r's
+ * accumulators at t + 8r), element by element, with the activations act_in_registers accepts. Only the last
+ * column tile is partial, so one out-of-line copy serves every tile shape; it is called once the tile's
+ * accumulators are stored, so no accumulator is live across a call. */
+static __attribute__((noinline)) void finish_partial(float* C, int ldc, int rows, int i, int j, int w,
+                                                     const float* t, const Epilogue* e) {
+    for (int r = 0; r < rows; r++) {
+        float* c = C + (i + r) * ldc + j;
+        for (int q = 0; q < w; q++) {
+            float s = t[8 * r + q] * e->alpha;
+            if (e->bias) s += e->beta * e->bias[(i + r) * e->bias_rs + (j + q) * e->bias_cs];
+            if (e->residual) s += e->residual[(i + r) * e->res_ld + j + q];
+            c[q] = s;
+        }
+        if (e->act == ACT_RELU || e->act == ACT_CLIP) activate_row_outlined(c, c, 0, w, e->act, e->p0, e->p1);
+    }
+}
+
+/* The activations act_in_registers refuses, in place over M rows of n columns of C once a column block's tiles
+ * are stored: a second pass over a block still in cache, next to which their exp per element dominates. */
+static __attribute__((noinline)) void activate_late(float* C, int ldc, int M, int n, const Epilogue* e) {
+    for (int i = 0; i < M; i++) {
+        float* c = C + (long)i * ldc;
+        activate_row_outlined(c, c, 0, n, e->act, e->p0, e->p1);
+    }
 }
 
 /* A call in a loop keeps V8 from unrolling it: Chromium 156's V8 partially unrolls small innermost loops that
@@ -80,17 +101,19 @@ INLINE void tile_mx8(int mr, int K, int kfull, const float* A, int lda, const fl
             hi[r] = VMADD(av, b1, hi[r]);
         }
     }
-    for (int r = 0; r < mr; r++) {
-        float* c = C + (i + r) * ldc + j;
-        if (w == 8) {
+    if (w == 8) {
+        for (int r = 0; r < mr; r++) {
+            float* c = C + (i + r) * ldc + j;
             finish4(c, lo[r], i + r, j, e);
             finish4(c + 4, hi[r], i + r, j + 4, e);
-        } else {
-            float t[8];
-            VSTORE(t, lo[r]);
-            VSTORE(t + 4, hi[r]);
-            for (int q = 0; q < w; q++) c[q] = finish1(t[q], i + r, j + q, e);
         }
+    } else {
+        float t[6 * 8];
+        for (int r = 0; r < mr; r++) {
+            VSTORE(t + 8 * r, lo[r]);
+            VSTORE(t + 8 * r + 4, hi[r]);
+        }
+        finish_partial(C, ldc, mr, i, j, w, t, e);
     }
 }
 
@@ -114,15 +137,12 @@ INLINE void tile_mx4(int mr, int K, int kfull, const float* A, int lda, const fl
         v128_t b0 = VLOAD(t);
         for (int r = 0; r < mr; r++) acc[r] = VMADD(VSPLAT(a[r * lda + k]), b0, acc[r]);
     }
-    for (int r = 0; r < mr; r++) {
-        float* c = C + (i + r) * ldc + j;
-        if (w == 4) {
-            finish4(c, acc[r], i + r, j, e);
-        } else {
-            float t[4];
-            VSTORE(t, acc[r]);
-            for (int q = 0; q < w; q++) c[q] = finish1(t[q], i + r, j + q, e);
-        }
+    if (w == 4) {
+        for (int r = 0; r < mr; r++) finish4(C + (i + r) * ldc + j, acc[r], i + r, j, e);
+    } else {
+        float t[6 * 8];
+        for (int r = 0; r < mr; r++) VSTORE(t + 8 * r, acc[r]);
+        finish_partial(C, ldc, mr, i, j, w, t, e);
     }
 }
 
@@ -178,6 +198,7 @@ KERNEL void f32_gemm(int M, int N, int K, const float* A, int lda, const float* 
             for (int j = j0; j < j1; j += 8) tile_mx8(4, K, K, A, lda, B + j, ldb, 0, C, ldc, i, j, 8, e);
         if (i < M)
             for (int j = j0; j < j1; j += 8) leftover_rows(M - i, i, K, K, A, lda, B + j, ldb, C, ldc, j, 8, e);
+        if (!act_in_registers(act)) activate_late(C + j0, ldc, M, j1 - j0, e);
     }
     if (n8 < N) {
         /* the last N - n8 columns: 4- or 8-wide tiles, full-width reads while they stay inside B (it ends at
@@ -185,6 +206,7 @@ KERNEL void f32_gemm(int M, int N, int K, const float* A, int lda, const float* 
          * element: 49-pixel layers (7x7) lost a third of their time to their one leftover column. */
         long end = (long)(K - 1) * ldb + N;
         tail_columns(M, K, A, lda, B + n8, ldb, end - n8, C, ldc, n8, N - n8, e);
+        if (!act_in_registers(act)) activate_late(C + n8, ldc, M, N - n8, e);
     }
 }
 
@@ -252,5 +274,6 @@ KERNEL void f32_gemm_packed(int M, int N, int K, const float* A, int lda, const 
             case 6: packed_rows(6, M, N, K, A, lda, Bp, C, ldc, j0, j1, &ep); break;
             default: packed_rows(4, M, N, K, A, lda, Bp, C, ldc, j0, j1, &ep); break;
         }
+        if (!act_in_registers(act)) activate_late(C + j0, ldc, M, j1 - j0, &ep);
     }
 }
