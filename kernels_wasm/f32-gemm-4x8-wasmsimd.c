@@ -70,14 +70,14 @@ static __attribute__((noinline)) void activate_late(float* C, int ldc, int M, in
  * -1 hidden from the compiler, so the call is never made. */
 static __attribute__((noinline)) void stay_rolled(void) { __asm__ volatile(""); }
 
-/* mr rows (a compile-time constant after inlining, at most 6) by 8 columns of B, whose rows are bstride floats
+/* mr rows (a compile-time constant after inlining, at most 4) by 8 columns of B, whose rows are bstride floats
  * apart from b on (ldb for B as it is, 8 for a packed panel); the first w <= 8 columns are stored. Rows k of B
  * from kfull on are read only in their first w columns (the rest as 0): an 8-wide read there would run past the
  * end of B. Before kfull, a narrow tile's extra lanes read on into the next row and are never stored. rolled:
  * see stay_rolled. */
 INLINE void tile_mx8(int mr, int K, int kfull, const float* A, int lda, const float* b, int bstride, int rolled,
                      float* C, int ldc, int i, int j, int w, const Epilogue* e) {
-    v128_t lo[6], hi[6];
+    v128_t lo[4], hi[4];
     for (int r = 0; r < mr; r++) lo[r] = hi[r] = wasm_f32x4_splat(0.0f);
     const float* a = A + i * lda;
     int k = 0, never = -1;
@@ -108,7 +108,7 @@ INLINE void tile_mx8(int mr, int K, int kfull, const float* A, int lda, const fl
             finish4(c + 4, hi[r], i + r, j + 4, e);
         }
     } else {
-        float t[6 * 8];
+        float t[4 * 8];
         for (int r = 0; r < mr; r++) {
             VSTORE(t + 8 * r, lo[r]);
             VSTORE(t + 8 * r + 4, hi[r]);
@@ -121,7 +121,7 @@ INLINE void tile_mx8(int mr, int K, int kfull, const float* A, int lda, const fl
  * (a 49-pixel layer, 6 tiles and 1 column, spent 1/7 of its time on that column). */
 INLINE void tile_mx4(int mr, int K, int kfull, const float* A, int lda, const float* b, int bstride, int rolled,
                      float* C, int ldc, int i, int j, int w, const Epilogue* e) {
-    v128_t acc[6];
+    v128_t acc[4];
     for (int r = 0; r < mr; r++) acc[r] = wasm_f32x4_splat(0.0f);
     const float* a = A + i * lda;
     int k = 0, never = -1;
@@ -140,13 +140,13 @@ INLINE void tile_mx4(int mr, int K, int kfull, const float* A, int lda, const fl
     if (w == 4) {
         for (int r = 0; r < mr; r++) finish4(C + (i + r) * ldc + j, acc[r], i + r, j, e);
     } else {
-        float t[6 * 8];
+        float t[4 * 8];
         for (int r = 0; r < mr; r++) VSTORE(t + 8 * r, acc[r]);
         finish_partial(C, ldc, mr, i, j, w, t, e);
     }
 }
 
-/* The rows < 6 left over below the last full row tile, as one tile of that many rows: one pass over the
+/* The rows < 4 left over below the last full row tile, as one tile of that many rows: one pass over the
  * column block instead of one per row. w <= 4 takes the 4-wide tile. */
 static __attribute__((noinline)) void leftover_rows(int rows, int i, int K, int kfull, const float* A, int lda,
                                                     const float* b, int bstride, float* C, int ldc, int j, int w,
@@ -159,9 +159,7 @@ static __attribute__((noinline)) void leftover_rows(int rows, int i, int K, int 
     switch (rows) {
         case 1: LEFTOVER(1) break;
         case 2: LEFTOVER(2) break;
-        case 3: LEFTOVER(3) break;
-        case 4: LEFTOVER(4) break;
-        default: LEFTOVER(5) break;
+        default: LEFTOVER(3) break;
     }
 #undef LEFTOVER
 }
@@ -241,39 +239,32 @@ KERNEL void f32_pack_b(int K, int N, const float* B, int ldb, float* Bp) {
     }
 }
 
-/* rows i0.. in tiles of MR (a compile-time constant after inlining), then the leftover rows as one tile */
-INLINE void packed_rows(int MR, int M, int N, int K, const float* A, int lda, const float* Bp, float* C, int ldc,
-                        int j0, int j1, const Epilogue* e) {
-    int i = 0;
-    for (; i + MR <= M; i += MR)
-        for (int j = j0; j < j1; j += 8) {
-            const float* b = Bp + (long)(j >> 3) * 8 * K;
-            if (N - j <= 4)
-                tile_mx4(MR, K, K, A, lda, b, 8, 1, C, ldc, i, j, N - j, e);
-            else
-                tile_mx8(MR, K, K, A, lda, b, 8, 1, C, ldc, i, j, imin(8, N - j), e);
-        }
-    if (i < M)
-        for (int j = j0; j < j1; j += 8)
-            leftover_rows(M - i, i, K, K, A, lda, Bp + (long)(j >> 3) * 8 * K, 8, C, ldc, j, imin(8, N - j), e);
-}
-
-/* C = epilogue(A @ B) with B packed by f32_pack_b (or at package time). mr: rows per register tile (2..6;
- * --tune picks it per shape). Column blocks of panels stay in L2 while every row tile passes over them. */
+/* C = epilogue(A @ B) with B packed by f32_pack_b (or at package time), in 4x8 tiles, then the leftover rows
+ * as one tile. Column blocks of panels stay in L2 while every row tile passes over them.
+ * mr: the tile's rows, which --tune may choose among the heights in ops/gemm.py's TILES; only 4 is built, and
+ * any other value runs 4 rows (the same results). V8 ran every other height slower (3 and 2 rows 1.15-1.7x on
+ * ResNet-18's im2col layers; 5 and 6 spill registers), and heights 2, 3, 5 and 6 with the leftover tiles of 4
+ * and 5 rows they need took 27 of the 53 KB of GEMM code in every bundle. */
 KERNEL void f32_gemm_packed(int M, int N, int K, const float* A, int lda, const float* Bp, float* C, int ldc,
                             float alpha, const float* bias, int bias_rs, int bias_cs, float beta, int act, float p0,
                             float p1, const float* residual, int res_ld, int mr) {
+    (void)mr;
     const Epilogue ep = {alpha, beta, bias, bias_rs, bias_cs, residual, res_ld, act, p0, p1};
     int block = imax(8, ((48 * 1024) / imax(K, 1)) & ~7);
     for (int j0 = 0; j0 < N; j0 += block) {
         int j1 = imin(N, j0 + block);
-        switch (mr) {
-            case 2: packed_rows(2, M, N, K, A, lda, Bp, C, ldc, j0, j1, &ep); break;
-            case 3: packed_rows(3, M, N, K, A, lda, Bp, C, ldc, j0, j1, &ep); break;
-            case 5: packed_rows(5, M, N, K, A, lda, Bp, C, ldc, j0, j1, &ep); break;
-            case 6: packed_rows(6, M, N, K, A, lda, Bp, C, ldc, j0, j1, &ep); break;
-            default: packed_rows(4, M, N, K, A, lda, Bp, C, ldc, j0, j1, &ep); break;
-        }
+        int i = 0;
+        for (; i + 4 <= M; i += 4)
+            for (int j = j0; j < j1; j += 8) {
+                const float* b = Bp + (long)(j >> 3) * 8 * K;
+                if (N - j <= 4)
+                    tile_mx4(4, K, K, A, lda, b, 8, 1, C, ldc, i, j, N - j, &ep);
+                else
+                    tile_mx8(4, K, K, A, lda, b, 8, 1, C, ldc, i, j, imin(8, N - j), &ep);
+            }
+        if (i < M)
+            for (int j = j0; j < j1; j += 8)
+                leftover_rows(M - i, i, K, K, A, lda, Bp + (long)(j >> 3) * 8 * K, 8, C, ldc, j, imin(8, N - j), &ep);
         if (!act_in_registers(act)) activate_late(C + j0, ldc, M, j1 - j0, &ep);
     }
 }
