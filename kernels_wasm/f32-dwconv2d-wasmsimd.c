@@ -68,7 +68,7 @@ static void dw3x3(const float* xc, int H, int W, int OH, int OW, int S, int PT, 
             }
         }
         for (; ow < OW; ow++) out[ow] = dw3x3_point(xc, H, W, w, ih0, ow * S - PL, b);
-        if (act != ACT_NONE || rc) activate_row(out, out, rc ? rc + oh * OW : 0, OW, act, p0, p1);
+        if (act != ACT_NONE || rc) activate_row_outlined(out, out, rc ? rc + oh * OW : 0, OW, act, p0, p1);
     }
 }
 
@@ -121,7 +121,9 @@ static void dw3x3_flat(const FlatPlan* f, const float* xc, int H, int W, int OH,
     v128_t vb = VSPLAT(b);
     v128_t wv[9];
     splat9(w, wv);
-    int fused = rc == 0; /* with a residual, the activation comes after it, in the copy out */
+    /* with a residual the activation comes after it, and one that is not a register op runs on whole rows: both
+     * in the copy out */
+    int fused = rc == 0 && act_in_registers(act);
     for (int pass = 0; pass < f->rows; pass++) {
         const float* r0 = pad + pass * f->in_step;
         const float* r1 = r0 + f->Wp;
@@ -129,14 +131,14 @@ static void dw3x3_flat(const FlatPlan* f, const float* xc, int H, int W, int OH,
         for (int g = 0; g < f->gpr; g++) {
             int i = 4 * S * g;
             v128_t acc = taps3x3(r0, r1, r2, i, S, wv, vb);
-            VSTORE(flat + pass * f->Wq + 4 * g, fused ? v_activate(acc, act, p0, p1) : acc);
+            VSTORE(flat + pass * f->Wq + 4 * g, fused ? v_activate_in_registers(acc, act, p0, p1) : acc);
         }
     }
     for (int oh = 0; oh < OH; oh++) {
         if (fused)
             copy_row(yc + oh * OW, flat + oh * f->Wq, OW);
         else
-            activate_row(flat + oh * f->Wq, yc + oh * OW, rc + oh * OW, OW, act, p0, p1);
+            activate_row_outlined(flat + oh * f->Wq, yc + oh * OW, rc ? rc + oh * OW : 0, OW, act, p0, p1);
     }
 }
 
@@ -166,7 +168,7 @@ static void dw_general(const float* xc, int H, int W, int OH, int OW, int KH, in
                 for (; ow < ow1; ow++) out[ow] += wv * in[ow * SW];
             }
         }
-        if (act != ACT_NONE || rc) activate_row(out, out, rc ? rc + oh * OW : 0, OW, act, p0, p1);
+        if (act != ACT_NONE || rc) activate_row_outlined(out, out, rc ? rc + oh * OW : 0, OW, act, p0, p1);
     }
 }
 

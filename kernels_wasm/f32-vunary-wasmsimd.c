@@ -19,3 +19,8 @@ KERNEL void f32_tanh(const float* x, float* y, int n) { activate_row(x, y, 0, n,
 KERNEL void f32_clip_dynamic(const float* x, float* y, int n, const float* lo, const float* hi) {
     activate_row(x, y, 0, n, ACT_CLIP, lo ? *lo : -__builtin_inff(), hi ? *hi : __builtin_inff());
 }
+
+/* common.h's activate_row out of line, for epilogues whose activation code is a run-time argument */
+void activate_row_outlined(const float* x, float* y, const float* res, int n, int act, float p0, float p1) {
+    activate_row(x, y, res, n, act, p0, p1);
+}

@@ -20,6 +20,7 @@ EXPORTS = [
     "f32_gemm_batched",
     "f32_gemm_packed",
     "f32_pack_b",
+    "f32_dwconv2d",
     "f32_sigmoid",
     "f32_tanh",
     "f32_softmax",
@@ -65,8 +66,8 @@ def _strided(k: KernelModule, matrix: np.ndarray, ld: int) -> int:
     return k.put(padded)
 
 
-# f32_gemm on B as it is, and f32_gemm_packed over B packed by f32_pack_b with every register tile height
-GEMMS = ("plain", 2, 3, 4, 5, 6)
+# f32_gemm on B as it is, and f32_gemm_packed over B packed by f32_pack_b (4-row tiles, the one height built)
+GEMMS = ("plain", 4)
 
 
 def _call_gemm(k: KernelModule, gemm, M, N, K, a, lda, b, ldb, c, ldc, epilogue):
@@ -213,6 +214,56 @@ def test_gemm_batched(k, share_a, share_b, M, N, K):
     bound = 1e-6 * (K + 2) * np.matmul(np.abs(A.astype(np.float64)), np.abs(B.astype(np.float64)))
     assert np.all(np.abs(got - np.broadcast_to(ref, got.shape)) <= bound + 1e-30)
     assert np.isnan(k.get(c + batch * M * N * 4, (16,))).all(), "wrote past the last batch"
+
+
+# --------------------------------------------------------------------------------------------------------
+# depthwise convolution epilogue
+
+
+def _dwconv_ref(x, w, b, stride, pad, out_hw):
+    """float64 depthwise convolution, zero padding top/left by pad (bottom/right as the output size needs)."""
+    (N, C, H, W), K, (OH, OW) = x.shape, w.shape[2], out_hw
+    xp = np.zeros((N, C, pad + H + (OH - 1) * stride + K, pad + W + (OW - 1) * stride + K))
+    xp[:, :, pad : pad + H, pad : pad + W] = x
+    y = np.broadcast_to(b.astype(np.float64)[None, :, None, None], (N, C, OH, OW)).copy()
+    for ky in range(K):
+        for kx in range(K):
+            win = xp[:, :, ky : ky + (OH - 1) * stride + 1 : stride, kx : kx + (OW - 1) * stride + 1 : stride]
+            y += w[None, :, 0, ky, kx, None, None].astype(np.float64) * win
+    return y
+
+
+# (H, W, kernel, stride, pad): the small-plane path at strides 1 and 2 (zero-padded copy), a plane too large for
+# it (rows with edge columns), and a 5x5 kernel (the general path)
+DW_GEOMETRIES = [(9, 21, 3, 1, 1), (11, 23, 3, 2, 1), (70, 66, 3, 1, 1), (13, 10, 5, 1, 2)]
+
+
+@pytest.mark.parametrize("with_residual", [False, True])
+@pytest.mark.parametrize(
+    ("code", "p0", "p1"),
+    [(0, 0, 0), (1, 0, 0), (2, -0.5, 0.75), (3, 0.1, 0), (4, 0, 0), (5, 0.2, 0.5), (6, 0, 0), (7, 0, 0), (8, 0, 0)],
+)
+def test_dwconv_fused_epilogue(k, code, p0, p1, with_residual):
+    """act(depthwise(x) + bias + residual) on every path of f32_dwconv2d: activations that are a clamp run in
+    registers, the others over whole rows after the taps."""
+    rng = np.random.default_rng(code)
+    for H, W, K, S, P in DW_GEOMETRIES:
+        k.reset()
+        N, C = 1, 3
+        OH, OW = (H + 2 * P - K) // S + 1, (W + 2 * P - K) // S + 1
+        x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+        w = rng.standard_normal((C, 1, K, K)).astype(np.float32)
+        b = rng.standard_normal(C).astype(np.float32)
+        R = rng.standard_normal((N, C, OH, OW)).astype(np.float32)
+        y = k.alloc(N * C * OH * OW * 4)
+        res = k.put(R) if with_residual else 0
+        args = (N, C, H, W, OH, OW, K, K, S, S, P, P, 1, 1, k.put(x), k.put(w), k.put(b), y, code, p0, p1, res)
+        k.call("f32_dwconv2d", *args)
+        pre = _dwconv_ref(x, w, b, S, P, (OH, OW)) + (R if with_residual else 0)
+        ref = _activation_ref(pre, code, p0, p1) if code else pre
+        got = k.get(y, (N, C, OH, OW))
+        where = f"{H}x{W} k{K} s{S} act={code} residual={with_residual}"
+        np.testing.assert_allclose(got, ref, rtol=2e-5, atol=2e-5 * (np.abs(ref).max() + 1), err_msg=where)
 
 
 # --------------------------------------------------------------------------------------------------------

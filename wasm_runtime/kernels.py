@@ -112,8 +112,9 @@ def _object(src: Path, variant: str, headers: str) -> Path:
     return obj
 
 
-def build_module(exports: list[str], variant: str) -> bytes:
-    """A wasm module exporting exactly `exports` (plus `__heap_base`), for one build variant."""
+def build_module(exports: list[str], variant: str, names: bool = False) -> bytes:
+    """A wasm module exporting exactly `exports` (plus `__heap_base`), for one build variant. `names` keeps
+    the name section (function names, for `code_sizes`); bundles ship without it."""
     index = kernel_index()
     unknown = sorted(set(exports) - set(index))
     if unknown:
@@ -124,6 +125,8 @@ def build_module(exports: list[str], variant: str) -> bytes:
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         objects = list(pool.map(lambda s: _object(s, variant, headers), _sources()))
     link = LINK_FLAGS + (SHARED_LINK_FLAGS if is_threaded(variant) else [])
+    if names:
+        link = [f for f in link if f != "-Wl,--strip-all"]
     key = hashlib.sha256("\0".join([*(o.name for o in objects), *sorted(exports), *link]).encode())
     out = CACHE_DIR / "wasm" / f"{variant}.{key.hexdigest()[:24]}.wasm"
     if not out.exists():
@@ -141,3 +144,61 @@ def build_module(exports: list[str], variant: str) -> bytes:
             )
             _atomic_write(out, target.read_bytes())
     return out.read_bytes()
+
+
+def _sections(module: bytes):
+    """(id, body) of each section of a wasm binary."""
+    pos = 8
+    while pos < len(module):
+        section, size, pos = module[pos], *_uleb(module, pos + 1)
+        yield section, module[pos : pos + size]
+        pos += size
+
+
+def _uleb(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, pos
+
+
+def code_sizes(module: bytes) -> dict[str, int]:
+    """Bytes of each function body of a module built with names=True, by function name (an unnamed
+    function is `func[i]`), largest first. The module imports no functions, so code entry i is function i."""
+    bodies: list[int] = []
+    names: dict[int, str] = {}
+    for section, body in _sections(module):
+        if section == 10:  # code: count, then (size, body) per function
+            count, q = _uleb(body, 0)
+            for _ in range(count):
+                size, q = _uleb(body, q)
+                bodies.append(size)
+                q += size
+        elif section == 0:  # custom: the "name" section's subsection 1 maps function index -> name
+            n, q = _uleb(body, 0)
+            if body[q : q + n] != b"name":
+                continue
+            q += n
+            while q < len(body):
+                kind, (size, q) = body[q], _uleb(body, q + 1)
+                if kind == 1:
+                    count, r = _uleb(body, q)
+                    for _ in range(count):
+                        index, r = _uleb(body, r)
+                        length, r = _uleb(body, r)
+                        names[index] = body[r : r + length].decode()
+                        r += length
+                q += size
+    sizes = {names.get(i, f"func[{i}]"): size for i, size in enumerate(bodies)}
+    return dict(sorted(sizes.items(), key=lambda kv: -kv[1]))
+
+
+def size_report(exports: list[str], variant: str, top: int = 8) -> str:
+    """The module's largest functions, e.g. "f32_gemm_packed 11.2 KB, leftover_rows 7.5 KB, ...": which code
+    a bundle's kernels pull in (helpers that are not inlined show under their own names)."""
+    sizes = code_sizes(build_module(exports, variant, names=True))
+    return ", ".join(f"{name} {size / 1024:.1f} KB" for name, size in list(sizes.items())[:top])

@@ -14,9 +14,10 @@ from .activation import epilogue_args
 from .layout import transpose_layout
 
 # register tiles of f32_gemm_packed (rows x 8 columns) that --tune may choose; the first is the default. The
-# kernel takes 1 to 6 rows, but only 4x8 is offered: V8 runs it fastest on every layer measured (ResNet-18's
-# im2col convolutions in Chromium: 3x8 1.15-1.20x and 2x8 1.5-1.7x slower; 5 and 6 rows spill registers),
-# while wasmtime, where --tune times, preferred 3x8 or 2x8 on some layers, which then ran slower in the browser.
+# kernel builds only 4 rows (another height is one more case there), and only 4x8 is offered: V8 runs it fastest
+# on every layer measured (ResNet-18's im2col convolutions in Chromium: 3x8 1.15-1.20x and 2x8 1.5-1.7x slower;
+# 5 and 6 rows spill registers), while wasmtime, where --tune times, preferred 3x8 or 2x8 on some layers, which
+# then ran slower in the browser.
 TILES = {"4x8": 4}
 
 
