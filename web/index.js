@@ -131,6 +131,12 @@ const DEFAULT_SPIN_MS = 2;
 // core, 18.0 / 17.4 / 18.0 (20.4 before). But ResNet-18 went 25.3 -> 30.4 ms at 2: its Winograd and im2col
 // steps are split over pixels, and each chunk streams the layer's weights again.
 const DEFAULT_CHUNKS_PER_THREAD = 1;
+// SharedArrayBuffers a session stages inputs in (cross-origin isolated pages): one per run in flight, so a run
+// called while another is still running stages too (a pipeline of two: one running, one waiting). Runs called
+// beyond that are cloned, which copies each input at the call as well, without keeping more buffers alive.
+const MAX_STAGING_SLOTS = 2;
+
+const isShared = (buffer) => Object.prototype.toString.call(buffer) === "[object SharedArrayBuffer]";
 
 // weights.bin of the bundle at `base` as a Blob, or null if it cannot be had (the worker then fetches it and
 // reports the error)
@@ -217,8 +223,8 @@ export class InferenceSession {
     this.crossOriginIsolated = globalThis.crossOriginIsolated === true;
     this._pending = new Map();
     this._nextId = 1;
-    this._queue = Promise.resolve();
     this._dead = null; // set to an Error once the worker is gone
+    this._slots = []; // staging buffers: {buffer: SharedArrayBuffer, busy}
     this._worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "wasm-runtime" });
     this._worker.onmessage = (event) => {
       const { id, error, result } = event.data;
@@ -255,12 +261,18 @@ export class InferenceSession {
     this._pending.clear();
   }
 
-  _call(message) {
+  // describe(err): the error to reject with when the message cannot be posted (a buffer that cannot be transferred)
+  _call(message, transfer = [], describe = (err) => err) {
     if (this._dead) return Promise.reject(this._dead);
     return new Promise((resolve, reject) => {
       const id = this._nextId++;
       this._pending.set(id, { resolve, reject });
-      this._worker.postMessage({ ...message, id });
+      try {
+        this._worker.postMessage({ ...message, id }, transfer);
+      } catch (err) {
+        this._pending.delete(id);
+        reject(describe(err));
+      }
     });
   }
 
@@ -287,21 +299,59 @@ export class InferenceSession {
         throw new Error(`input '${name}' has shape ${fmtDims(t.dims)}, the model expects ${fmtDims(shape)}`);
       }
       const size = t.dims.reduce((a, b) => a * b, 1);
+      if (t.data.buffer.detached === true) {
+        throw new Error(
+          `input '${name}': its ArrayBuffer is detached (it went to the worker with an earlier run(feeds, {transfer: true}), ` +
+            "or was transferred elsewhere); pass a new array",
+        );
+      }
       if (!(t.data instanceof TYPED_ARRAYS[dtype]) || t.data.length !== size) {
         throw new Error(`input '${name}': data must be a ${TYPED_ARRAYS[dtype].name} of ${size} elements`);
       }
-      out[name] = t.data; // structured clone copies it: the caller's tensor stays usable
+      out[name] = t.data;
       shapes[name] = t.dims;
     }
     return { feeds: out, shapes };
   }
 
+  // The message that takes a run's inputs to the worker, made at the call: once run() returns, the caller may
+  // refill or reuse its arrays. {message, transfer: buffers to transfer, done: called when the run's reply is in}.
+  _pack({ feeds, shapes }, transfer) {
+    if (transfer) {
+      const out = {};
+      const buffers = new Set(); // two inputs may share a buffer; postMessage refuses a buffer listed twice
+      for (const [name, data] of Object.entries(feeds)) {
+        out[name] = isShared(data.buffer) ? data.slice() : data; // a SharedArrayBuffer cannot be transferred
+        buffers.add(out[name].buffer);
+      }
+      return { message: { feeds: out, shapes }, transfer: [...buffers], done: null };
+    }
+    const staged = this._stage(feeds);
+    if (staged) return { message: { ...staged.message, shapes }, transfer: [], done: staged.done };
+    // postMessage's structured clone copies each input now, except one on a SharedArrayBuffer, which it would
+    // share: that one is copied here (and the copy transferred)
+    const out = {};
+    const copies = [];
+    for (const [name, data] of Object.entries(feeds)) {
+      out[name] = isShared(data.buffer) ? data.slice() : data;
+      if (out[name] !== data) copies.push(out[name].buffer);
+    }
+    return { message: { feeds: out, shapes }, transfer: copies, done: null };
+  }
+
   // In a cross-origin isolated page the inputs go through a SharedArrayBuffer that the session keeps: one copy
   // into memory the worker already has, instead of a structured clone that allocates and copies each input
   // twice per run (MobileNetV2's 588 KB input: 0.67 ms from postMessage to the worker's receipt, 0.3 ms of it
-  // the thread hop that a 4 KB reply also takes; measured in Chromium on 2 cores).
-  _stage({ feeds, shapes }) {
-    if (!globalThis.crossOriginIsolated || typeof SharedArrayBuffer !== "function") return { feeds, shapes };
+  // the thread hop that a 4 KB reply also takes; measured in Chromium on 2 cores). A buffer is reused once the
+  // run that read it has replied; null when none is free (MAX_STAGING_SLOTS) or the page is not isolated.
+  _stage(feeds) {
+    if (!globalThis.crossOriginIsolated || typeof SharedArrayBuffer !== "function") return null;
+    let slot = this._slots.findIndex((s) => !s.busy);
+    if (slot < 0) {
+      if (this._slots.length >= MAX_STAGING_SLOTS) return null;
+      slot = this._slots.push({ buffer: null, busy: false }) - 1;
+    }
+    const s = this._slots[slot];
     const layout = {};
     let bytes = 0;
     for (const { name, dtype } of this.inputMetadata) {
@@ -309,29 +359,43 @@ export class InferenceSession {
       layout[name] = [bytes, data.length, TYPED_ARRAYS[dtype].name];
       bytes += Math.ceil(data.byteLength / 8) * 8;
     }
-    let staging;
-    if (!this._staging || this._staging.byteLength < bytes) staging = this._staging = new SharedArrayBuffer(Math.max(bytes, 8));
+    let staging; // sent with the first run that uses this buffer; the worker keeps it by slot
+    if (!s.buffer || s.buffer.byteLength < bytes) staging = s.buffer = new SharedArrayBuffer(Math.max(bytes, 8));
     for (const [name, [offset]] of Object.entries(layout)) {
       const data = feeds[name];
-      new Uint8Array(this._staging, offset, data.byteLength).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      new Uint8Array(s.buffer, offset, data.byteLength).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     }
-    return { staged: layout, staging, shapes };
+    s.busy = true;
+    return { message: { staged: layout, slot, staging }, done: () => (s.busy = false) };
   }
 
-  /** run({name: Tensor}[, {profile: true}]) -> Promise<{name: Tensor}>. Runs of one session execute one at a
-   * time, in order. With profile (wasm backend), session.profile then holds that run's steps in order:
-   * [{node, op, kernel, ms}] (ms of a split step includes waiting for the helper threads' parts). */
+  /** run({name: Tensor}[, {profile: true, transfer: true}]) -> Promise<{name: Tensor}>. The inputs are read when
+   * run() is called (copied, or with transfer their ArrayBuffers moved to the worker: the caller's arrays are
+   * then detached). Runs of one session execute one at a time and resolve in call order. With profile (wasm
+   * backend), session.profile then holds that run's steps in order: [{node, op, kernel, ms}] (ms of a split
+   * step includes waiting for the helper threads' parts). */
   run(feeds, options = {}) {
     if (this._released) return Promise.reject(new Error("session released"));
-    let data;
+    let packed;
     try {
-      data = this._checkFeeds(feeds);
+      if (options.transfer !== undefined && typeof options.transfer !== "boolean") {
+        throw new TypeError(`run(): options.transfer must be true or false, got ${options.transfer}`);
+      }
+      packed = this._pack(this._checkFeeds(feeds), options.transfer === true);
     } catch (err) {
       return Promise.reject(err);
     }
-    const result = this._queue.then(async () => {
-      if (this._released) throw new Error("session released");
-      const { buffers, shapes, profile } = await this._call({ op: "run", ...this._stage(data), profile: !!options.profile });
+    const { message, transfer, done } = packed;
+    const describe = (err) => {
+      const names = Object.keys(message.feeds ?? {}).map((n) => `'${n}'`).join(", ");
+      return new Error(
+        `run(feeds, {transfer: true}): the ArrayBuffer of input ${names} cannot be transferred (${err.message}); ` +
+          "a WebAssembly.Memory's buffer never can: pass a copy, or run without transfer",
+      );
+    };
+    const reply = this._call({ op: "run", ...message, profile: !!options.profile }, transfer, options.transfer ? describe : undefined);
+    if (done) reply.then(done, done);
+    return reply.then(({ buffers, shapes, profile }) => {
       if (options.profile) this.profile = profile ?? null;
       const outputs = {};
       for (const { name, dtype } of this.outputMetadata) {
@@ -339,8 +403,6 @@ export class InferenceSession {
       }
       return outputs;
     });
-    this._queue = result.catch(() => {});
-    return result;
   }
 
   /** Test hook: lose the WebGL context (WEBGL_lose_context), as a GPU reset would. */
@@ -348,7 +410,7 @@ export class InferenceSession {
     return this._call({ op: "loseContext" });
   }
 
-  /** Terminate the worker and free its memory; later run() calls reject. */
+  /** Terminate the worker and free its memory; runs in flight and later calls reject with "session released". */
   async release() {
     if (this._released) return;
     this._released = true;

@@ -1,9 +1,10 @@
 // Module worker that loads and runs one bundle (the JS twin of wasm_runtime/host.py).
 // Protocol: {id, op: "load", url, variant, integrity, backend} -> {id, result: info} | {id, error}
 //           {id, op: "run", feeds: {name: TypedArray}}  -> {id, result: {name: ArrayBuffer}} | {id, error}
-//           (or, in a cross-origin isolated page, {staged: {name: [offset, length, type]}, staging?} for inputs
-//           written into a SharedArrayBuffer: unstage())
+//           (or, in a cross-origin isolated page, {staged: {name: [offset, length, type]}, slot, staging?} for
+//           inputs written into one of the session's SharedArrayBuffers: unstage())
 //           {id, op: "loseContext"} (tests: lose the WebGL context as a GPU reset would)
+// Messages are handled in the order they arrive and a run has no await, so runs execute and reply in call order.
 // backend "webgl" runs the manifest's `webgl` plan (webgl.js) on an OffscreenCanvas; "auto" does when it can
 // and otherwise loads the wasm plan, saying why in info.backendReason. A mixed plan (nodes without a shader)
 // also loads its wasm part (a bundle of its own in webgl.wasm.dir) and runs the segments in order, moving
@@ -59,12 +60,13 @@ self.onmessage = async ({ data: msg }) => {
   }
 };
 
-// Inputs staged by the page in a SharedArrayBuffer (index.js _stage), which it sends once and then reuses:
-// {name: [byte offset, length, typed array name]} -> {name: typed array view}.
-let staging = null;
-function unstage({ staged, staging: fresh }) {
-  if (fresh) staging = fresh;
-  return Object.fromEntries(Object.entries(staged).map(([name, [offset, length, type]]) => [name, new globalThis[type](staging, offset, length)]));
+// Inputs staged by the page in one of its SharedArrayBuffers (index.js _stage), each sent once with the first
+// run that uses its slot and then reused: {name: [byte offset, length, typed array name]} -> {name: view}.
+const stagings = [];
+function unstage({ staged, slot = 0, staging: fresh }) {
+  if (fresh) stagings[slot] = fresh;
+  const buffer = stagings[slot];
+  return Object.fromEntries(Object.entries(staged).map(([name, [offset, length, type]]) => [name, new globalThis[type](buffer, offset, length)]));
 }
 
 const ms = (t0) => Math.round((performance.now() - t0) * 100) / 100;
