@@ -1,10 +1,12 @@
-"""What run() promises about its inputs and its order (web/index.js, web/README.md "Session semantics"), in
-headless Chromium against onnxruntime.
+"""What run() promises about its inputs, its order and a session whose worker is gone (web/index.js, web/README.md
+"Session semantics"), in headless Chromium against onnxruntime.
 
 - run() reads its inputs when it is called: a caller that refills one array before each of many calls it has not
   awaited gets each call's own answer (staged through the session's SharedArrayBuffers, cloned, or transferred
   with {transfer: true});
-- runs of one session resolve in call order, also at 2 threads and on the WebGL backend.
+- runs of one session resolve in call order, also at 2 threads and on the WebGL backend;
+- a worker that is gone (ended from outside, a helper thread that stops mid-step, an uncaught error) rejects every
+  pending and later call with an error saying so, and session.ok turns false.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ async ({ url, options, count, shared, transfer, depth = 0 }) => {
     alone.push(Array.from((await session.run({ [name]: own }))[out].data));
   }
   const facts = { order, queued, alone, lengths, threads: session.threads, backend: session.backend,
-                  isolated: crossOriginIsolated };
+                  isolated: crossOriginIsolated, ok: session.ok };
   await session.release();
   return facts;
 }
@@ -126,6 +128,7 @@ def test_queued_runs_read_their_inputs_at_call_time(page, live_server, zoo_model
     )
     assert facts["isolated"] is isolated and facts["threads"] == threads
     check_queued(facts, zoo_models["squeezenet1.1"], [1, 3, 224, 224], RTOL)
+    assert facts["ok"] is True
 
 
 @pytest.mark.parametrize("isolated", [True, False], ids=["isolated", "not-isolated"])
@@ -176,6 +179,7 @@ async ({ url }) => {
     out.sharedKept = shared.length === n && shared[1] === fill(new Float32Array(2), 3)[1];
   }
   out.after = await attempt({ input: new Tensor("float32", fill(new Float32Array(n), 4), dims) });
+  out.ok = session.ok;
   await session.release();
   return out;
 }
@@ -207,6 +211,7 @@ def test_transfer_limits(page, live_server, zoo_models, isolated):
         check(got["shared"], 3)
         assert got["sharedKept"]
     check(got["after"], 4)
+    assert got["ok"] is True
 
 
 @pytest.fixture(scope="module")
@@ -227,3 +232,87 @@ def test_queued_runs_on_a_mixed_webgl_plan(page, live_server, mixed_bundle):
     )
     assert facts["backend"] == "webgl"
     check_queued(facts, mixed_bundle, [1, 4, 6, 6], GL_RTOL)
+
+
+# A session whose worker goes away with runs in flight: `how` ends it. Every call made before and after must
+# settle (rejected) within `waitMs`, not hang.
+DEAD_JS = """
+async ({ url, threads, how, waitMs }) => {
+  const { InferenceSession, Tensor } = await import("/runtime/index.js");
+  const session = await InferenceSession.create(url, { numThreads: threads });
+  const input = new Tensor("float32", new Float32Array(3 * 224 * 224).fill(0.25), [1, 3, 224, 224]);
+  await session.run({ input });
+  const okBefore = session.ok;
+  const settle = (p) => Promise.race([
+    p.then(() => "resolved", (err) => `rejected: ${err.message}`),
+    new Promise((resolve) => setTimeout(() => resolve("never settled"), waitMs)),
+  ]);
+  const calls = [];
+  if (how === "terminate") {
+    // as the browser ending the worker: the session is not told
+    calls.push(session.run({ input }), session.run({ input }));
+    session._worker.terminate();
+  } else {
+    calls.push(session._testKill(how));
+  }
+  calls.push(session.run({ input }), session.run({ input }));
+  const pending = await Promise.all(calls.map(settle));
+  const okAfter = session.ok;
+  const later = await settle(session.run({ input }));
+  const release = await settle(session.release());
+  return { okBefore, okAfter, pending, later, release, threads: session.threads };
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "how, threads",
+    [("terminate", 1), ("terminate", 2), ("helper", 2), ("throw", 1)],
+    ids=["worker-terminated", "worker-terminated-2t", "helper-stops-mid-step", "uncaught-error"],
+)
+def test_dead_worker_rejects_pending_and_later_calls(rt_page_isolated, how, threads):
+    """Whether the worker is ended from outside (as the browser ends a crashed one), one of its helper threads
+    stops in the middle of a split step (the worker then waits for it forever), or the worker throws an uncaught
+    error: the runs in flight and every later run() and release() reject saying the worker is gone and to create a
+    new session, and session.ok is false. (A worker out of JS heap here takes the whole page down, so it has no
+    test of its own: Chromium 156 reports the tab crashed.)"""
+    got = rt_page_isolated.evaluate(
+        DEAD_JS, {"url": "/models/mobilenetv2/", "threads": threads, "how": how, "waitMs": 15_000}
+    )
+    assert got["threads"] == threads
+    pending = got["pending"]
+    if how == "throw":
+        # the worker still answers the runs it had before the page hears of the error: those may resolve
+        assert "test: an uncaught error in the worker" in pending[0]
+        pending = [pending[0]] + [p for p in pending[1:] if p != "resolved"]
+    for outcome in [*pending, got["later"], got["release"]]:
+        assert outcome.startswith("rejected: "), got
+        assert "worker is gone" in outcome and "create a new session" in outcome, outcome
+    assert got["okBefore"] is True and got["okAfter"] is False
+
+
+@pytest.fixture
+def rt_page_isolated(page, live_server):
+    return open_page(page, live_server, True)
+
+
+def test_release_rejects_pending_runs_and_turns_ok_false(rt_page_isolated):
+    """release() is the session's own end: runs in flight reject with "session released", later ones too, a
+    second release() is a no-op, and session.ok is false."""
+    got = rt_page_isolated.evaluate(
+        """async () => {
+          const { InferenceSession, Tensor } = await import("/runtime/index.js");
+          const session = await InferenceSession.create("/models/squeezenet1.1/");
+          const input = new Tensor("float32", new Float32Array(3 * 224 * 224), [1, 3, 224, 224]);
+          const settle = (p) => p.then(() => "resolved", (err) => `rejected: ${err.message}`);
+          const inFlight = [session.run({ input }), session.run({ input })].map(settle);
+          const okBefore = session.ok;
+          await session.release();
+          return { okBefore, okAfter: session.ok, inFlight: await Promise.all(inFlight),
+                   later: await settle(session.run({ input })), again: await settle(session.release()) };
+        }"""
+    )
+    assert got["okBefore"] is True and got["okAfter"] is False
+    assert got["inFlight"] == ["rejected: session released"] * 2
+    assert got["later"] == "rejected: session released"
+    assert got["again"] == "resolved"

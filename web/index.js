@@ -138,6 +138,9 @@ const MAX_STAGING_SLOTS = 2;
 
 const isShared = (buffer) => Object.prototype.toString.call(buffer) === "[object SharedArrayBuffer]";
 
+// The error of every call on a session whose worker is gone.
+const gone = (why) => new Error(`${why}; the session's worker is gone: create a new session with InferenceSession.create()`);
+
 // weights.bin of the bundle at `base` as a Blob, or null if it cannot be had (the worker then fetches it and
 // reports the error)
 function prefetchWeights(base) {
@@ -208,7 +211,7 @@ export class InferenceSession {
       session.threadsReason = info.threadsReason || reason;
       if (session.threadsReason) console.warn(`wasm-runtime: running on ${session.threads} thread(s): ${session.threadsReason}`);
     } catch (err) {
-      session._worker?.terminate();
+      session._fail(err);
       throw err;
     }
     return session;
@@ -223,11 +226,22 @@ export class InferenceSession {
     this.crossOriginIsolated = globalThis.crossOriginIsolated === true;
     this._pending = new Map();
     this._nextId = 1;
-    this._dead = null; // set to an Error once the worker is gone
+    this._dead = null; // set to an Error once the worker is gone or the session released
     this._slots = []; // staging buffers: {buffer: SharedArrayBuffer, busy}
+    this._unwatch = new AbortController();
     this._worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "wasm-runtime" });
+    // A worker that ends (the browser ends a crashed one, a helper thread stops) sends no event; so the worker and
+    // each helper thread hold a Web Lock for their lifetime, and the page asks for the same lock: the browser
+    // grants it when its holder is gone (_watch). Web Locks exist in secure contexts (https, localhost).
+    if (globalThis.navigator?.locks && globalThis.crypto?.randomUUID) {
+      this._worker.postMessage({ op: "hold", lock: `wasm-runtime session ${crypto.randomUUID()}`, announce: true });
+    }
     this._worker.onmessage = (event) => {
-      const { id, error, result } = event.data;
+      const { id, error, result, held } = event.data;
+      if (held) {
+        this._watch(held);
+        return;
+      }
       const call = this._pending.get(id);
       if (!call) return;
       this._pending.delete(id);
@@ -237,9 +251,24 @@ export class InferenceSession {
     this._worker.onerror = (event) => {
       event.preventDefault();
       const detail = event.message || "the worker script failed to load or threw (see the console)";
-      this._fail(new Error(`wasm-runtime worker failed: ${detail} (${new URL("./worker.js", import.meta.url)})`));
+      this._fail(gone(`wasm-runtime worker failed: ${detail} (${new URL("./worker.js", import.meta.url)})`));
     };
-    this._worker.onmessageerror = () => this._fail(new Error("wasm-runtime worker sent a message that could not be read"));
+    this._worker.onmessageerror = () => this._fail(gone("wasm-runtime worker sent a message that could not be read"));
+  }
+
+  /** false once the session cannot run any more: its worker is gone (every call then rejects saying so), or
+   * release() was called. */
+  get ok() {
+    return this._dead === null;
+  }
+
+  // `lock` is held by the worker or one of its helper threads until it ends
+  _watch(lock) {
+    navigator.locks
+      .request(lock, { signal: this._unwatch.signal }, () =>
+        this._fail(gone("wasm-runtime: the session's worker or one of its helper threads ended (the browser ended it, or it stopped)")),
+      )
+      .catch(() => {}); // aborted: the session ended first (release, or another failure)
   }
 
   _init(info, createMs) {
@@ -252,10 +281,13 @@ export class InferenceSession {
     this.timings = { ...info.timings, createMs };
     // which backend ran each node: {nodeName: "webgl" | "wasm"}
     this.placement = info.placement ?? {};
+    for (const lock of info.helperLocks ?? []) this._watch(lock);
   }
 
   _fail(err) {
+    if (this._dead) return;
     this._dead = err;
+    this._unwatch.abort(); // before terminate(), which frees the locks
     this._worker.terminate();
     for (const call of this._pending.values()) call.reject(err);
     this._pending.clear();
@@ -263,7 +295,7 @@ export class InferenceSession {
 
   // describe(err): the error to reject with when the message cannot be posted (a buffer that cannot be transferred)
   _call(message, transfer = [], describe = (err) => err) {
-    if (this._dead) return Promise.reject(this._dead);
+    if (this._dead) return Promise.reject(new Error(this._dead.message));
     return new Promise((resolve, reject) => {
       const id = this._nextId++;
       this._pending.set(id, { resolve, reject });
@@ -375,7 +407,7 @@ export class InferenceSession {
    * backend), session.profile then holds that run's steps in order: [{node, op, kernel, ms}] (ms of a split
    * step includes waiting for the helper threads' parts). */
   run(feeds, options = {}) {
-    if (this._released) return Promise.reject(new Error("session released"));
+    if (this._dead) return Promise.reject(new Error(this._dead.message));
     let packed;
     try {
       if (options.transfer !== undefined && typeof options.transfer !== "boolean") {
@@ -410,9 +442,17 @@ export class InferenceSession {
     return this._call({ op: "loseContext" });
   }
 
-  /** Terminate the worker and free its memory; runs in flight and later calls reject with "session released". */
+  /** Test hook: end the worker as a real failure would. how: "helper" (a helper thread stops in the middle of a
+   * split step, which the worker then waits for forever), "throw" (an uncaught error in the worker). */
+  _testKill(how) {
+    return this._call({ op: "testKill", how });
+  }
+
+  /** Terminate the worker and free its memory; runs in flight and later calls reject with "session released".
+   * On a session whose worker is gone it rejects with that error. */
   async release() {
     if (this._released) return;
+    if (this._dead) throw new Error(this._dead.message);
     this._released = true;
     this._fail(new Error("session released"));
   }
