@@ -131,6 +131,15 @@ const DEFAULT_SPIN_MS = 2;
 // core, 18.0 / 17.4 / 18.0 (20.4 before). But ResNet-18 went 25.3 -> 30.4 ms at 2: its Winograd and im2col
 // steps are split over pixels, and each chunk streams the layer's weights again.
 const DEFAULT_CHUNKS_PER_THREAD = 1;
+// SharedArrayBuffers a session stages inputs in (cross-origin isolated pages): one per run in flight, so a run
+// called while another is still running stages too (a pipeline of two: one running, one waiting). Runs called
+// beyond that are cloned, which copies each input at the call as well, without keeping more buffers alive.
+const MAX_STAGING_SLOTS = 2;
+
+const isShared = (buffer) => Object.prototype.toString.call(buffer) === "[object SharedArrayBuffer]";
+
+// The error of every call on a session whose worker is gone.
+const gone = (why) => new Error(`${why}; the session's worker is gone: create a new session with InferenceSession.create()`);
 
 // weights.bin of the bundle at `base` as a Blob, or null if it cannot be had (the worker then fetches it and
 // reports the error)
@@ -214,7 +223,7 @@ export class InferenceSession {
       session.threadsReason = info.threadsReason || reason;
       if (session.threadsReason) console.warn(`wasm-runtime: running on ${session.threads} thread(s): ${session.threadsReason}`);
     } catch (err) {
-      session._worker?.terminate();
+      session._fail(err);
       throw err;
     }
     return session;
@@ -229,11 +238,22 @@ export class InferenceSession {
     this.crossOriginIsolated = globalThis.crossOriginIsolated === true;
     this._pending = new Map();
     this._nextId = 1;
-    this._queue = Promise.resolve();
-    this._dead = null; // set to an Error once the worker is gone
+    this._dead = null; // set to an Error once the worker is gone or the session released
+    this._slots = []; // staging buffers: {buffer: SharedArrayBuffer, busy}
+    this._unwatch = new AbortController();
     this._worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "wasm-runtime" });
+    // A worker that ends (the browser ends a crashed one, a helper thread stops) sends no event; so the worker and
+    // each helper thread hold a Web Lock for their lifetime, and the page asks for the same lock: the browser
+    // grants it when its holder is gone (_watch). Web Locks exist in secure contexts (https, localhost).
+    if (globalThis.navigator?.locks && globalThis.crypto?.randomUUID) {
+      this._worker.postMessage({ op: "hold", lock: `wasm-runtime session ${crypto.randomUUID()}`, announce: true });
+    }
     this._worker.onmessage = (event) => {
-      const { id, error, result } = event.data;
+      const { id, error, result, held } = event.data;
+      if (held) {
+        this._watch(held);
+        return;
+      }
       const call = this._pending.get(id);
       if (!call) return;
       this._pending.delete(id);
@@ -243,9 +263,24 @@ export class InferenceSession {
     this._worker.onerror = (event) => {
       event.preventDefault();
       const detail = event.message || "the worker script failed to load or threw (see the console)";
-      this._fail(new Error(`wasm-runtime worker failed: ${detail} (${new URL("./worker.js", import.meta.url)})`));
+      this._fail(gone(`wasm-runtime worker failed: ${detail} (${new URL("./worker.js", import.meta.url)})`));
     };
-    this._worker.onmessageerror = () => this._fail(new Error("wasm-runtime worker sent a message that could not be read"));
+    this._worker.onmessageerror = () => this._fail(gone("wasm-runtime worker sent a message that could not be read"));
+  }
+
+  /** false once the session cannot run any more: its worker is gone (every call then rejects saying so), or
+   * release() was called. */
+  get ok() {
+    return this._dead === null;
+  }
+
+  // `lock` is held by the worker or one of its helper threads until it ends
+  _watch(lock) {
+    navigator.locks
+      .request(lock, { signal: this._unwatch.signal }, () =>
+        this._fail(gone("wasm-runtime: the session's worker or one of its helper threads ended (the browser ended it, or it stopped)")),
+      )
+      .catch(() => {}); // aborted: the session ended first (release, or another failure)
   }
 
   _init(info, createMs) {
@@ -258,21 +293,30 @@ export class InferenceSession {
     this.timings = { ...info.timings, createMs };
     // which backend ran each node: {nodeName: "webgl" | "wasm"}
     this.placement = info.placement ?? {};
+    for (const lock of info.helperLocks ?? []) this._watch(lock);
   }
 
   _fail(err) {
+    if (this._dead) return;
     this._dead = err;
+    this._unwatch.abort(); // before terminate(), which frees the locks
     this._worker.terminate();
     for (const call of this._pending.values()) call.reject(err);
     this._pending.clear();
   }
 
-  _call(message) {
-    if (this._dead) return Promise.reject(this._dead);
+  // describe(err): the error to reject with when the message cannot be posted (a buffer that cannot be transferred)
+  _call(message, transfer = [], describe = (err) => err) {
+    if (this._dead) return Promise.reject(new Error(this._dead.message));
     return new Promise((resolve, reject) => {
       const id = this._nextId++;
       this._pending.set(id, { resolve, reject });
-      this._worker.postMessage({ ...message, id });
+      try {
+        this._worker.postMessage({ ...message, id }, transfer);
+      } catch (err) {
+        this._pending.delete(id);
+        reject(describe(err));
+      }
     });
   }
 
@@ -299,21 +343,59 @@ export class InferenceSession {
         throw new Error(`input '${name}' has shape ${fmtDims(t.dims)}, the model expects ${fmtDims(shape)}`);
       }
       const size = t.dims.reduce((a, b) => a * b, 1);
+      if (t.data.buffer.detached === true) {
+        throw new Error(
+          `input '${name}': its ArrayBuffer is detached (it went to the worker with an earlier run(feeds, {transfer: true}), ` +
+            "or was transferred elsewhere); pass a new array",
+        );
+      }
       if (!(t.data instanceof TYPED_ARRAYS[dtype]) || t.data.length !== size) {
         throw new Error(`input '${name}': data must be a ${TYPED_ARRAYS[dtype].name} of ${size} elements`);
       }
-      out[name] = t.data; // structured clone copies it: the caller's tensor stays usable
+      out[name] = t.data;
       shapes[name] = t.dims;
     }
     return { feeds: out, shapes };
   }
 
+  // The message that takes a run's inputs to the worker, made at the call: once run() returns, the caller may
+  // refill or reuse its arrays. {message, transfer: buffers to transfer, done: called when the run's reply is in}.
+  _pack({ feeds, shapes }, transfer) {
+    if (transfer) {
+      const out = {};
+      const buffers = new Set(); // two inputs may share a buffer; postMessage refuses a buffer listed twice
+      for (const [name, data] of Object.entries(feeds)) {
+        out[name] = isShared(data.buffer) ? data.slice() : data; // a SharedArrayBuffer cannot be transferred
+        buffers.add(out[name].buffer);
+      }
+      return { message: { feeds: out, shapes }, transfer: [...buffers], done: null };
+    }
+    const staged = this._stage(feeds);
+    if (staged) return { message: { ...staged.message, shapes }, transfer: [], done: staged.done };
+    // postMessage's structured clone copies each input now, except one on a SharedArrayBuffer, which it would
+    // share: that one is copied here (and the copy transferred)
+    const out = {};
+    const copies = [];
+    for (const [name, data] of Object.entries(feeds)) {
+      out[name] = isShared(data.buffer) ? data.slice() : data;
+      if (out[name] !== data) copies.push(out[name].buffer);
+    }
+    return { message: { feeds: out, shapes }, transfer: copies, done: null };
+  }
+
   // In a cross-origin isolated page the inputs go through a SharedArrayBuffer that the session keeps: one copy
   // into memory the worker already has, instead of a structured clone that allocates and copies each input
   // twice per run (MobileNetV2's 588 KB input: 0.67 ms from postMessage to the worker's receipt, 0.3 ms of it
-  // the thread hop that a 4 KB reply also takes; measured in Chromium on 2 cores).
-  _stage({ feeds, shapes }) {
-    if (!globalThis.crossOriginIsolated || typeof SharedArrayBuffer !== "function") return { feeds, shapes };
+  // the thread hop that a 4 KB reply also takes; measured in Chromium on 2 cores). A buffer is reused once the
+  // run that read it has replied; null when none is free (MAX_STAGING_SLOTS) or the page is not isolated.
+  _stage(feeds) {
+    if (!globalThis.crossOriginIsolated || typeof SharedArrayBuffer !== "function") return null;
+    let slot = this._slots.findIndex((s) => !s.busy);
+    if (slot < 0) {
+      if (this._slots.length >= MAX_STAGING_SLOTS) return null;
+      slot = this._slots.push({ buffer: null, busy: false }) - 1;
+    }
+    const s = this._slots[slot];
     const layout = {};
     let bytes = 0;
     for (const { name, dtype } of this.inputMetadata) {
@@ -321,29 +403,43 @@ export class InferenceSession {
       layout[name] = [bytes, data.length, TYPED_ARRAYS[dtype].name];
       bytes += Math.ceil(data.byteLength / 8) * 8;
     }
-    let staging;
-    if (!this._staging || this._staging.byteLength < bytes) staging = this._staging = new SharedArrayBuffer(Math.max(bytes, 8));
+    let staging; // sent with the first run that uses this buffer; the worker keeps it by slot
+    if (!s.buffer || s.buffer.byteLength < bytes) staging = s.buffer = new SharedArrayBuffer(Math.max(bytes, 8));
     for (const [name, [offset]] of Object.entries(layout)) {
       const data = feeds[name];
-      new Uint8Array(this._staging, offset, data.byteLength).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      new Uint8Array(s.buffer, offset, data.byteLength).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     }
-    return { staged: layout, staging, shapes };
+    s.busy = true;
+    return { message: { staged: layout, slot, staging }, done: () => (s.busy = false) };
   }
 
-  /** run({name: Tensor}[, {profile: true}]) -> Promise<{name: Tensor}>. Runs of one session execute one at a
-   * time, in order. With profile (wasm backend), session.profile then holds that run's steps in order:
-   * [{node, op, kernel, ms}] (ms of a split step includes waiting for the helper threads' parts). */
+  /** run({name: Tensor}[, {profile: true, transfer: true}]) -> Promise<{name: Tensor}>. The inputs are read when
+   * run() is called (copied, or with transfer their ArrayBuffers moved to the worker: the caller's arrays are
+   * then detached). Runs of one session execute one at a time and resolve in call order. With profile (wasm
+   * backend), session.profile then holds that run's steps in order: [{node, op, kernel, ms}] (ms of a split
+   * step includes waiting for the helper threads' parts). */
   run(feeds, options = {}) {
-    if (this._released) return Promise.reject(new Error("session released"));
-    let data;
+    if (this._dead) return Promise.reject(new Error(this._dead.message));
+    let packed;
     try {
-      data = this._checkFeeds(feeds);
+      if (options.transfer !== undefined && typeof options.transfer !== "boolean") {
+        throw new TypeError(`run(): options.transfer must be true or false, got ${options.transfer}`);
+      }
+      packed = this._pack(this._checkFeeds(feeds), options.transfer === true);
     } catch (err) {
       return Promise.reject(err);
     }
-    const result = this._queue.then(async () => {
-      if (this._released) throw new Error("session released");
-      const { buffers, shapes, profile } = await this._call({ op: "run", ...this._stage(data), profile: !!options.profile });
+    const { message, transfer, done } = packed;
+    const describe = (err) => {
+      const names = Object.keys(message.feeds ?? {}).map((n) => `'${n}'`).join(", ");
+      return new Error(
+        `run(feeds, {transfer: true}): the ArrayBuffer of input ${names} cannot be transferred (${err.message}); ` +
+          "a WebAssembly.Memory's buffer never can: pass a copy, or run without transfer",
+      );
+    };
+    const reply = this._call({ op: "run", ...message, profile: !!options.profile }, transfer, options.transfer ? describe : undefined);
+    if (done) reply.then(done, done);
+    return reply.then(({ buffers, shapes, profile }) => {
       if (options.profile) this.profile = profile ?? null;
       const outputs = {};
       for (const { name, dtype } of this.outputMetadata) {
@@ -351,8 +447,6 @@ export class InferenceSession {
       }
       return outputs;
     });
-    this._queue = result.catch(() => {});
-    return result;
   }
 
   /** Test hook: lose the WebGL context (WEBGL_lose_context), as a GPU reset would. */
@@ -360,9 +454,17 @@ export class InferenceSession {
     return this._call({ op: "loseContext" });
   }
 
-  /** Terminate the worker and free its memory; later run() calls reject. */
+  /** Test hook: end the worker as a real failure would. how: "helper" (a helper thread stops in the middle of a
+   * split step, which the worker then waits for forever), "throw" (an uncaught error in the worker). */
+  _testKill(how) {
+    return this._call({ op: "testKill", how });
+  }
+
+  /** Terminate the worker and free its memory; runs in flight and later calls reject with "session released".
+   * On a session whose worker is gone it rejects with that error. */
   async release() {
     if (this._released) return;
+    if (this._dead) throw new Error(this._dead.message);
     this._released = true;
     this._fail(new Error("session released"));
   }

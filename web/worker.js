@@ -1,9 +1,13 @@
 // Module worker that loads and runs one bundle (the JS twin of wasm_runtime/host.py).
 // Protocol: {id, op: "load", url, variant, integrity, backend} -> {id, result: info} | {id, error}
 //           {id, op: "run", feeds: {name: TypedArray}}  -> {id, result: {name: ArrayBuffer}} | {id, error}
-//           (or, in a cross-origin isolated page, {staged: {name: [offset, length, type]}, staging?} for inputs
-//           written into a SharedArrayBuffer: unstage())
+//           (or, in a cross-origin isolated page, {staged: {name: [offset, length, type]}, slot, staging?} for
+//           inputs written into one of the session's SharedArrayBuffers: unstage())
+//           {op: "hold", lock, announce} -> {held: lock} once this worker holds the Web Lock `lock` (it holds it
+//           until it ends; a helper thread is sent one too, and index.js watches them all: see holdLock)
 //           {id, op: "loseContext"} (tests: lose the WebGL context as a GPU reset would)
+//           {id, op: "testKill", how} (tests: end as a real failure would; testKill)
+// Messages are handled in the order they arrive and a run has no await, so runs execute and reply in call order.
 // backend "webgl" runs the manifest's `webgl` plan (webgl.js) on an OffscreenCanvas; "auto" does when it can
 // and otherwise loads the wasm plan, saying why in info.backendReason. A mixed plan (nodes without a shader)
 // also loads its wasm part (a bundle of its own in webgl.wasm.dir) and runs the segments in order, moving
@@ -22,8 +26,15 @@ let resolvePrefetched;
 const prefetchedWeights = new Promise((resolve) => (resolvePrefetched = resolve));
 
 self.onmessage = async ({ data: msg }) => {
+  if (msg.op === "hold") {
+    sessionLock = msg.lock;
+    held = holdLock(msg.lock);
+    if (msg.announce) held.then((ok) => ok && self.postMessage({ held: msg.lock }));
+    return;
+  }
   if (msg.op === "helper") {
-    helperMain(msg); // never returns: the helper serves split steps until its session ends
+    // returns only if the helper stops: it serves split steps until its session ends
+    held.then(() => helperMain(msg));
     return;
   }
   if (msg.op === "weights") {
@@ -51,6 +62,8 @@ self.onmessage = async ({ data: msg }) => {
       if (!state?.gl) throw new Error("the session does not run on WebGL");
       state.gl.loseContext();
       self.postMessage({ id: msg.id, result: null });
+    } else if (msg.op === "testKill") {
+      testKill(msg.how);
     } else {
       throw new Error(`unknown request '${msg.op}'`);
     }
@@ -59,12 +72,57 @@ self.onmessage = async ({ data: msg }) => {
   }
 };
 
-// Inputs staged by the page in a SharedArrayBuffer (index.js _stage), which it sends once and then reuses:
-// {name: [byte offset, length, typed array name]} -> {name: typed array view}.
-let staging = null;
-function unstage({ staged, staging: fresh }) {
-  if (fresh) staging = fresh;
-  return Object.fromEntries(Object.entries(staged).map(([name, [offset, length, type]]) => [name, new globalThis[type](staging, offset, length)]));
+// Inputs staged by the page in one of its SharedArrayBuffers (index.js _stage), each sent once with the first
+// run that uses its slot and then reused: {name: [byte offset, length, typed array name]} -> {name: view}.
+const stagings = [];
+function unstage({ staged, slot = 0, staging: fresh }) {
+  if (fresh) stagings[slot] = fresh;
+  const buffer = stagings[slot];
+  return Object.fromEntries(Object.entries(staged).map(([name, [offset, length, type]]) => [name, new globalThis[type](buffer, offset, length)]));
+}
+
+// ---- the end of a worker --------------------------------------------------------------------------------
+// A worker that ends without an error (the browser ends it, a helper thread stops) tells nobody. So each holds a
+// Web Lock from its start until it ends, and the page asks for the same lock (index.js _watch): the browser
+// grants it when the holder is gone, even while this worker waits on a helper thread that will never answer.
+let sessionLock = null; // this session worker's lock; its helpers' are named after it
+let held = Promise.resolve(false); // this worker's lock is held (true), or cannot be (no Web Locks: false)
+
+function holdLock(name) {
+  if (!self.navigator?.locks) return Promise.resolve(false);
+  return new Promise((granted) => {
+    navigator.locks.request(name, () => {
+      granted(true);
+      return new Promise(() => {}); // held until this worker ends
+    }).catch(() => granted(false));
+  });
+}
+
+const helperLock = (t) => (sessionLock ? `${sessionLock} helper ${t}` : null);
+
+// A claim word that only a helper takes (the session worker does not claim it): its chunk ends the helper
+// (testKill). No split step has index 0x7fff (prepare) and NO_CHUNKS has no chunk, so no run publishes it.
+const KILL_CHUNK = (0x7fff << 16) | (1 << 8);
+
+// Tests: end this worker as real failures do, to check that every call on the session settles.
+function testKill(how) {
+  if (how === "throw") {
+    setTimeout(() => {
+      throw new Error("test: an uncaught error in the worker");
+    });
+    return;
+  }
+  if (how !== "helper") throw new Error(`unknown testKill '${how}'`);
+  const pool = state?.pool ?? state?.part?.pool;
+  if (!pool) throw new Error("the session has no helper threads");
+  // a helper claims the chunk and stops; this worker waits for it as for any chunk of a split step, forever
+  const { ctrl } = pool;
+  startRun(pool);
+  Atomics.store(ctrl, 2, 0);
+  Atomics.store(ctrl, CLAIM, KILL_CHUNK);
+  Atomics.add(ctrl, 0, 1);
+  Atomics.notify(ctrl, 0);
+  while (Atomics.load(ctrl, 2) === 0) Atomics.wait(ctrl, 2, 0);
 }
 
 const ms = (t0) => Math.round((performance.now() - t0) * 100) / 100;
@@ -370,6 +428,7 @@ async function loadWebGL(m, msg, gl, t0) {
     ...info,
     threads: part.info.threads,
     threadsReason: part.info.threadsReason,
+    helperLocks: part.info.helperLocks,
     variant: part.info.variant,
     backendReason: summary,
     timings: { ...info.timings, wasmPart: part.info.timings },
@@ -542,6 +601,8 @@ async function loadWasm({ url: base, variant: baseVariant, integrity, pin = null
       variant,
       placement: Object.fromEntries(m.steps.filter((s) => s.node).map((s) => [s.node, "wasm"])),
       timings: { fetchMs, compileMs, initMs: ms(ti) },
+      // the page watches these from now on (index.js _watch)
+      helperLocks: pool ? pool.workers.map((_, i) => helperLock(i + 1)).filter(Boolean) : [],
     };
     return { info, wasmState };
   } catch (err) {
@@ -602,7 +663,12 @@ function claim(ctrl) {
 
 function spawnHelpers(threads) {
   const workers = [];
-  for (let t = 1; t < threads; t++) workers.push(new Worker(new URL(import.meta.url), { type: "module", name: `wasm-runtime helper ${t}` }));
+  for (let t = 1; t < threads; t++) {
+    const w = new Worker(new URL(import.meta.url), { type: "module", name: `wasm-runtime helper ${t}` });
+    // the lock is taken while the files download; the helper serves steps only once it holds it
+    if (helperLock(t)) w.postMessage({ op: "hold", lock: helperLock(t) });
+    workers.push(w);
+  }
   return workers;
 }
 
@@ -701,29 +767,36 @@ function helperMain({ module, memory, steps, threads, control_offset, stack_top,
   let generation = Atomics.load(ctrl, 0);
   const backoff = { level: 0, skip: 0 };
   self.postMessage({ ready: true });
-  for (;;) {
-    // during a run, poll for its next step; between runs, poll briefly and then sleep until the next run's
-    // wake call (startRun): that pause says nothing about how busy the cores are, so it leaves the backoff alone
-    const polled = Atomics.load(ctrl, RUNNING)
-      ? spinWhile(ctrl, 0, generation, spinMs, backoff)
-      : spinWhile(ctrl, 0, generation, Math.min(spinMs, IDLE_SPIN_MS));
-    if (!polled) Atomics.wait(ctrl, 0, generation);
-    generation = Atomics.load(ctrl, 0);
-    for (let w = claim(ctrl); w >= 0; w = claim(ctrl)) {
-      const count = (w >> 8) & 255;
-      try {
-        if (dynamic) {
-          // the descriptor is read after the claim: the session rewrites it only once every chunk is done
-          const step = readDescriptor(new Float64Array(memory.buffer, dynamic.offset, dynamic.words), dynamic.kernels);
-          instance.exports[step.kernel](...chunkArgs(step, stepChunks(step, threads, chunksPerThread)[w & 255]));
-        } else {
-          calls[w >>> 16][w & 255]();
+  // a helper that leaves this loop (an error outside a kernel, or testKill) no longer serves its chunks: it ends,
+  // and with it its lock, which tells the page
+  try {
+    serve: for (;;) {
+      // during a run, poll for its next step; between runs, poll briefly and then sleep until the next run's
+      // wake call (startRun): that pause says nothing about how busy the cores are, so it leaves the backoff alone
+      const polled = Atomics.load(ctrl, RUNNING)
+        ? spinWhile(ctrl, 0, generation, spinMs, backoff)
+        : spinWhile(ctrl, 0, generation, Math.min(spinMs, IDLE_SPIN_MS));
+      if (!polled) Atomics.wait(ctrl, 0, generation);
+      generation = Atomics.load(ctrl, 0);
+      for (let w = claim(ctrl); w >= 0; w = claim(ctrl)) {
+        if (w === KILL_CHUNK) break serve;
+        const count = (w >> 8) & 255;
+        try {
+          if (dynamic) {
+            // the descriptor is read after the claim: the session rewrites it only once every chunk is done
+            const step = readDescriptor(new Float64Array(memory.buffer, dynamic.offset, dynamic.words), dynamic.kernels);
+            instance.exports[step.kernel](...chunkArgs(step, stepChunks(step, threads, chunksPerThread)[w & 255]));
+          } else {
+            calls[w >>> 16][w & 255]();
+          }
+        } catch {
+          Atomics.store(ctrl, 3, 1);
         }
-      } catch {
-        Atomics.store(ctrl, 3, 1);
+        if (Atomics.add(ctrl, 2, 1) + 1 === count) Atomics.notify(ctrl, 2);
       }
-      if (Atomics.add(ctrl, 2, 1) + 1 === count) Atomics.notify(ctrl, 2);
     }
+  } finally {
+    self.close();
   }
 }
 
