@@ -569,3 +569,38 @@ def test_demo_page_shows_errors(page, live_server):
     page.goto(f"{live_server}/demos/?model=no-such-model")
     page.wait_for_selector("body[data-state=error]", timeout=30_000)
     assert "HTTP 404" in page.inner_text("#error")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "uint8", "int64"])
+def test_non_float32_inputs_and_outputs(page, live_server, models_dir, dtype):
+    """A bundle whose input and output are float16 (IEEE half bits in a Uint16Array, as onnxruntime-web), uint8 or
+    int64 takes and returns that type's typed array, bit for bit as onnxruntime transposes it."""
+    from tests.oputil import single
+    from wasm_runtime.package import package
+
+    np_type = np.dtype(dtype)
+    model = single("Transpose", {"x": ([3, 5], np_type)}, {"perm": [1, 0]})
+    package(model, models_dir / f"transpose-{dtype}", variants=("simd",))
+    x = (np.arange(15).reshape(3, 5) * 3 - 7).astype(np_type)
+    if dtype == "float16":
+        x = (x / 4).astype(np.float16)
+    page.goto(f"{live_server}/demos/?model=")
+    page.wait_for_selector("body[data-state=idle]")
+    got = page.evaluate(
+        """async ({ url, dtype, bits }) => {
+          const { InferenceSession, Tensor } = await import("/runtime/index.js");
+          const session = await InferenceSession.create(url, { wasmVariant: "simd" });
+          const Ctor = { float16: Uint16Array, uint8: Uint8Array, int64: BigInt64Array }[dtype];
+          const data = Ctor === BigInt64Array ? BigInt64Array.from(bits, BigInt) : Ctor.from(bits);
+          const { y } = await session.run({ x: new Tensor(dtype, data, [3, 5]) });
+          await session.release();
+          return { type: y.type, ctor: y.data.constructor.name, dims: y.dims, bits: Array.from(y.data, Number),
+                   meta: session.inputMetadata[0].dtype };
+        }""",
+        {"url": f"/models/transpose-{dtype}/", "dtype": dtype,
+         "bits": (x.view(np.uint16) if dtype == "float16" else x).ravel().tolist()},
+    )
+    want = reference_outputs(model, {"x": x})["y"]
+    assert got["type"] == dtype and got["meta"] == dtype and got["dims"] == [5, 3]
+    assert got["ctor"] == {"float16": "Uint16Array", "uint8": "Uint8Array", "int64": "BigInt64Array"}[dtype]
+    assert got["bits"] == (want.view(np.uint16) if dtype == "float16" else want).ravel().tolist()

@@ -21,7 +21,7 @@ from .errors import BundleError
 
 PAGE = 65536
 ITEM_BYTES = {
-    "float32": 4, "float64": 8, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4,
+    "float32": 4, "float64": 8, "float16": 2, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4,
     "int64": 8, "uint64": 8, "bool": 1,
 }  # fmt: skip
 

@@ -10,6 +10,8 @@
 const TYPED_ARRAYS = {
   float32: Float32Array,
   float64: Float64Array,
+  // float16 data is the IEEE half-precision bits in a Uint16Array (as onnxruntime-web takes and returns them)
+  float16: Uint16Array,
   int8: Int8Array,
   uint8: Uint8Array,
   int16: Int16Array,

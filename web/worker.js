@@ -16,7 +16,7 @@
 const FORMAT = "wasm-runtime-bundle";
 const FORMAT_VERSION = 1;
 const PAGE = 65536;
-const ITEM_BYTES = { float32: 4, float64: 8, int8: 1, uint8: 1, int16: 2, uint16: 2, int32: 4, uint32: 4, int64: 8, uint64: 8, bool: 1 };
+const ITEM_BYTES = { float32: 4, float64: 8, float16: 2, int8: 1, uint8: 1, int16: 2, uint16: 2, int32: 4, uint32: 4, int64: 8, uint64: 8, bool: 1 };
 
 let state = null; // {memory, inputs, outputs, calls} (wasm) or {gl, part?, segments?} (webgl) once loaded
 
