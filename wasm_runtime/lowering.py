@@ -121,8 +121,10 @@ class LoweringContext:
 
     def consumers(self) -> dict[str, list[Node]]:
         """graph.consumers(), once per graph lowered (it does not change while it is lowered)."""
-        if self._uses is None or self._uses[0] != id(self.graph):
-            self._uses = (id(self.graph), self.graph.consumers())
+        # keyed by the graph object itself, not its id(): a branch graph lowered earlier and freed can leave
+        # its id to the next one, which then read the freed graph's consumers (a nondeterministic plan)
+        if self._uses is None or self._uses[0] is not self.graph:
+            self._uses = (self.graph, self.graph.consumers())
         return self._uses[1]
 
     def derived(self, label: str, make) -> Const:
