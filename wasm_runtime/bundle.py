@@ -17,7 +17,7 @@ import numpy as np
 import wasmtime
 
 from .ir import Graph
-from .kernels import VARIANTS, build_module
+from .kernels import VARIANTS, _uleb, build_module
 from .lowering import Buf, Const, Derived, Lowered, Scratch
 from .planner import ALIGN, MemoryPlan, align
 
@@ -28,17 +28,6 @@ MODULE_FILES = {variant: f"kernels-{variant}.wasm" for variant in VARIANTS}
 MAX_THREADS = 8
 THREAD_STACK_BYTES = 64 * 1024
 CONTROL_BYTES = 64
-
-
-def _uleb(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, pos
 
 
 def heap_base(module_bytes: bytes) -> int:

@@ -156,6 +156,7 @@ def _sections(module: bytes):
 
 
 def _uleb(data: bytes, pos: int) -> tuple[int, int]:
+    """(value, position after it) of the unsigned LEB128 number at data[pos] (wasm's integer encoding)."""
     value = shift = 0
     while True:
         byte = data[pos]
