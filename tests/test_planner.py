@@ -8,8 +8,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from wasm_runtime import zoo
 from wasm_runtime.lowering import lower
+from wasm_runtime.memory_map import ALIGN
 from wasm_runtime.package import import_model
-from wasm_runtime.planner import ALIGN, plan_memory
+from wasm_runtime.planner import plan_memory
 
 
 def _plan(model):

@@ -19,15 +19,12 @@ import wasmtime
 from .ir import Graph
 from .kernels import VARIANTS, _uleb, build_module
 from .lowering import Buf, Const, Derived, Lowered, Scratch
-from .planner import ALIGN, MemoryPlan, align
+from .memory_map import MAX_THREADS, THREAD_STACK_BYTES, static_map
+from .planner import MemoryPlan
 
 FORMAT = "wasm-runtime-bundle"
 FORMAT_VERSION = 1
-WASM_PAGE = 65536
 MODULE_FILES = {variant: f"kernels-{variant}.wasm" for variant in VARIANTS}
-MAX_THREADS = 8
-THREAD_STACK_BYTES = 64 * 1024
-CONTROL_BYTES = 64
 
 
 def heap_base(module_bytes: bytes) -> int:
@@ -116,14 +113,9 @@ def write_bundle(
         | {w.derived.kernel for w in plan.weights if w.derived is not None}
     )
     modules = {variant: build_module(kernels, variant) for variant in (variants or VARIANTS)}
-    base = align(max(heap_base(m) for m in modules.values()), ALIGN)
-    regions = {"weights": base, "arena": align(base + plan.weights_bytes)}
-    # threads: a control block (4 int32 words the workers synchronize on) and a stack per helper worker;
-    # the session's own worker keeps the module's stack at the bottom of memory
-    control = align(regions["arena"] + plan.arena_bytes)
-    stacks = align(control + CONTROL_BYTES)
-    total = stacks + (MAX_THREADS - 1) * THREAD_STACK_BYTES
-    pages = max(1, -(-total // WASM_PAGE))
+    layout = static_map(max(heap_base(m) for m in modules.values()), plan.weights_bytes, plan.arena_bytes)
+    base = layout.weights_offset
+    regions = {"weights": base, "arena": layout.arena_offset}
 
     def resolve(arg):
         if isinstance(arg, (Buf, Const, Scratch, Derived)):
@@ -173,7 +165,7 @@ def write_bundle(
         "inputs": [_tensor_entry(graph, plan, n, regions) for n in graph.inputs],
         "outputs": [_tensor_entry(graph, plan, n, regions) for n in graph.outputs],
         "memory": {
-            "pages": pages,
+            "pages": layout.pages,
             "weights_offset": regions["weights"],
             "weights_file_bytes": plan.weights_file_bytes,
             "weights_bytes": plan.weights_bytes,
@@ -182,8 +174,8 @@ def write_bundle(
         },
         "threads": {
             "max": MAX_THREADS,
-            "control_offset": control,
-            "stacks_offset": stacks,
+            "control_offset": layout.control_offset,
+            "stacks_offset": layout.stacks_offset,
             "stack_bytes": THREAD_STACK_BYTES,
         },
         "kernels": {"exports": kernels, "modules": {v: MODULE_FILES[v] for v in modules}},

@@ -14,8 +14,8 @@ shapes, evaluates the formulas, places the arena (greedy by size on the concrete
 int32 layouts that depend on dims into their slots: once per distinct input shape, then cached. Memory grows
 when a shape needs more arena than the module has.
 
-Memory of a dynamic bundle: [0, base) stack and data | weights | params (layouts with formulas) |
-thread control block | helper stacks | arena (placed per input shape, at the end so it can grow).
+Memory of a dynamic bundle: memory_map.dynamic_map (the arena last, so that it can grow); the int32 layouts
+with formulas ("params") are constants in the weights region, rewritten per input shape.
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ import numpy as np
 
 from .errors import PackageError
 from .lowering import Buf, Const, Derived, Scratch
+from .memory_map import DESCRIPTOR_BYTES, dynamic_map
+from .planner import place
 
 DEGREE = 2  # per symbol
-DESCRIPTOR_BYTES = 8 * 128  # float64 words: kernel index, arg count, split (units, count, align, deltas), args
 # probe values per symbol index: disjoint and not small, so that no two dims coincide by accident
 FIT_VALUES = [(5, 7, 11), (13, 17, 19), (23, 29, 31), (37, 41, 43)]
 CHECK_VALUES = [(6, 9), (14, 22), (24, 30), (38, 44)]
@@ -411,17 +412,8 @@ def _formula(fitted: Fitted, path):
 def dynamic_manifest(manifest: dict, graph, lowered, plan, fitted: Fitted, bind: dict) -> dict:
     """Turn the manifest written for the first probe (weights, modules and files are shape-independent)
     into the dynamic one: formulas for every shape-dependent number, the arena placed by the executor."""
-    from .bundle import CONTROL_BYTES, MAX_THREADS, THREAD_STACK_BYTES, WASM_PAGE
-    from .planner import align
-
     weights_offset = manifest["memory"]["weights_offset"]
-    control = align(weights_offset + plan.weights_bytes)
-    # after the control block: the step descriptor the session worker writes for its helpers before each
-    # split step (a dynamic plan's arguments are only known per input shape, so helpers cannot bind them
-    # once at load time)
-    descriptor = align(control + CONTROL_BYTES)
-    stacks = align(descriptor + DESCRIPTOR_BYTES)
-    arena_offset = align(stacks + (MAX_THREADS - 1) * THREAD_STACK_BYTES)
+    layout = dynamic_map(weights_offset, plan.weights_bytes)
 
     arena_index: dict = {}
     arena = []
@@ -500,15 +492,15 @@ def dynamic_manifest(manifest: dict, graph, lowered, plan, fitted: Fitted, bind:
     m["outputs"] = [tensor("output", e) for e in manifest["outputs"]]
     m["memory"] = {
         **{k: v for k, v in manifest["memory"].items() if k not in ("arena_offset", "arena_bytes")},
-        "pages": -(-arena_offset // WASM_PAGE) + 1,
-        "arena_offset": arena_offset,
+        "pages": layout.pages,
+        "arena_offset": layout.arena_offset,
     }
     m["threads"] = {
         **manifest["threads"],
-        "control_offset": control,
-        "descriptor_offset": descriptor,
+        "control_offset": layout.control_offset,
+        "descriptor_offset": layout.descriptor_offset,
         "descriptor_bytes": DESCRIPTOR_BYTES,
-        "stacks_offset": stacks,
+        "stacks_offset": layout.stacks_offset,
     }
     m["steps"] = steps
     m["dynamic"] = {
@@ -527,30 +519,6 @@ def dynamic_manifest(manifest: dict, graph, lowered, plan, fitted: Fitted, bind:
 
 # ---------------------------------------------------------------------------------------------------------
 # executors' side (the Python host; web/worker.js does the same in JS)
-
-
-def place(sizes: list[int], lives: list[tuple[int, int]], alignment: int = 64) -> tuple[list[int], int]:
-    """Greedy by size (the planner's placement) on concrete sizes: (offsets, arena bytes)."""
-
-    def up(n):
-        return (n + alignment - 1) // alignment * alignment
-
-    order = sorted(range(len(sizes)), key=lambda k: (-sizes[k], lives[k][0], k))
-    offsets = [0] * len(sizes)
-    placed: list[int] = []
-    top = 0
-    for k in order:
-        first, last = lives[k]
-        live = sorted((p for p in placed if lives[p][0] <= last and first <= lives[p][1]), key=lambda p: offsets[p])
-        offset = 0
-        for p in live:
-            if offset + sizes[k] <= offsets[p]:
-                break
-            offset = max(offset, up(offsets[p] + sizes[p]))
-        offsets[k] = offset
-        placed.append(k)
-        top = max(top, offset + sizes[k])
-    return offsets, up(top)
 
 
 def materialize(manifest: dict, input_shapes: dict[str, list[int]]) -> dict:

@@ -15,6 +15,7 @@ from .bundle import FORMAT, FORMAT_VERSION, _engine_config
 from .dynamic import materialize
 from .errors import BundleError
 from .manifest_check import check_heap_base, check_manifest, check_pin
+from .memory_map import MAX_PAGES, WASM_PAGE, pages_for
 
 
 def load_manifest(bundle_dir: str | Path, check_integrity: bool = True, integrity: str | None = None) -> dict:
@@ -80,9 +81,6 @@ def _why(exc) -> str:
     return ""
 
 
-MAX_PAGES = 65535  # what the shared-memory builds declare (wasm-ld caps --max-memory there)
-
-
 def _to_i32(v) -> int:
     v = int(v)
     return v - (1 << 32) if v >= 1 << 31 else v
@@ -122,7 +120,7 @@ class HostSession:
         config = _engine_config()
         if compact:
             pages = m["memory"]["pages"]
-            config.memory_reservation = pages * 65536 if "dynamic" not in m else 256 << 20
+            config.memory_reservation = pages * WASM_PAGE if "dynamic" not in m else 256 << 20
             config.memory_guard_size = 1 << 16
             config.memory_reservation_for_growth = 0 if "dynamic" not in m else 64 << 20
         engine = wasmtime.Engine(config)
@@ -195,7 +193,7 @@ class HostSession:
             plan = materialize(self.manifest, shapes)
             plan["calls"] = self._prepare(plan["steps"])
             self._plans[key] = plan
-        need = -(-plan["memory_bytes"] // 65536)
+        need = pages_for(plan["memory_bytes"])
         have = self._memory.size(self._store)
         if need > have:
             if need > MAX_PAGES:

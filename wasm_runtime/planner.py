@@ -1,13 +1,14 @@
 """Memory plan: where every tensor lives in the one wasm memory.
 
-    [0, base)                  zig's stack and the kernels' static data
     [weights_offset, +W)       constants: the bytes of weights.bin, then constants filled at load time
     [arena_offset, +A)         activations, graph inputs/outputs and per-step scratch, reused by lifetime
 
-Aliased tensors (Reshape, Flatten, ...) share their source's storage. Each arena tensor lives from the
-first step that touches it to the last; graph inputs from before the first step, graph outputs past the
-last. Offsets come from greedy-by-size placement: largest first, each at the lowest offset that does not
-overlap a placed tensor with an intersecting lifetime (the strategy TFLite's arena planner uses).
+(memory_map.py places these regions and the rest of the memory.) Aliased tensors (Reshape, Flatten, ...) share
+their source's storage. Each arena tensor lives from the first step that touches it to the last; graph inputs
+from before the first step, graph outputs past the last. Offsets come from greedy-by-size placement (place()):
+largest first, each at the lowest offset that does not overlap a placed tensor with an intersecting lifetime
+(the strategy TFLite's arena planner uses). A dynamic-shape bundle's executor runs the same placement on the
+sizes of each input shape (dynamic.materialize, web/worker.js).
 """
 
 from __future__ import annotations
@@ -18,14 +19,10 @@ import numpy as np
 
 from .ir import Graph, is_uniform
 from .lowering import Buf, Const, Derived, Lowered, Scratch
+from .memory_map import align
 
-ALIGN = 64
 # uniform constants at least this large are filled by a kernel at load time instead of shipped as bytes
 FILL_MIN_BYTES = 4096
-
-
-def align(n: int, a: int = ALIGN) -> int:
-    return (n + a - 1) // a * a
 
 
 @dataclass
@@ -86,26 +83,30 @@ def _root(aliases: dict[str, str], name: str) -> str:
     return name
 
 
-def _place(items: list[ArenaItem]) -> int:
-    # the placed items live at each step (index: step + 1, graph inputs live from step -1), so finding those an
-    # item overlaps costs its lifetime, not the number placed: a 10k-node chain plans in well under a second
-    live_at: dict[int, list[ArenaItem]] = {}
+def place(sizes: list[int], lives: list[tuple[int, int]]) -> tuple[list[int], int]:
+    """Greedy by size: (offset of each item, aligned bytes of the whole arena) for items of `sizes` bytes
+    live over the inclusive step ranges `lives` (graph inputs from step -1). Ties in size go to the item that
+    is live first, then to the earlier item."""
+    # the placed items live at each step, so finding those an item overlaps costs its lifetime, not the
+    # number placed: a 10k-node chain plans in well under a second
+    live_at: dict[int, list[int]] = {}
+    offsets = [0] * len(sizes)
     top = 0
-    for item in sorted(items, key=lambda it: (-it.nbytes, it.first)):
-        seen: dict[int, ArenaItem] = {}
-        for step in range(item.first, item.last + 1):
-            for p in live_at.get(step, ()):
-                seen[id(p)] = p
+    for k in sorted(range(len(sizes)), key=lambda k: (-sizes[k], lives[k][0], k)):
+        first, last = lives[k]
+        seen: dict[int, None] = {}
+        for step in range(first, last + 1):
+            seen.update(dict.fromkeys(live_at.get(step, ())))
         offset = 0
-        for p in sorted(seen.values(), key=lambda p: p.offset):
-            if offset + item.nbytes <= p.offset:
+        for p in sorted(seen, key=lambda p: offsets[p]):
+            if offset + sizes[k] <= offsets[p]:
                 break
-            offset = max(offset, align(p.offset + p.nbytes))
-        item.offset = offset
-        for step in range(item.first, item.last + 1):
-            live_at.setdefault(step, []).append(item)
-        top = max(top, offset + item.nbytes)
-    return align(top)
+            offset = max(offset, align(offsets[p] + sizes[p]))
+        offsets[k] = offset
+        for step in range(first, last + 1):
+            live_at.setdefault(step, []).append(k)
+        top = max(top, offset + sizes[k])
+    return offsets, align(top)
 
 
 def plan_memory(graph: Graph, lowered: Lowered) -> MemoryPlan:
@@ -172,6 +173,8 @@ def plan_memory(graph: Graph, lowered: Lowered) -> MemoryPlan:
         if w.in_file:
             file_bytes = offset
     arena_items = list(arena.values())
-    arena_bytes = _place(arena_items)
+    offsets, arena_bytes = place([it.nbytes for it in arena_items], [(it.first, it.last) for it in arena_items])
+    for item, off in zip(arena_items, offsets, strict=True):
+        item.offset = off
     unshared = sum(it.nbytes for it in arena_items)  # what the arena would need without any reuse
     return MemoryPlan(items, file_bytes, offset, arena_items, arena_bytes, unshared, root, weights, arena)
