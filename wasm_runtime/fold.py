@@ -21,15 +21,12 @@ from .errors import PackageError
 from .ir import Graph, Node, Value, is_uniform
 from .onnx_io import _attr_for_onnx
 
-# never evaluate ahead of time: results must differ per run
-_NONDETERMINISTIC = {
-    "RandomNormal",
-    "RandomUniform",
-    "RandomNormalLike",
-    "RandomUniformLike",
-    "Multinomial",
-    "Bernoulli",
-}
+# ops that draw random numbers: their results must differ per run, so they are never folded ahead of time nor
+# merged with a twin (passes/cleanup.py). Dropout draws them in training mode only: folding evaluates a Dropout
+# of constants, common-subexpression elimination skips every Dropout.
+NONDETERMINISTIC = frozenset(
+    {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"}
+)
 # no point materializing a large uniform constant just to reshape it; the runtime aliases these for free
 _VIEW_OPS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"}
 _FOLD_LIMIT_ELEMENTS = 1 << 22
@@ -135,7 +132,7 @@ def fold_constants(graph: Graph) -> int:
                 start, end = node.attrs.get("start", 0), node.attrs.get("end")
                 results = [np.array(shape[start:end] if end is not None else shape[start:], np.int64)]
         elif (
-            node.op_type not in _NONDETERMINISTIC
+            node.op_type not in NONDETERMINISTIC
             and node.domain in ("", "ai.onnx")
             # If/Loop/Scan read outer values inside their subgraphs: an If with a constant condition is
             # replaced by its branch (control.resolve_constant_ifs), the others run

@@ -8,7 +8,7 @@ import hashlib
 import numpy as np
 import onnx
 
-from ..fold import fold_constants
+from ..fold import NONDETERMINISTIC, fold_constants
 from ..ir import Graph, Node, bypass
 
 __all__ = [
@@ -138,17 +138,6 @@ def deduplicate_constants(graph: Graph) -> int:
     return len([o for o in rename if o not in outputs])
 
 
-_NONDETERMINISTIC = {
-    "RandomNormal",
-    "RandomUniform",
-    "RandomNormalLike",
-    "RandomUniformLike",
-    "Multinomial",
-    "Bernoulli",
-    "Dropout",
-}
-
-
 def _attr_key(value):
     if isinstance(value, (Graph, onnx.GraphProto)):  # If branches: the same node only if the same object
         return ("graph", id(value))
@@ -171,7 +160,9 @@ def eliminate_common_subexpressions(graph: Graph) -> int:
     for node in graph.nodes:
         if rename:  # the nodes after a removed one read the kept value (renamed as we go: one pass)
             node.inputs = [rename.get(i, i) for i in node.inputs]
-        if node.op_type in _NONDETERMINISTIC:
+        # Dropout is random in training mode (which the lowering refuses); an inference Dropout that reaches this
+        # pass has its mask read (eliminate_noops removed the others): merging two would be exact, but is not done
+        if node.op_type in NONDETERMINISTIC or node.op_type == "Dropout":
             continue
         key = (
             node.domain,
