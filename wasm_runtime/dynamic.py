@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from fractions import Fraction
-from math import prod
 
 import numpy as np
 
@@ -31,81 +29,12 @@ from .errors import PackageError
 from .lowering import Buf, Const, Derived, Scratch
 from .memory_map import DESCRIPTOR_BYTES, dynamic_map
 from .planner import place
+from .polynomial import Poly, evaluate, fit_columns
 
 DEGREE = 2  # per symbol
 # probe values per symbol index: disjoint and not small, so that no two dims coincide by accident
 FIT_VALUES = [(5, 7, 11), (13, 17, 19), (23, 29, 31), (37, 41, 43)]
 CHECK_VALUES = [(6, 9), (14, 22), (24, 30), (38, 44)]
-
-
-# ---------------------------------------------------------------------------------------------------------
-# polynomials with integer coefficients
-
-
-@dataclass(frozen=True)
-class Poly:
-    terms: tuple[tuple[int, tuple[int, ...]], ...]  # (coefficient, exponent per symbol), nonzero coefficients
-
-    @staticmethod
-    def const(c: int, n: int) -> Poly:
-        return Poly(((int(c), (0,) * n),) if c else ())
-
-    @property
-    def constant(self) -> int | None:
-        if not self.terms:
-            return 0
-        if len(self.terms) == 1 and not any(self.terms[0][1]):
-            return self.terms[0][0]
-        return None
-
-    def __call__(self, values) -> int:
-        return sum(c * prod(v**e for v, e in zip(values, exps, strict=True)) for c, exps in self.terms)
-
-    def to_json(self):
-        """A plain int when constant, else [[coef, e0, e1, ...], ...] (sum of coef * prod(sym_i ** e_i))."""
-        c = self.constant
-        return c if c is not None else [[coef, *exps] for coef, exps in self.terms]
-
-
-def evaluate(formula, values) -> int:
-    """A formula as stored in a manifest (see Poly.to_json) at concrete symbol values."""
-    if isinstance(formula, int):
-        return formula
-    return sum(t[0] * prod(v ** e for v, e in zip(values, t[1:], strict=True)) for t in formula)
-
-
-def fit_columns(
-    points: list[tuple[int, ...]], columns: list[list[int]], degrees: list[int] | None = None
-) -> list[Poly | None]:
-    """For each column of samples (one per point of the full grid of fit_points), the polynomial of degree <=
-    degrees[i] in symbol i (default DEGREE) through them, or None when its exact coefficients are not all
-    integers."""
-    n = len(points[0])
-    degrees = degrees or [DEGREE] * n
-    monomials = list(itertools.product(*(range(d + 1) for d in degrees)))
-    size = len(monomials)
-    a = [[Fraction(prod(v**e for v, e in zip(p, m, strict=True))) for m in monomials] for p in points]
-    inverse = [[Fraction(int(i == j)) for j in range(size)] for i in range(size)]
-    for col in range(size):  # exact Gauss-Jordan inverse of the (small) Vandermonde matrix
-        pivot = next(r for r in range(col, size) if a[r][col] != 0)
-        a[col], a[pivot] = a[pivot], a[col]
-        inverse[col], inverse[pivot] = inverse[pivot], inverse[col]
-        f = 1 / a[col][col]
-        a[col] = [x * f for x in a[col]]
-        inverse[col] = [x * f for x in inverse[col]]
-        for r in range(size):
-            if r != col and a[r][col] != 0:
-                g = a[r][col]
-                a[r] = [x - g * y for x, y in zip(a[r], a[col], strict=True)]
-                inverse[r] = [x - g * y for x, y in zip(inverse[r], inverse[col], strict=True)]
-    out: list[Poly | None] = []
-    for samples in columns:
-        coefs = [sum(inverse[i][k] * samples[k] for k in range(size)) for i in range(size)]
-        if any(c.denominator != 1 for c in coefs):
-            out.append(None)
-        else:
-            out.append(Poly(tuple((int(c), m) for c, m in zip(coefs, monomials, strict=True) if c != 0)))
-    return out
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -317,7 +246,7 @@ def fit(
             paths.append(("param", key, e))
             columns.append([int(x) for x in flat_samples[:, e]])
         params[key] = arr.size
-    fitted = fit_columns(points, columns, degrees) if columns else []
+    fitted = fit_columns(points, columns, degrees or [DEGREE] * len(symbols)) if columns else []
     for path, poly in zip(paths, fitted, strict=True):
         if poly is None:
             where = first.where.get(path[1:] if path[0] != "param" else path[1], first.where.get(path, "graph"))
