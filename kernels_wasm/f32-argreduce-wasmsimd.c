@@ -5,8 +5,7 @@
  * inner size: element (o, r, i) is at x[(o * n + r) * pitch + i]. With pitch == 1 the axis is contiguous and
  * runs 4-wide along it; otherwise 16 (then 4) neighbouring columns run in the lanes, and the last inner % 4
  * columns run the same vector code in lane 0, so every output is computed identically whichever chunk holds it. */
-#include "common.h"
-#include "reduce-math.h"
+#include "vmath.h"
 
 enum { ARG_MIN = 1, ARG_LAST = 2 }; /* flags: argmin instead of argmax; ties go to the last index */
 

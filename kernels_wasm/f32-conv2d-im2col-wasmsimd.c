@@ -9,15 +9,7 @@
  * packs the input (f32_pack_b) into it, or, with workspace == 0, multiplies the input in place (no copy).
  * mr: rows of the GEMM's register tile (4 unless --tune measured another faster).
  * Epilogue (in the GEMM): + bias, + residual (a tensor shaped like y, or 0), then activation act/p0/p1. */
-#include "common.h"
-
-void f32_gemm(int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc,
-              float alpha, const float* bias, int bias_rs, int bias_cs, float beta, int act, float p0, float p1,
-              const float* residual, int res_ld);
-void f32_gemm_packed(int M, int N, int K, const float* A, int lda, const float* Bp, float* C, int ldc, float alpha,
-                     const float* bias, int bias_rs, int bias_cs, float beta, int act, float p0, float p1,
-                     const float* residual, int res_ld, int mr);
-void f32_pack_b(int K, int N, const float* B, int ldb, float* Bp);
+#include "gemm.h"
 
 /* The im2col matrix [K, P] in f32_gemm_packed's layout: element (k, p) at (p / 8) * 8K + k * 8 + p % 8; one
  * matrix row runs over consecutive floats until a panel ends, then jumps to the next panel's row k. */

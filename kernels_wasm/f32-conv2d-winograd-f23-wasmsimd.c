@@ -27,7 +27,7 @@
  *
  * Epilogue as f32_conv2d: y = act(conv + bias + residual) with act/p0/p1 an activation code of common.h;
  * bias == 0: none; residual (a tensor shaped like y) == 0: none. */
-#include "common.h"
+#include "activation.h"
 
 #define MR 4           /* GEMM register tile: MR output channels (one vector of packed weights)... */
 #define NR 8           /* ... x NR tiles (two vectors): 8 accumulators, the most Cranelift keeps in registers */

@@ -5,11 +5,7 @@
  * geo (int32[19]): D H W, OD OH OW, KD KH KW, SD SH SW, PD PH PW (begin pads), DD DH DW, output depth
  * slices per block. Weights are OIDHW = the GEMM's A operand [M, Cg * K].
  * workspace: Cg * K * (slices per block * OH * OW) floats. */
-#include "common.h"
-
-void f32_gemm(int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc,
-              float alpha, const float* bias, int bias_rs, int bias_cs, float beta, int act, float p0, float p1,
-              const float* residual, int res_ld);
+#include "gemm.h"
 
 KERNEL void f32_conv3d(int N, int C, int M, int group, const int32_t* geo, const float* x, const float* w,
                        const float* bias, float* y, float* workspace, int act, float p0, float p1,

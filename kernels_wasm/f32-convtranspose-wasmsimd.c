@@ -12,11 +12,7 @@
  * Mc output channels of each group are computed, Mg is the group's full count (y and W strides); threads
  * split the output channels of a one-group layer (w, bias, y advanced to the chunk, workspace likewise).
  * workspace: Mc * K * (Cg (unless packed) + rows per block * W) floats. */
-#include "common.h"
-
-void f32_gemm(int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc,
-              float alpha, const float* bias, int bias_rs, int bias_cs, float beta, int act, float p0, float p1,
-              const float* residual, int res_ld);
+#include "gemm.h"
 
 /* valid input columns [*i0, *i1) of one kernel tap: 0 <= i * S + off < O */
 INLINE void tap_range(int off, int S, int I, int O, int* i0, int* i1) {

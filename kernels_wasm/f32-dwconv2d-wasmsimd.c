@@ -6,7 +6,7 @@
  * Only columns whose window leaves the image, and rows outside it, go through the scalar edge code.
  * Every other geometry runs the general path: each output row accumulates KH*KW shifted input rows
  * scaled by one weight, over the range of columns whose input lies inside the image. */
-#include "common.h"
+#include "activation.h"
 
 /* p[0], p[S], p[2S], p[3S] for S in {1, 2}; reads p[0..3] or p[0..7] */
 INLINE v128_t load_strided4(const float* p, int S) {

@@ -10,7 +10,8 @@
  * fewer rows; the columns past the last multiple of 8 run one more tile, 4 wide when at most 4 are left and
  * 8 wide otherwise. The epilogue works on the accumulators in registers; activations other than ReLU and Clip
  * run over each column block once its tiles are stored (activate_late). */
-#include "common.h"
+#include "activation.h"
+#include "gemm.h"
 
 typedef struct {
     float alpha, beta;
@@ -21,7 +22,7 @@ typedef struct {
     float p0, p1;
 } Epilogue;
 
-/* v (4 columns j..j+3 of row i) -> epilogue -> C, without leaving registers; an activation that common.h's
+/* v (4 columns j..j+3 of row i) -> epilogue -> C, without leaving registers; an activation that activation.h's
  * act_in_registers refuses is left to activate_late */
 INLINE void finish4(float* c, v128_t v, int i, int j, const Epilogue* e) {
     if (e->alpha != 1.0f) v = wasm_f32x4_mul(v, VSPLAT(e->alpha));

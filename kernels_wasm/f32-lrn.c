@@ -1,7 +1,7 @@
 /* Local response normalization across channels (ONNX LRN):
  * y = x / (bias + alpha / size * sum_{c' in window(c)} x[c']^2) ^ beta,
  * window(c) = [c - floor((size-1)/2), c + ceil((size-1)/2)] clipped to [0, C). */
-#include "common.h"
+#include "vmath.h"
 
 KERNEL void f32_lrn(int N, int C, int HW, int size, float alpha, float beta, float bias, const float* x, float* y) {
     int lo = (size - 1) / 2, hi = size - 1 - lo;

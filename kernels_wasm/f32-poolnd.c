@@ -7,7 +7,7 @@
  * dilations DD DH DW, count_include_pad, storage_order. A window position is read when it is inside the
  * input; for count_include_pad it counts when it is inside the padded input [-begin, size + end), so a
  * ceil_mode window running past the end padding never counts its overhang. */
-#include "common.h"
+#include "vmath.h"
 
 enum { POOL_MAX = 0, POOL_AVG = 1, POOL_LP = 2 };
 

@@ -13,8 +13,7 @@
  * 64 + 64 + n/4096 terms instead of n. An output's arithmetic never depends on which chunk of a split
  * computes it, and the 1-lane tails run the same vector code in lane 0, so results are bit-identical
  * however the work is divided. */
-#include "common.h"
-#include "reduce-math.h"
+#include "vmath.h"
 
 #define RMAX 8
 #define BLOCK 64

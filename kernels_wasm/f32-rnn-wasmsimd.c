@@ -26,7 +26,6 @@
  *
  * params: clip (<= 0: none), then (code, alpha, beta) of activations f, g, h (rnn-math.h codes), then
  * LSTM input_forget / GRU linear_before_reset. */
-#include "common.h"
 #include "rnn-math.h"
 
 enum { KIND_RNN = 0, KIND_GRU = 1, KIND_LSTM = 2 };

@@ -1,6 +1,6 @@
 /* Softmax over the middle axis of a [outer, axis, inner] view: y = exp(x - max) / sum(exp(x - max)).
  * inner == 1 (the usual last-axis case) runs 4-wide along the axis. */
-#include "common.h"
+#include "vmath.h"
 
 /* one row of the usual last-axis case, 4 wide: max, exp and sum, scale */
 INLINE void softmax_row(int n, const float* x, float* y) {

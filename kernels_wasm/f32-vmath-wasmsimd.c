@@ -160,7 +160,7 @@ INLINE v128_t f_cube(v128_t x, v128_t a, v128_t b) { UNUSED(a, b); return wasm_f
 INLINE v128_t f_pow_half(v128_t x, v128_t a, v128_t b) {
     UNUSED(a, b);
     v128_t r = wasm_f32x4_add(wasm_f32x4_sqrt(x), VSPLAT(0.0f));
-    return vm_sel(wasm_f32x4_eq(x, VSPLAT(-VM_INF)), VSPLAT(VM_INF), r);
+    return vm_sel(wasm_f32x4_eq(x, VSPLAT(-F32_INF)), VSPLAT(F32_INF), r);
 }
 
 UNARY_KERNEL(f32_abs, f_abs)
@@ -235,8 +235,8 @@ KERNEL void f32_pow_scalar(const float* x, float* y, int n, float p) {
 INLINE v128_t m_isnan(v128_t x, v128_t a, v128_t b) { UNUSED(a, b); return vm_isnan(x); }
 /* a: detect +inf, b: detect -inf (all-ones lanes or zero) */
 INLINE v128_t m_isinf(v128_t x, v128_t pos, v128_t neg) {
-    return wasm_v128_or(wasm_v128_and(pos, wasm_f32x4_eq(x, VSPLAT(VM_INF))),
-                        wasm_v128_and(neg, wasm_f32x4_eq(x, VSPLAT(-VM_INF))));
+    return wasm_v128_or(wasm_v128_and(pos, wasm_f32x4_eq(x, VSPLAT(F32_INF))),
+                        wasm_v128_and(neg, wasm_f32x4_eq(x, VSPLAT(-F32_INF))));
 }
 
 BOOL_KERNEL(f32_isnan, m_isnan)

@@ -1,7 +1,7 @@
 /* The activation functions of ONNX's recurrent ops (RNN, GRU, LSTM), by the codes
  * wasm_runtime/ops/rnn.py passes (ACTIVATIONS there holds the same table). */
 #pragma once
-#include "common.h"
+#include "activation.h"
 
 enum {
     RNN_RELU = 1,

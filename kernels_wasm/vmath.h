@@ -1,9 +1,20 @@
-/* Float32 elementary functions on 4 lanes for the elementwise kernels (f32-vmath-wasmsimd.c).
+/* Float32 elementary functions, for every kernel that needs one (no libm in a freestanding module, so each
+ * is ours). Two families, side by side:
  *
- * No libm in a freestanding module, so every function here is ours: range reduction to a small interval, then
- * a polynomial fitted (minimax, coefficients rounded to float one at a time) on that interval. Targets are a
- * few ulp against the correctly rounded result over the whole float range, with IEEE special values (inf,
- * nan, signed zero where it matters) handled by selects at the end rather than branches.
+ * - v_exp, v_log, v_tanh, v_sigmoid (4 lanes) and s_exp, s_log (scalar): what softmax, the reductions, LRN,
+ *   LpPool, the fused activations and the recurrent gates compute with. Cephes polynomials, ~1 ulp for normal
+ *   inputs and results; v_exp clamps to the normal range (exp(-87.3) ~ 1e-38 stands in for underflow).
+ * - vm_* (4 lanes): the elementwise math ops' (f32-vmath-wasmsimd.c), a few ulp over the whole float range.
+ *
+ * The two exps and logs are not one function: they round differently (v_exp ends in one multiply-add and
+ * scales by a normal 2^n, vm_exp adds in two steps and scales into the subnormals; v_log and vm_log use
+ * different polynomials), so one in the other's place would change kernel outputs in the last bits. They share
+ * the range reduction's constants and the Cephes exp polynomial.
+ *
+ * vm_*: range reduction to a small interval, then a polynomial fitted (minimax, coefficients rounded to float
+ * one at a time) on that interval. Targets are a few ulp against the correctly rounded result over the whole
+ * float range, with IEEE special values (inf, nan, signed zero where it matters) handled by selects at the end
+ * rather than branches.
  *
  * Where float arithmetic cannot hold the needed precision the lanes go through f64x2: the argument reduction
  * of sin/cos/tan (x mod pi/2 with a 3-part pi/2; a scalar Payne-Hanek reduction with the bits of 2/pi for
@@ -13,7 +24,7 @@
 
 #define VI32(x) wasm_i32x4_splat(x)
 #define VF64(x) wasm_f64x2_splat(x)
-#define VM_INF __builtin_inff()
+#define F32_INF __builtin_inff()
 #define VM_NAN __builtin_nanf("")
 #define VM_SIGN_MASK VI32((int32_t)0x80000000)
 
@@ -24,6 +35,8 @@ INLINE v128_t vm_copysign(v128_t m, v128_t s) {
     return wasm_v128_or(wasm_f32x4_abs(m), wasm_v128_and(s, VM_SIGN_MASK));
 }
 INLINE v128_t vm_isnan(v128_t x) { return wasm_f32x4_ne(x, x); }
+/* all ones in the lanes holding a finite value */
+INLINE v128_t v_isfinite(v128_t x) { return wasm_f32x4_lt(wasm_f32x4_abs(x), VSPLAT(F32_INF)); }
 /* two f64x2 halves <-> one f32x4 */
 INLINE v128_t vm_lo64(v128_t x) { return wasm_f64x2_promote_low_f32x4(x); }
 INLINE v128_t vm_hi64(v128_t x) { return wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(x, x, 2, 3, 2, 3)); }
@@ -47,16 +60,53 @@ INLINE v128_t vm_ldexp(v128_t p, v128_t n) {
 #define VM_LN2_LO -2.12194440e-4f    /* ln 2 - LN2_HI */
 #define VM_LOG2E 1.44269504088896341f
 
-/* e^r - 1 - r for |r| <= ln2/2, as r^2 * p(r) (Cephes expf polynomial, < 1 ulp) */
-INLINE v128_t vm_expm1_poly(v128_t r) {
+/* p(r) of e^r = 1 + r + r^2 p(r) for |r| <= ln2/2 (Cephes expf polynomial, < 1 ulp) */
+INLINE v128_t cephes_expf_p(v128_t r) {
     v128_t p = VSPLAT(1.9875691500e-4f);
     p = VMADD(p, r, VSPLAT(1.3981999507e-3f));
     p = VMADD(p, r, VSPLAT(8.3334519073e-3f));
     p = VMADD(p, r, VSPLAT(4.1665795894e-2f));
     p = VMADD(p, r, VSPLAT(1.6666665459e-1f));
-    p = VMADD(p, r, VSPLAT(5.0000001201e-1f));
-    return wasm_f32x4_mul(p, wasm_f32x4_mul(r, r));
+    return VMADD(p, r, VSPLAT(5.0000001201e-1f));
 }
+
+/* exp(x) for 4 lanes: Cody-Waite range reduction x = n*ln2 + r, |r| <= ln2/2, then the Cephes polynomial
+ * scaled by 2^n built in the exponent bits. Inputs are clamped so that 2^n stays a normal float:
+ * exp(-87.3) ~ 1e-38 stands in for underflow, exp(88.3) ~ 2e38 for overflow. */
+INLINE v128_t v_exp(v128_t x) {
+    x = wasm_f32x4_max(wasm_f32x4_min(x, VSPLAT(88.3762626647949f)), VSPLAT(-87.3365447504f));
+    v128_t n = wasm_f32x4_nearest(wasm_f32x4_mul(x, VSPLAT(VM_LOG2E)));
+    v128_t r = wasm_f32x4_sub(x, wasm_f32x4_mul(n, VSPLAT(VM_LN2_HI)));
+    r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, VSPLAT(VM_LN2_LO)));
+    v128_t p = VMADD(cephes_expf_p(r), wasm_f32x4_mul(r, r), wasm_f32x4_add(r, VSPLAT(1.0f)));
+    v128_t scale = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
+    return wasm_f32x4_mul(p, scale);
+}
+
+INLINE float s_exp(float x) { return wasm_f32x4_extract_lane(v_exp(VSPLAT(x)), 0); }
+
+INLINE v128_t v_sigmoid(v128_t x) {
+    return wasm_f32x4_div(VSPLAT(1.0f), wasm_f32x4_add(VSPLAT(1.0f), v_exp(wasm_f32x4_neg(x))));
+}
+
+/* tanh: odd Taylor series below |x| = 0.5 (where 1 - 2/(e^2x + 1) would cancel), that formula above. */
+INLINE v128_t v_tanh(v128_t x) {
+    v128_t ax = wasm_f32x4_abs(x);
+    v128_t x2 = wasm_f32x4_mul(x, x);
+    v128_t p = VSPLAT(-1382.0f / 155925.0f);
+    p = VMADD(p, x2, VSPLAT(62.0f / 2835.0f));
+    p = VMADD(p, x2, VSPLAT(-17.0f / 315.0f));
+    p = VMADD(p, x2, VSPLAT(2.0f / 15.0f));
+    p = VMADD(p, x2, VSPLAT(-1.0f / 3.0f));
+    v128_t small = VMADD(wasm_f32x4_mul(p, x2), x, x);
+    v128_t e = v_exp(wasm_f32x4_add(ax, ax));
+    v128_t big = wasm_f32x4_sub(VSPLAT(1.0f), wasm_f32x4_div(VSPLAT(2.0f), wasm_f32x4_add(e, VSPLAT(1.0f))));
+    big = wasm_v128_or(big, wasm_v128_and(x, wasm_i32x4_splat((int32_t)0x80000000))); /* copy sign */
+    return wasm_v128_bitselect(small, big, wasm_f32x4_lt(ax, VSPLAT(0.5f)));
+}
+
+/* e^r - 1 - r for |r| <= ln2/2, as r^2 * p(r) */
+INLINE v128_t vm_expm1_poly(v128_t r) { return wasm_f32x4_mul(cephes_expf_p(r), wasm_f32x4_mul(r, r)); }
 
 /* e^(hi + lo) * 2^k, where lo is a small correction to hi (|lo| < 1): x = n ln2 + r with hi - n*LN2_HI exact,
  * so an argument carried as hi + lo (erfc's -x^2) keeps its low bits. Overflow gives inf, underflow 0 or a
@@ -89,6 +139,68 @@ INLINE v128_t vm_expm1(v128_t x) {
 /* ---------------------------------------------------------------------------------------------------------
  * log, log1p */
 
+/* log(x) for 4 lanes, the Cephes logf polynomial as in s_log (~1 ulp), plus the IEEE special cases that
+ * reductions feed it: subnormals (scaled by 2^23 first), 0 -> -inf, x < 0 -> NaN, +inf -> +inf, NaN -> NaN. */
+INLINE v128_t v_log(v128_t x) {
+    v128_t tiny = wasm_f32x4_lt(x, VSPLAT(1.17549435e-38f));
+    v128_t xs = wasm_v128_bitselect(wasm_f32x4_mul(x, VSPLAT(8388608.0f)), x, tiny);
+    v128_t e = wasm_i32x4_sub(wasm_u32x4_shr(xs, 23),
+                              wasm_v128_bitselect(wasm_i32x4_splat(126 + 23), wasm_i32x4_splat(126), tiny));
+    v128_t m = wasm_v128_or(wasm_v128_and(xs, wasm_i32x4_splat(0x007fffff)), wasm_i32x4_splat(0x3f000000));
+    v128_t small = wasm_f32x4_lt(m, VSPLAT(0.707106781186547524f));
+    e = wasm_i32x4_add(e, small); /* small lanes are all ones: e - 1 */
+    m = wasm_f32x4_sub(wasm_f32x4_add(m, wasm_v128_and(m, small)), VSPLAT(1.0f));
+    v128_t z = wasm_f32x4_mul(m, m);
+    v128_t y = VSPLAT(7.0376836292e-2f);
+    y = VMADD(y, m, VSPLAT(-1.1514610310e-1f));
+    y = VMADD(y, m, VSPLAT(1.1676998740e-1f));
+    y = VMADD(y, m, VSPLAT(-1.2420140846e-1f));
+    y = VMADD(y, m, VSPLAT(1.4249322787e-1f));
+    y = VMADD(y, m, VSPLAT(-1.6668057665e-1f));
+    y = VMADD(y, m, VSPLAT(2.0000714765e-1f));
+    y = VMADD(y, m, VSPLAT(-2.4999993993e-1f));
+    y = VMADD(y, m, VSPLAT(3.3333331174e-1f));
+    y = wasm_f32x4_mul(wasm_f32x4_mul(y, m), z);
+    v128_t fe = wasm_f32x4_convert_i32x4(e);
+    y = VMADD(fe, VSPLAT(VM_LN2_LO), y);
+    y = VMADD(z, VSPLAT(-0.5f), y);
+    v128_t r = VMADD(fe, VSPLAT(VM_LN2_HI), wasm_f32x4_add(m, y));
+    r = wasm_v128_bitselect(VSPLAT(-F32_INF), r, wasm_f32x4_eq(x, VSPLAT(0.0f)));
+    r = wasm_v128_bitselect(VSPLAT(VM_NAN), r, wasm_f32x4_lt(x, VSPLAT(0.0f)));
+    /* +inf and NaN come out as themselves */
+    return wasm_v128_bitselect(x, r, wasm_v128_or(wasm_f32x4_eq(x, VSPLAT(F32_INF)), wasm_f32x4_ne(x, x)));
+}
+
+/* log(x) for positive normal x: x = m * 2^e with m in [sqrt(1/2), sqrt(2)), log(m) by the Cephes logf
+ * polynomial in (m - 1). Used by LRN's and LpPool's pow, so a scalar version suffices. */
+INLINE float s_log(float x) {
+    union { float f; int32_t i; } u = {x};
+    int e = ((u.i >> 23) & 0xff) - 126;
+    u.i = (u.i & 0x007fffff) | 0x3f000000; /* m in [0.5, 1) */
+    float m = u.f;
+    if (m < 0.707106781186547524f) {
+        e -= 1;
+        m = m + m - 1.0f;
+    } else {
+        m = m - 1.0f;
+    }
+    float z = m * m;
+    float y = 7.0376836292e-2f;
+    y = y * m - 1.1514610310e-1f;
+    y = y * m + 1.1676998740e-1f;
+    y = y * m - 1.2420140846e-1f;
+    y = y * m + 1.4249322787e-1f;
+    y = y * m - 1.6668057665e-1f;
+    y = y * m + 2.0000714765e-1f;
+    y = y * m - 2.4999993993e-1f;
+    y = y * m + 3.3333331174e-1f;
+    y = y * m * z;
+    float fe = (float)e;
+    y += fe * VM_LN2_LO;
+    y += -0.5f * z;
+    return m + y + fe * VM_LN2_HI;
+}
+
 /* ln x: x = m 2^e with m in [sqrt(1/2), sqrt(2)), ln m = f - f^2/2 + f^3 L(f) for f = m - 1 (exact).
  * Subnormals are scaled up first; 0 -> -inf, inf -> inf, negative or nan -> nan. */
 INLINE v128_t vm_log(v128_t x) {
@@ -116,8 +228,8 @@ INLINE v128_t vm_log(v128_t x) {
     y = VMADD(fe, VSPLAT(VM_LN2_LO), y);
     y = VMADD(z, VSPLAT(-0.5f), y);
     v128_t r = VMADD(fe, VSPLAT(VM_LN2_HI), wasm_f32x4_add(f, y));
-    r = vm_sel(wasm_f32x4_eq(x, VSPLAT(VM_INF)), VSPLAT(VM_INF), r);
-    r = vm_sel(wasm_f32x4_eq(x, VSPLAT(0.0f)), VSPLAT(-VM_INF), r);
+    r = vm_sel(wasm_f32x4_eq(x, VSPLAT(F32_INF)), VSPLAT(F32_INF), r);
+    r = vm_sel(wasm_f32x4_eq(x, VSPLAT(0.0f)), VSPLAT(-F32_INF), r);
     return vm_sel(wasm_f32x4_ge(x, VSPLAT(0.0f)), r, VSPLAT(VM_NAN));
 }
 
@@ -125,7 +237,7 @@ INLINE v128_t vm_log(v128_t x) {
 INLINE v128_t vm_log1p(v128_t u) {
     v128_t w = wasm_f32x4_add(u, VSPLAT(1.0f));
     v128_t c = wasm_f32x4_div(wasm_f32x4_sub(u, wasm_f32x4_sub(w, VSPLAT(1.0f))), w);
-    v128_t odd = wasm_v128_or(wasm_f32x4_eq(w, VSPLAT(VM_INF)), wasm_f32x4_eq(w, VSPLAT(0.0f)));
+    v128_t odd = wasm_v128_or(wasm_f32x4_eq(w, VSPLAT(F32_INF)), wasm_f32x4_eq(w, VSPLAT(0.0f)));
     return wasm_f32x4_add(vm_log(w), wasm_v128_andnot(c, odd));
 }
 
@@ -511,14 +623,14 @@ INLINE v128_t vm_pow(v128_t x, v128_t y) {
     v128_t ax = wasm_f32x4_abs(x);
     v128_t r = vm_pow_core(ax, y);
     /* |x| 0 or inf: 0 or inf by the sign of y ln|x| */
-    v128_t edge = wasm_v128_or(wasm_f32x4_eq(ax, VSPLAT(0.0f)), wasm_f32x4_eq(ax, VSPLAT(VM_INF)));
-    v128_t up = wasm_i32x4_eq(wasm_f32x4_eq(ax, VSPLAT(VM_INF)), wasm_f32x4_gt(y, VSPLAT(0.0f)));
-    r = vm_sel(edge, vm_sel(up, VSPLAT(VM_INF), VSPLAT(0.0f)), r);
+    v128_t edge = wasm_v128_or(wasm_f32x4_eq(ax, VSPLAT(0.0f)), wasm_f32x4_eq(ax, VSPLAT(F32_INF)));
+    v128_t up = wasm_i32x4_eq(wasm_f32x4_eq(ax, VSPLAT(F32_INF)), wasm_f32x4_gt(y, VSPLAT(0.0f)));
+    r = vm_sel(edge, vm_sel(up, VSPLAT(F32_INF), VSPLAT(0.0f)), r);
     r = vm_sel(wasm_f32x4_eq(ax, VSPLAT(1.0f)), VSPLAT(1.0f), r);
     r = vm_sel(wasm_v128_or(vm_isnan(x), vm_isnan(y)), VSPLAT(VM_NAN), r);
     /* negative base: nan unless y is an integer, sign flipped for odd y (every float >= 2^24 is even) */
     v128_t yint = wasm_f32x4_eq(wasm_f32x4_nearest(y), y);
-    v128_t finite_neg = wasm_v128_and(wasm_f32x4_lt(x, VSPLAT(0.0f)), wasm_f32x4_gt(x, VSPLAT(-VM_INF)));
+    v128_t finite_neg = wasm_v128_and(wasm_f32x4_lt(x, VSPLAT(0.0f)), wasm_f32x4_gt(x, VSPLAT(-F32_INF)));
     r = vm_sel(wasm_v128_andnot(finite_neg, yint), VSPLAT(VM_NAN), r);
     v128_t small = wasm_f32x4_lt(wasm_f32x4_abs(y), VSPLAT(16777216.0f));
     v128_t odd = wasm_i32x4_shl(wasm_i32x4_trunc_sat_f32x4(y), 31);
