@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from wasm_runtime import dynamic
 from wasm_runtime.errors import PackageError
 from wasm_runtime.host import HostSession
 from wasm_runtime.package import package
@@ -271,3 +272,25 @@ def test_chromium_runs_any_shape_from_one_bundle(page, dyn_bundle, threads):
             assert got.shape == ref[name].shape
             assert max_rel(got, ref[name]) <= 1e-5, name
     assert res["badShape"] and "'x'" in res["badShape"] and "[batch, seq, 16]" in res["badShape"]
+
+
+@pytest.mark.parametrize("batch, seq", [(2, 9), (3, 30), (4, 13)])
+def test_arena_is_placed_as_a_fixed_shape_bundle_places_it(dyn_bundle, tmp_path, batch, seq):
+    """The executor places a dynamic bundle's arena per input shape with the planner's own placement
+    (planner.place): at any shape, the tensors sit where a bundle packaged for that one shape puts them.
+    (Batch 2 and up: at batch 1 the fixed-shape plan runs its batched MatMuls as plain GEMMs.)"""
+    model, _, m = dyn_bundle
+    fixed = package(model, tmp_path / "fixed", input_shapes={"x": [batch, seq, 16]}, variants=("simd",)).manifest
+    plan = dynamic.materialize(m, {"x": [batch, seq, 16]})
+    base, fixed_base = m["memory"]["arena_offset"], fixed["memory"]["arena_offset"]
+    fixed_end = fixed_base + fixed["memory"]["arena_bytes"]
+    assert plan["memory_bytes"] - base == fixed["memory"]["arena_bytes"]
+    for kind in ("inputs", "outputs"):
+        got = {e["name"]: e["offset"] - base for e in plan[kind]}
+        assert got == {e["name"]: e["offset"] - fixed_base for e in fixed[kind]}, kind
+    assert [s["kernel"] for s in plan["steps"]] == [s["kernel"] for s in fixed["steps"]]
+    for step, fixed_step in zip(plan["steps"], fixed["steps"], strict=True):
+        # the fixed plan's pointers into its arena, relative to the arena, and the same arguments of this plan
+        pointers = [j for j, a in enumerate(fixed_step["args"]) if isinstance(a, int) and fixed_base <= a < fixed_end]
+        got = [step["args"][j] - base for j in pointers]
+        assert got == [fixed_step["args"][j] - fixed_base for j in pointers], step["node"]
