@@ -53,7 +53,7 @@ def _c4_unit(gi: Grid, u: int, inv_in: str, WW: int) -> tuple[str, list[str]]:
     c = f"(c + {u})" if u else "c"
     return c, [
         f"float qi{u} = iq0 + float({c});",
-        plane_origin(gi, f"qi{u}", f"org{u}").replace("\n  ", "\n    "),
+        plane_origin(gi, f"qi{u}", f"org{u}", "    "),
         f"vec2 base{u} = (org{u} + ib) * {inv_in};",
         f"float wx{u} = float({c}) * {fl(4 / WW)} + wxb;",
     ]

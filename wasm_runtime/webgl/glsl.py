@@ -82,13 +82,14 @@ def split(value: str, count: int, hi: str, lo: str) -> str:
     return f"float {hi} = floor(({value} + 0.5) * {fl(1 / count)}); float {lo} = {value} - {hi} * {fl(count)};"
 
 
-def plane_origin(grid: Grid, q: str, name: str) -> str:
-    """GLSL declaring vec2 `name`: the texel origin of plane `q` (a float) in `grid`."""
+def plane_origin(grid: Grid, q: str, name: str, indent: str = "  ") -> str:
+    """GLSL declaring vec2 `name`: the texel origin of plane `q` (a float) in `grid` (its lines after the
+    first indented by `indent`)."""
     if grid.TX == 1:
         return f"vec2 {name} = vec2(0.0, {q} * {fl(grid.H)});"
     return (
         f"float {name}r = floor(({q} + 0.5) * {fl(1 / grid.TX)});\n"
-        f"  vec2 {name} = vec2(({q} - {name}r * {fl(grid.TX)}) * {fl(grid.W)}, {name}r * {fl(grid.H)});"
+        f"{indent}vec2 {name} = vec2(({q} - {name}r * {fl(grid.TX)}) * {fl(grid.W)}, {name}r * {fl(grid.H)});"
     )
 
 

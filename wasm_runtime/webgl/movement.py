@@ -65,7 +65,7 @@ def concat_c4(g: ShaderContext, node: Node) -> Program:
         cond = f"if (c4 < {fl(start + gi.C4)}) " if k < len(inputs) - 1 else ""
         lines.append(f"{cond}{{")
         lines.append(f"  float q = n * {fl(gi.C4)} + c4 - {fl(start)};")
-        lines.append("  " + plane_origin(gi, "q", "org").replace("\n  ", "\n    "))
+        lines.append("  " + plane_origin(gi, "q", "org", "    "))
         lines.append(f"  return texture(t{k}, (org + vec2(ox, oy) + 0.5) * {inv(gi.size)});")
         lines.append("}")
         start += gi.C4
