@@ -9,7 +9,7 @@
 
 `build` packages models with --backend webgl into DIR/<model>/ (and DIR/<model>.onnx): the seeded zoo models
 (224x224), the small single-layer models of MICRO, or ONNX files (`--file name=path`, `--input-shape` fixing
-their symbolic dims); `--set NAME=VALUE` overrides a tuning constant of wasm_runtime.webgl first (e.g.
+their symbolic dims); `--set NAME=VALUE` overrides a tuning constant of wasm_runtime/webgl/tuning.py first (e.g.
 COLUMNS_UNROLLED), so one tree builds both sides of an A/B. It copies this tree's web/ to DIR/runtime/ and
 web/webgl.js to DIR/webgl.js, so a variant is the generator and the executor of one tree, frozen. `ab`
 creates every variant's plan in ONE page and alternates their runs (the machine is shared and noisy: both
@@ -106,9 +106,9 @@ def seeded_input(n: int) -> np.ndarray:
 def build(out: Path, models: list[str], files: list[str], input_shapes: dict, settings: list[str]) -> None:
     for setting in settings:
         key, value = setting.split("=", 1)
-        if not hasattr(webgl, key):
-            sys.exit(f"wasm_runtime.webgl has no {key}")
-        setattr(webgl, key, type(getattr(webgl, key))(value))
+        if not hasattr(webgl.tuning, key):
+            sys.exit(f"wasm_runtime.webgl.tuning has no {key}")
+        setattr(webgl.tuning, key, type(getattr(webgl.tuning, key))(value))
     out.mkdir(parents=True, exist_ok=True)
     shutil.copy(benchlib.REPO / "web" / "webgl.js", out / "webgl.js")
     shutil.copytree(benchlib.REPO / "web", out / "runtime", dirs_exist_ok=True)

@@ -1,4 +1,4 @@
-"""The WebGL2 backend (wasm_runtime/webgl.py shaders, web/webgl.js executor) in headless Chromium
+"""The WebGL2 backend (wasm_runtime/webgl/ shaders, web/webgl.js executor) in headless Chromium
 (SwiftShader), against onnxruntime: every GPU op on a small model, the seeded zoo CNNs, the first-run
 property, mixed plans (nodes without a shader on wasm; host-side checks in test_webgl_mixed.py), and the
 error paths (no WebGL, no float render targets, no WebAssembly SIMD for a wasm part, a stale wasm part)."""

@@ -1,4 +1,4 @@
-"""Mixed WebGL/wasm plans on the host: which node runs where (wasm_runtime/webgl.py `partition`), which tensors
+"""Mixed WebGL/wasm plans on the host: which node runs where (wasm_runtime/partition.py), which tensors
 move between the backends and when, the texture lifetimes around those moves, and the wasm part's bundle.
 The same models run in Chromium against onnxruntime in tests/test_webgl.py."""
 

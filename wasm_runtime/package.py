@@ -18,6 +18,7 @@ from .errors import PackageError
 from .importer import import_model
 from .ir import Graph
 from .lowering import lower, supported_ops
+from .partition import link_wasm_part, wasm_part
 from .passes import DEFAULT_LEVEL, Report, optimize
 from .planner import plan_memory
 
@@ -84,7 +85,7 @@ def package(
     planned arena bytes before and after) is returned and written to the bundle as optimization.json.
     With `tune`, nodes that can run more than one way are timed per candidate (wasm_runtime/tune.py) and
     the fastest is planned; the manifest's `algorithms` lists every such choice (and its timings).
-    `backend` "webgl" or "all" adds the GPU plan (wasm_runtime/webgl.py; the manifest's `webgl` section and
+    `backend` "webgl" or "all" adds the GPU plan (wasm_runtime/webgl/; the manifest's `webgl` section and
     webgl-weights.bin) next to the wasm plan, which every bundle keeps (the "auto" fallback). Nodes without
     a shader run on wasm between the GPU segments: their subgraph is packaged as a bundle of its own in
     WASM_PART_DIR (see _package_webgl). When no node can run on the GPU, "webgl" fails here naming them and
@@ -278,7 +279,7 @@ WASM_PART_DIR = "wasm-part"
 
 def _package_webgl(graph: Graph, backend: str, choices, out_dir: Path, extra_files: dict, variants) -> dict:
     """The manifest's `webgl` section (and its files). A node without a shader runs on wasm: the nodes placed
-    there (webgl.partition) form a subgraph that is lowered, planned and written like any model, as the
+    there (wasm_runtime/partition.py) form a subgraph that is lowered, planned and written like any model, as the
     bundle in out_dir/WASM_PART_DIR, holding only the constants those nodes read (the GPU's are in
     webgl-weights.bin, so a mixed run downloads each constant once). The section's segments then say which
     of its steps run when, and where in its memory each tensor moved between the backends lives."""
@@ -293,13 +294,13 @@ def _package_webgl(graph: Graph, backend: str, choices, out_dir: Path, extra_fil
         return {"webgl": gl.section}
     extra_files[webgl.WEIGHTS_FILE] = gl.weights
     if gl.partition.mixed:
-        sub = webgl.wasm_part(graph, gl.partition)
+        sub = wasm_part(graph, gl.partition)
         sub_lowered = lower(sub, choices)
         sub_manifest = write_bundle(
             sub, sub_lowered, plan_memory(sub, sub_lowered), out_dir / WASM_PART_DIR, variants=variants
         )
         manifest_bytes = (out_dir / WASM_PART_DIR / "manifest.json").read_bytes()
-        webgl.link_wasm_part(gl.section, gl.partition, sub_manifest, WASM_PART_DIR, manifest_bytes)
+        link_wasm_part(gl.section, gl.partition, sub_manifest, WASM_PART_DIR, manifest_bytes)
     return {"webgl": gl.section}
 
 
