@@ -5,7 +5,7 @@
 //   const { logits } = await session.run({ input: new Tensor("float32", data, [1, 3, 224, 224]) });
 //
 // This module only validates and routes messages; the model is fetched, compiled and run in a module
-// worker (worker.js), off the main thread. No dependencies, no build step.
+// worker (worker.js and the modules it imports), off the main thread. No dependencies, no build step.
 
 const TYPED_ARRAYS = {
   float32: Float32Array,
@@ -118,7 +118,7 @@ function bundleUrl(url) {
 }
 
 // Steps of a run follow each other within microseconds, so during a run threads poll (spin) up to this long
-// for the next one before they block on Atomics.wait; polls that time out back off (worker.js spinWhile), so
+// for the next one before they block on Atomics.wait; polls that time out back off (threads.js spinWhile), so
 // a core busy with other work is left to it. Between runs they poll 0.1 ms at most, and the run wakes them.
 // Measured on 2 cores, MobileNetV2 at 2 threads in Chromium (/tmp A/B harnesses, medians):
 // - back to back, idle machine: 11.8 ms without polling, 9.6 with 0.1 ms polls, 9.5 with 2 ms (1 thread 17.9);
@@ -127,7 +127,7 @@ function bundleUrl(url) {
 //   21-26);
 // - another process busy on one core: 28.5 ms with 0.1 ms polls, 28.9 with these (1 thread 27.7).
 const DEFAULT_SPIN_MS = 2;
-// Chunks per thread of each split step, claimed by whichever thread is free (web/worker.js runSplit). A/B in
+// Chunks per thread of each split step, claimed by whichever thread is free (web/threads.js runSplit). A/B in
 // one page on 2 cores (/tmp A/B harness), 2 threads, against the former fixed one-chunk-per-thread split:
 // idle, MobileNetV2 11.6 ms at 1, 2 or 4 chunks per thread (11.6 before); with a process taking half of a
 // core, 18.0 / 17.4 / 18.0 (20.4 before). But ResNet-18 went 25.3 -> 30.4 ms at 2: its Winograd and im2col

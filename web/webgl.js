@@ -4,7 +4,7 @@
 // step draws one full-screen triangle into its output texture with the node's precompiled program.
 //
 // Mixed plans (some nodes on wasm): the worker draws the GPU segments' step ranges with execute(from, to)
-// and moves tensors with readTexture()/uploadFrom() between them (worker.js, runMixed).
+// and moves tensors with readTexture()/uploadFrom() between them (gpu.js, MixedSession).
 //
 // new WebGLPlan(section).init(weights) compiles and links every program (in parallel when the driver offers
 // KHR_parallel_shader_compile), draws every step once into a 1x1 viewport so the driver has finished its lazy
