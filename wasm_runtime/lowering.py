@@ -20,6 +20,7 @@ import numpy as np
 
 from .errors import PackageError
 from .ir import Graph, Node
+from .kernels import kernel_signatures
 
 
 @dataclass(frozen=True)
@@ -185,15 +186,38 @@ class LoweringContext:
         return choice
 
     # emitting ------------------------------------------------------------------------------------------
+    @staticmethod
+    def kernel_params(kernel: str) -> tuple[str, ...]:
+        """The C parameter names of `kernel`, in order (for helpers that emit several kernels of one shape)."""
+        return kernel_signatures()[kernel]
+
     def emit(self, kernel: str, *args: Arg, split: tuple | None = None) -> None:
-        """split = (units, count_index, {arg_index: delta per unit}[, align]); deltas on omitted (None)
-        pointer arguments are dropped, since a null pointer must stay null."""
+        """A call of `kernel` with `args`, checked against its C signature (kernels.kernel_signatures).
+
+        split = (units, count, {param: delta per unit}[, align]), the count and the pointers or offsets that
+        move per unit named by the kernel's C parameter names (see Split); deltas on omitted (None) pointer
+        arguments are dropped, since a null pointer must stay null."""
+        params = kernel_signatures().get(kernel)
+        where = f"node {self.node.name!r} ({self.node.op_type})"
+        if params is None:
+            raise TypeError(f"{where}: no kernel named {kernel!r} in kernels_wasm/")
+        if len(args) != len(params):
+            raise TypeError(
+                f"{where}: kernel {kernel} takes {len(params)} arguments ({', '.join(params)}), "
+                f"the lowering passed {len(args)}"
+            )
         spec = None
         if split is not None:
             units, count, deltas, *align = split
+            index = {name: i for i, name in enumerate(params)}
+            unknown = [name for name in (count, *deltas) if name not in index]
+            if unknown:
+                raise TypeError(f"{where}: kernel {kernel} has no parameter {', '.join(map(str, unknown))}")
+            count = index[count]
             if args[count] != units:
-                raise AssertionError(f"{kernel}: split count arg {count} is {args[count]}, not {units}")
-            kept = tuple((i, int(d)) for i, d in sorted(deltas.items()) if args[i] is not None and d)
+                raise AssertionError(f"{kernel}: split count {params[count]} is {args[count]}, not {units}")
+            moved = sorted((index[name], d) for name, d in deltas.items())
+            kept = tuple((i, int(d)) for i, d in moved if args[i] is not None and d)
             spec = Split(int(units), count, kept, *align)
         step = Step(kernel, list(args), self.node.name, self.node.op_type, spec, self.guard)
         self.out.steps.append(step)

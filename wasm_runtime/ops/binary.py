@@ -37,7 +37,6 @@ def emit_walk(ctx: LoweringContext, kernel: str, y: str, *inputs: str) -> None:
     if n == 0:
         return
     layout = broadcast_layout(ctx, shape, *(ctx.shape(name) for name in inputs))
-    y_index = 3 + len(inputs)
     ctx.emit(
         kernel,
         i32(layout),
@@ -45,7 +44,7 @@ def emit_walk(ctx: LoweringContext, kernel: str, y: str, *inputs: str) -> None:
         n,
         *(Buf(name) for name in inputs),
         Buf(y),
-        split=(n, 2, {1: 1, y_index: ctx.dtype(y).itemsize}, _SPLIT_ALIGN),
+        split=(n, "count", {"start": 1, ctx.kernel_params(kernel)[-1]: ctx.dtype(y).itemsize}, _SPLIT_ALIGN),
     )
 
 
@@ -155,7 +154,7 @@ def not_(ctx: LoweringContext, node: Node) -> None:
     ctx.require_dtype(x, y, dtypes=(np.bool_,))
     n = math.prod(ctx.shape(y))
     if n:
-        ctx.emit("b8_not", Buf(x), Buf(y), n, split=(n, 2, {0: 1, 1: 1}, _SPLIT_ALIGN))
+        ctx.emit("b8_not", Buf(x), Buf(y), n, split=(n, "n", {"x": 1, "y": 1}, _SPLIT_ALIGN))
 
 
 _BY_SIZE = {1: "x8", 2: "x16", 4: "x32", 8: "x64"}
@@ -248,5 +247,5 @@ def cast(ctx: LoweringContext, node: Node) -> None:
             Buf(x),
             Buf(y),
             n,
-            split=(n, 3, {1: src.itemsize, 2: dst.itemsize}, _SPLIT_ALIGN),
+            split=(n, "n", {"x": src.itemsize, "y": dst.itemsize}, _SPLIT_ALIGN),
         )

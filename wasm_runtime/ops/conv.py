@@ -40,7 +40,11 @@ def conv(ctx: LoweringContext, node: Node) -> None:
     if group == C == M and ws[1] == 1:
         # threads split the channels (one plane each); with a batch the planes interleave, so no split
         plane_in, plane_out = H * W * 4, OH * OW * 4
-        split = (C, 1, {14: plane_in, 15: KH * KW * 4, 16: 4, 17: plane_out, 21: plane_out}) if N == 1 else None
+        split = (
+            (C, "C", {"x": plane_in, "w": KH * KW * 4, "bias": 4, "y": plane_out, "residual": plane_out})
+            if N == 1
+            else None
+        )
         ctx.emit(
             "f32_dwconv2d",
             N,
@@ -96,16 +100,16 @@ def conv(ctx: LoweringContext, node: Node) -> None:
         # small planes do not cut into uneven blocks (49 pixels: 32 + 17)
         H, W, OH, OW = 1, x_plane, 1, y_plane
         workspace = None
-        split = (OW, 6, {16: 4, 19: 4, 24: 4}, 8)
+        split = (OW, "OW", {"x": 4, "y": 4, "residual": 4}, 8)
         # (a dynamic-shape plan keeps one way for every size: the pixel split)
         if group == 1 and N == 1 and M > OW and not dynamic:
-            split = (M, 4, {17: K * 4, 18: 4, 19: y_plane * 4, 24: y_plane * 4}, 4)
+            split = (M, "M", {"w": K * 4, "bias": 4, "y": y_plane * 4, "residual": y_plane * 4}, 4)
     else:
         # threads split output rows into bands: y/residual move to the band, im2col shifts the window origin
         # (PT) and fills its own part of the workspace. A band of r rows packs r * OW columns rounded up to 8,
         # at most r * (OW + 7): bands step by that much so their panels never overlap.
         workspace = Scratch(K * OH * (OW + 7) * 4)
-        split = (OH, 5, {11: -SH, 19: OW * 4, 20: K * (OW + 7) * 4, 24: OW * 4})
+        split = (OH, "OH", {"PT": -SH, "y": OW * 4, "workspace": K * (OW + 7) * 4, "residual": OW * 4})
     ctx.emit(
         "f32_conv2d",
         N,

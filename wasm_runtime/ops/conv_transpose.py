@@ -77,7 +77,9 @@ def conv_transpose(ctx: LoweringContext, node: Node) -> None:
         w_arg, w_cs, w_rs = Buf(w), Mg * K, 1
         per_unit = K * (Cg + rpb * W)
     plane_out = math.prod(outs)
-    split = (M, 0, {7: K * w_rs * 4, 10: 4, 11: plane_out * 4, 12: per_unit * 4}) if group == 1 else None
+    split = (
+        (M, "Mc", {"w": K * w_rs * 4, "bias": 4, "y": plane_out * 4, "workspace": per_unit * 4}) if group == 1 else None
+    )
     ctx.emit(
         "f32_convtranspose",
         Mg,

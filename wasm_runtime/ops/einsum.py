@@ -129,7 +129,7 @@ class Lowerer:
         src = self.gather(view, keep + summed)
         rows, k = self.numel(keep), self.numel(summed)
         out = dst if dst is not None else Scratch(rows * 4)
-        self.ctx.emit("f32_sum_rows", rows, k, src.ptr, out, split=(rows, 0, {2: k * 4, 3: 4}))
+        self.ctx.emit("f32_sum_rows", rows, k, src.ptr, out, split=(rows, "rows", {"x": k * 4, "y": 4}))
         return View(out, dict(zip(keep, contiguous_strides([self.sizes[lb] for lb in keep]), strict=True)))
 
     def contract(self, x: View, y: View, needed: set[str], output: list[str] | None, dst) -> View:
@@ -163,7 +163,7 @@ class Lowerer:
         else:
             self.ctx.emit(
                 "f32_gemm_batched", nb, M, N, K, a.ptr, M * K, b.ptr, K * N, out,
-                split=(nb, 0, {4: M * K * 4, 6: K * N * 4, 8: M * N * 4}),
+                split=(nb, "batch", {"A": M * K * 4, "B": K * N * 4, "C": M * N * 4}),
             )  # fmt: skip
         labels = batch + x_only + y_only
         return View(out, dict(zip(labels, contiguous_strides([self.sizes[lb] for lb in labels]), strict=True)))

@@ -15,7 +15,7 @@ def _unary(ctx: LoweringContext, node: Node, kernel: str, *params: float) -> Non
     x, y = node.input(0), node.outputs[0]
     ctx.require_dtype(x, y)
     n = int(np.prod(ctx.shape(y)))
-    ctx.emit(kernel, Buf(x), Buf(y), n, *params, split=(n, 2, {0: 4, 1: 4}, 4))
+    ctx.emit(kernel, Buf(x), Buf(y), n, *params, split=(n, "n", {"x": 4, "y": 4}, 4))
 
 
 @lowers("Relu")
@@ -61,7 +61,7 @@ def clip(ctx, node):
             ctx.require_dtype(x, y, *[b for b in bounds if b])
             n = int(np.prod(ctx.shape(y)))
             lo, hi = (Buf(b) if b else None for b in bounds)
-            ctx.emit("f32_clip_dynamic", Buf(x), Buf(y), n, lo, hi, split=(n, 2, {0: 4, 1: 4}, 4))
+            ctx.emit("f32_clip_dynamic", Buf(x), Buf(y), n, lo, hi, split=(n, "n", {"x": 4, "y": 4}, 4))
             return
         lo = ctx.const(node.input(1)) if node.input(1) else -np.inf
         hi = ctx.const(node.input(2)) if node.input(2) else np.inf

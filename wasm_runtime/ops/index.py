@@ -85,7 +85,9 @@ def emit_gather(ctx: LoweringContext, data: str, out: str, shape, axis: int, idx
         return
     if n == 0:
         raise ctx.fail(f"gathering from an empty axis (data shape {list(shape)})")
-    ctx.emit("x_gather", 0, units, m, inner * es, Buf(data), n, idx, idx64, Buf(out), split=(units, 1, {0: 1}))
+    ctx.emit(
+        "x_gather", 0, units, m, inner * es, Buf(data), n, idx, idx64, Buf(out), split=(units, "count", {"first": 1})
+    )
 
 
 @lowers("Gather")
@@ -114,7 +116,7 @@ def gather_elements(ctx: LoweringContext, node: Node) -> None:
     strides = contiguous_strides(shape)
     layout = _layout(ctx, ishape, [0 if k == axis else s for k, s in enumerate(strides)])
     ctx.emit(f"{_SIZE_PREFIX[es]}_gather_elements", 0, total, i32(layout), Buf(data), shape[axis], strides[axis],
-             idx, idx64, Buf(y), split=(total, 1, {0: 1}))  # fmt: skip
+             idx, idx64, Buf(y), split=(total, "count", {"first": 1}))  # fmt: skip
 
 
 def _index_table(shape, k: int) -> tuple[list[int], list[int]]:
@@ -142,7 +144,7 @@ def gather_nd(ctx: LoweringContext, node: Node) -> None:
     dims, strides = _index_table(shape[b:], k)
     idx, idx64 = Buf(indices), int(ctx.dtype(indices) == np.int64)
     ctx.emit("x_gathernd", 0, units, per_batch, k, i32(dims + strides or [0]), _size(shape[b:]) * es,
-             slice_elems * es, Buf(data), idx, idx64, Buf(y), split=(units, 1, {0: 1}))  # fmt: skip
+             slice_elems * es, Buf(data), idx, idx64, Buf(y), split=(units, "count", {"first": 1}))  # fmt: skip
 
 
 @lowers("Compress")
@@ -172,7 +174,7 @@ def compress(ctx: LoweringContext, node: Node) -> None:
         return
     clen = ctx.shape(cond)[0]
     ctx.emit("x_compress", outer, n, inner * es, Buf(cond), clen, kept, Buf(x), Buf(y),
-             split=(outer, 0, {6: n * inner * es, 7: kept * inner * es}))  # fmt: skip
+             split=(outer, "outer", {"x": n * inner * es, "y": kept * inner * es}))  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -185,7 +187,7 @@ def emit_copy(ctx: LoweringContext, src: str, dst: str) -> None:
     row = (shape[-1] if shape else 1) * ctx.dtype(dst).itemsize
     rows = _size(shape[:-1]) if shape else 1
     if rows * row:
-        ctx.emit("x_copy2d", rows, row, Buf(src), row, Buf(dst), row, split=(rows, 0, {2: row, 4: row}))
+        ctx.emit("x_copy2d", rows, row, Buf(src), row, Buf(dst), row, split=(rows, "rows", {"src": row, "dst": row}))
 
 
 def _scatter_kernel(ctx: LoweringContext, node: Node, what: str, data: str) -> tuple[str, int]:
@@ -278,8 +280,9 @@ def one_hot(ctx: LoweringContext, node: Node) -> None:
     if outer * d * inner == 0:
         return
     idx_es = ctx.dtype(indices).itemsize
+    split = (outer, "outer", {"idx": inner * idx_es, "out": d * inner * es})
     ctx.emit(f"{_SIZE_PREFIX[es]}_onehot", outer, d, inner, Buf(indices), _KIND[ctx.dtype(indices)], Buf(values),
-             Buf(y), depth_ptr, depth_kind, split=(outer, 0, {3: inner * idx_es, 6: d * inner * es}))  # fmt: skip
+             Buf(y), depth_ptr, depth_kind, split=split)  # fmt: skip
 
 
 @lowers("NonZero")
@@ -325,7 +328,9 @@ def trilu(ctx: LoweringContext, node: Node) -> None:
         else:
             k_value = int(np.clip(np.asarray(value).reshape(-1)[0], -(1 << 30), 1 << 30))
     upper = int(node.attrs.get("upper", 1))
-    ctx.emit("x_trilu", 0, units, rows, cols, es, k_value, k_ptr, upper, Buf(x), Buf(y), split=(units, 1, {0: 1}))
+    ctx.emit(
+        "x_trilu", 0, units, rows, cols, es, k_value, k_ptr, upper, Buf(x), Buf(y), split=(units, "count", {"first": 1})
+    )
 
 
 @lowers("ReverseSequence")
@@ -343,7 +348,7 @@ def reverse_sequence(ctx: LoweringContext, node: Node) -> None:
     t_stride, b_stride = (batches * row, row) if time_axis == 0 else (row, steps * row)
     lens_es = ctx.dtype(lens).itemsize
     ctx.emit("x_reverse_sequence", batches, steps, row, t_stride, b_stride, Buf(lens), int(lens_es == 8), Buf(x),
-             Buf(y), split=(batches, 0, {5: lens_es, 7: b_stride, 8: b_stride}))  # fmt: skip
+             Buf(y), split=(batches, "batches", {"lens": lens_es, "x": b_stride, "y": b_stride}))  # fmt: skip
 
 
 @lowers("EyeLike")
@@ -361,7 +366,7 @@ def eye_like(ctx: LoweringContext, node: Node) -> None:
     one = int.from_bytes(np.ones(1, dtype).tobytes().ljust(8, b"\0"), "little")
     k = int(np.clip(int(node.attrs.get("k", 0)), -(1 << 30), 1 << 30))
     ctx.emit("x_eyelike", 0, rows, cols, k, dtype.itemsize, one & 0xFFFFFFFF, one >> 32,
-             Buf(y), split=(rows, 1, {0: 1}))  # fmt: skip
+             Buf(y), split=(rows, "count", {"first": 1}))  # fmt: skip
 
 
 _RANGE = {np.dtype(np.float32): "f32_range", np.dtype(np.int32): "i32_range", np.dtype(np.int64): "i64_range"}
@@ -378,4 +383,4 @@ def range_(ctx: LoweringContext, node: Node) -> None:
     ctx.require_dtype(start, limit, delta, dtypes=(ctx.dtype(y),))
     (total,) = ctx.shape(y)
     args = (0, total, Buf(start), Buf(limit), Buf(delta), total, Buf(y))
-    ctx.emit(kernel, *args, split=(total, 1, {0: 1}) if total else None)
+    ctx.emit(kernel, *args, split=(total, "count", {"first": 1}) if total else None)

@@ -85,5 +85,5 @@ def matmul_integer(ctx: LoweringContext, node: Node) -> None:
             zb_col,
             zb_b[-1],
             Buf(y, oy * 4),
-            split=(rows, 1, {0: 1}),
+            split=(rows, "count", {"first": 1}),
         )

@@ -60,7 +60,7 @@ def emit_view(ctx: LoweringContext, x: str, y: str, dims, strides, offset: int =
     rows = math.prod(dims[:-1])
     ctx.emit(
         "x_copy_view", es, len(dims), i32(dims + strides), Buf(x, offset * es), Buf(y), 0, rows,
-        split=(rows, 6, {4: dims[-1] * es, 5: 1}),
+        split=(rows, "nrows", {"y": dims[-1] * es, "r0": 1}),
     )  # fmt: skip
 
 
@@ -113,7 +113,7 @@ def slice_(ctx: LoweringContext, node: Node) -> None:
     rows = math.prod(out_shape[:-1])
     ctx.emit(
         "x_slice", es, rank, i32(list(in_shape) + list(out_shape)), *args, n, int(index_dtype.itemsize == 8),
-        Buf(x), Buf(y), 0, rows, split=(rows, 12, {10: out_shape[-1] * es, 11: 1}),
+        Buf(x), Buf(y), 0, rows, split=(rows, "nrows", {"y": out_shape[-1] * es, "r0": 1}),
     )  # fmt: skip
 
 
@@ -170,7 +170,16 @@ def split(ctx: LoweringContext, node: Node) -> None:
     for y in node.outputs:
         chunk = ctx.shape(y)[axis] * inner
         if chunk and outer:
-            ctx.emit("x_copy2d", outer, chunk, Buf(x, offset), row, Buf(y), chunk, split=(outer, 0, {2: row, 4: chunk}))
+            ctx.emit(
+                "x_copy2d",
+                outer,
+                chunk,
+                Buf(x, offset),
+                row,
+                Buf(y),
+                chunk,
+                split=(outer, "rows", {"src": row, "dst": chunk}),
+            )
         offset += chunk
     if offset != row:
         raise ctx.fail(f"the outputs' sizes along axis {axis} do not add up to the input's {shape[axis]}")
@@ -249,7 +258,7 @@ def emit_pad(ctx: LoweringContext, x: str, y: str, mode: str, pads, axes, value)
     rows = math.prod(out_shape[:-1])
     ctx.emit(
         "x_pad", es, rank, i32(list(in_shape) + list(out_shape)), pads_arg, axes_arg, n, axes64, _PAD_MODES[mode],
-        value_arg, Buf(x), Buf(y), 0, rows, split=(rows, 12, {10: out_shape[-1] * es, 11: 1}),
+        value_arg, Buf(x), Buf(y), 0, rows, split=(rows, "nrows", {"y": out_shape[-1] * es, "r0": 1}),
     )  # fmt: skip
 
 
@@ -380,4 +389,4 @@ def constant_of_shape(ctx: LoweringContext, node: Node) -> None:
     value = node.attrs.get("value")
     value = np.zeros(1, np.float32) if value is None else np.asarray(value).reshape(-1)[:1]
     es = elem_size(ctx, y)
-    ctx.emit("x_fill", es, Const(value.astype(ctx.dtype(y)), "fill value"), Buf(y), n, split=(n, 3, {2: es}))
+    ctx.emit("x_fill", es, Const(value.astype(ctx.dtype(y)), "fill value"), Buf(y), n, split=(n, "n", {"y": es}))

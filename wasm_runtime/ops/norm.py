@@ -23,7 +23,7 @@ def batch_norm(ctx: LoweringContext, node: Node) -> None:
     xs = ctx.shape(x)
     N, C, inner = xs[0], (xs[1] if len(xs) > 1 else 1), math.prod(xs[2:])
     eps = float(node.attrs.get("epsilon", 1e-5))
-    split = (C, 0, {4: inner * 4, 5: 4, 6: 4, 7: 4, 8: 4, 9: inner * 4})
+    split = (C, "C", {"x": inner * 4, "scale": 4, "bias": 4, "mean": 4, "var": 4, "y": inner * 4})
     if node.attrs.get("training_mode", 0):
         outs = [optional_output(ctx, node, i) for i in (1, 2)]
         ctx.require_dtype(*(o.name for o in outs if o is not None))
@@ -38,7 +38,20 @@ def batch_norm(ctx: LoweringContext, node: Node) -> None:
             *outs,
             eps,
             float(node.attrs.get("momentum", 0.9)),
-            split=(C, 0, {4: inner * 4, 5: 4, 6: 4, 7: 4, 8: 4, 9: inner * 4, 10: 4, 11: 4}),
+            split=(
+                C,
+                "C",
+                {
+                    "x": inner * 4,
+                    "scale": 4,
+                    "bias": 4,
+                    "in_mean": 4,
+                    "in_var": 4,
+                    "y": inner * 4,
+                    "out_mean": 4,
+                    "out_var": 4,
+                },
+            ),
         )
         return
     for i, what in ((1, "running mean"), (2, "running variance")):

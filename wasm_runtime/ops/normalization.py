@@ -69,7 +69,7 @@ def layer_norm(ctx: LoweringContext, node: Node) -> None:
         invstd,
         float(node.attrs.get("epsilon", 1e-5)),
         int(rms),
-        split=(rows, 0, {2: cols * 4, 3: cols * 4, 7: 4, 8: 4}),
+        split=(rows, "rows", {"x": cols * 4, "y": cols * 4, "mean_out": 4, "invstd_out": 4}),
     )
 
 
@@ -101,7 +101,7 @@ def _group_norm(ctx: LoweringContext, node: Node, groups: int, per_group: bool) 
         Buf(y),
         float(node.attrs.get("epsilon", 1e-5)),
         int(per_group),
-        split=(groups, 0, {5: cpg * inner * 4, 6: step, 7: step, 8: cpg * inner * 4}),
+        split=(groups, "G", {"x": cpg * inner * 4, "scale": step, "bias": step, "y": cpg * inner * 4}),
     )
 
 
@@ -132,7 +132,16 @@ def lp_norm(ctx: LoweringContext, node: Node) -> None:
     outer, L, inner = math.prod(xs[:axis]), xs[axis], math.prod(xs[axis + 1 :])
     if outer * L * inner == 0:
         return
-    ctx.emit("f32_lpnorm", outer, L, inner, p, Buf(x), Buf(y), split=(outer, 0, {4: L * inner * 4, 5: L * inner * 4}))
+    ctx.emit(
+        "f32_lpnorm",
+        outer,
+        L,
+        inner,
+        p,
+        Buf(x),
+        Buf(y),
+        split=(outer, "outer", {"x": L * inner * 4, "y": L * inner * 4}),
+    )
 
 
 @lowers("MeanVarianceNormalization")

@@ -80,7 +80,7 @@ def _emit_poolnd(ctx: LoweringContext, node: Node, mode: int, p: int = 0, indice
         Buf(x),
         Buf(y),
         indices,
-        split=(planes, 0, {1: 1, 5: plane_in * 4, 6: plane_out * 4, 7: plane_out * 8}),
+        split=(planes, "planes", {"plane0": 1, "x": plane_in * 4, "y": plane_out * 4, "indices": plane_out * 8}),
     )
 
 
@@ -115,7 +115,7 @@ def max_pool(ctx: LoweringContext, node: Node) -> None:
         DW,
         Buf(x),
         Buf(y),
-        split=(planes, 0, {13: H * W * 4, 14: OH * OW * 4}),
+        split=(planes, "planes", {"x": H * W * 4, "y": OH * OW * 4}),
     )
 
 
@@ -148,7 +148,7 @@ def average_pool(ctx: LoweringContext, node: Node) -> None:
         cip,
         Buf(x),
         Buf(y),
-        split=(planes, 0, {14: H * W * 4, 15: OH * OW * 4}),
+        split=(planes, "planes", {"x": H * W * 4, "y": OH * OW * 4}),
     )
 
 
@@ -158,7 +158,7 @@ def global_average_pool(ctx: LoweringContext, node: Node) -> None:
     ctx.require_dtype(x, y)
     xs = ctx.shape(x)
     planes, size = xs[0] * xs[1], math.prod(xs[2:])
-    ctx.emit("f32_global_avgpool", planes, size, Buf(x), Buf(y), split=(planes, 0, {2: size * 4, 3: 4}))
+    ctx.emit("f32_global_avgpool", planes, size, Buf(x), Buf(y), split=(planes, "planes", {"x": size * 4, "y": 4}))
 
 
 @lowers("LpPool")
@@ -185,7 +185,7 @@ def global_max_pool(ctx: LoweringContext, node: Node) -> None:
     x, y, planes, size = _global(ctx, node)
     if size == 0:
         raise ctx.fail("GlobalMaxPool over an empty plane")
-    ctx.emit("f32_global_maxpool", planes, size, Buf(x), Buf(y), split=(planes, 0, {2: size * 4, 3: 4}))
+    ctx.emit("f32_global_maxpool", planes, size, Buf(x), Buf(y), split=(planes, "planes", {"x": size * 4, "y": 4}))
 
 
 @lowers("GlobalLpPool")
@@ -194,7 +194,7 @@ def global_lp_pool(ctx: LoweringContext, node: Node) -> None:
     p = int(node.attrs.get("p", 2))
     if p < 1:
         raise ctx.fail(f"p={p} is not supported (p >= 1 is)")
-    ctx.emit("f32_global_lppool", planes, size, p, Buf(x), Buf(y), split=(planes, 0, {3: size * 4, 4: 4}))
+    ctx.emit("f32_global_lppool", planes, size, p, Buf(x), Buf(y), split=(planes, "planes", {"x": size * 4, "y": 4}))
 
 
 @lowers("MaxUnpool")

@@ -120,7 +120,7 @@ def reduce(ctx: LoweringContext, node: Node) -> None:
         units,
         Buf(x),
         Buf(y),
-        split=(units, 2, {3: 4 * ks, 4: 4 * os_}, 4 if contiguous_inner else 1),
+        split=(units, "count", {"x": 4 * ks, "y": 4 * os_}, 4 if contiguous_inner else 1),
     )
 
 
@@ -136,13 +136,13 @@ def _emit_axis(ctx: LoweringContext, kernel: str, outer: int, n: int, inner: int
     """kernel(outer, n, inner, pitch, *rest, *bufs), split over outer or inner (whichever is larger).
     out_rows: (bytes per element, axis rows per outer step) of each buffer in `bufs`, in order."""
     args = [outer, n, inner, inner, *rest, *bufs]
-    first = 4 + len(rest)
+    names = ctx.kernel_params(kernel)[4 + len(rest) :]  # the buffers'
     if outer >= inner:
-        deltas = {first + j: size * rows * inner for j, (size, rows) in enumerate(out_rows)}
-        split = (outer, 0, deltas)
+        deltas = {name: size * rows * inner for name, (size, rows) in zip(names, out_rows, strict=True)}
+        split = (outer, "outer", deltas)
     else:
-        deltas = {first + j: size for j, (size, _) in enumerate(out_rows)}
-        split = (inner, 2, deltas, 4)
+        deltas = {name: size for name, (size, _) in zip(names, out_rows, strict=True)}
+        split = (inner, "inner", deltas, 4)
     ctx.emit(kernel, *args, split=split)
 
 
@@ -243,7 +243,7 @@ def topk(ctx: LoweringContext, node: Node) -> None:
         Buf(x),
         Buf(values),
         Buf(indices),
-        split=(outer, 0, {6: size * n * inner, 7: size * k * inner, 8: 8 * k * inner})
+        split=(outer, "outer", {"x": size * n * inner, "yv": size * k * inner, "yi": 8 * k * inner})
         if outer >= inner
-        else (inner, 3, {6: size, 7: size, 8: 8}),
+        else (inner, "inner", {"x": size, "yv": size, "yi": 8}),
     )

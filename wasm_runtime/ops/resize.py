@@ -386,7 +386,7 @@ def _emit_passes(ctx, x, y, in_shape, out_shape, passes, float_data, extrapolati
                 table,
                 taps,
                 extrapolation,
-                split=(units, 1, {0: 1}),
+                split=(units, "count", {"first": 1}),
             )
         else:
             extra = Const(np.asarray([extrapolation]).astype(ctx.dtype(x)), "extrapolation")
@@ -402,6 +402,6 @@ def _emit_passes(ctx, x, y, in_shape, out_shape, passes, float_data, extrapolati
                 table,
                 extra,
                 itemsize,
-                split=(units, 1, {0: 1}),
+                split=(units, "count", {"first": 1}),
             )
         src = dst

@@ -192,6 +192,6 @@ def recurrent(ctx: LoweringContext, node: Node) -> None:
             at(yh, st), at(yc, st), st_bs,
             Scratch(batch * row_bytes), Const(np.asarray(params, np.float32), "rnn params"),
         ]  # fmt: skip
-        deltas = {4: xw_bs * 4, 10: 4, 11: st_bs * 4, 12: st_bs * 4, 14: y_bs * 4, 17: st_bs * 4, 18: st_bs * 4}
-        deltas[20] = row_bytes
-        ctx.emit(KERNEL[op], *args, split=(batch, 0, deltas, 1))
+        deltas = {"xw": xw_bs * 4, "lens": 4, "h0": st_bs * 4, "c0": st_bs * 4, "y": y_bs * 4, "yh": st_bs * 4}
+        deltas |= {"yc": st_bs * 4, "work": row_bytes}
+        ctx.emit(KERNEL[op], *args, split=(batch, "batch", deltas, 1))

@@ -23,4 +23,4 @@ def softmax(ctx: LoweringContext, node: Node) -> None:
     else:
         outer, length, inner = math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1 :])
     row = length * inner * 4  # bytes from one outer index to the next
-    ctx.emit("f32_softmax", outer, length, inner, Buf(x), Buf(y), split=(outer, 0, {3: row, 4: row}))
+    ctx.emit("f32_softmax", outer, length, inner, Buf(x), Buf(y), split=(outer, "outer", {"x": row, "y": row}))

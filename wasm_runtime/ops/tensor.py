@@ -33,7 +33,7 @@ def dropout(ctx: LoweringContext, node: Node) -> None:
         n = int(np.prod(ctx.shape(mask)))
         one = Const(np.ones(1, ctx.dtype(mask)), "fill value")
         es = ctx.dtype(mask).itemsize
-        ctx.emit("x_fill", es, one, Buf(mask), n, split=(n, 3, {2: es}))
+        ctx.emit("x_fill", es, one, Buf(mask), n, split=(n, "n", {"y": es}))
 
 
 @lowers("Concat")

@@ -55,7 +55,7 @@ def emit_flat(ctx: LoweringContext, kernel: str, x: str, y: str, *params, in_byt
     n = math.prod(ctx.shape(y))
     if n == 0:
         return
-    ctx.emit(kernel, Buf(x), Buf(y), n, *params, split=(n, 2, {0: in_bytes, 1: out_bytes}, align))
+    ctx.emit(kernel, Buf(x), Buf(y), n, *params, split=(n, "n", {"x": in_bytes, "y": out_bytes}, align))
 
 
 def _unary(ctx: LoweringContext, node: Node, kernel: str, *params: float) -> None:
@@ -107,9 +107,16 @@ def emit_broadcast(ctx: LoweringContext, kernel: str, a: str, b: str, y: str, *e
         arr[0], arr[k] = arr[k], arr[0]
     n0, inner = dims[0], math.prod(dims[1:])
     size = [ctx.dtype(t).itemsize for t in (a, b, y)]
-    deltas = {1: sa[0] * size[0], 2: sb[0] * size[1], 3: inner * size[2]}
+    deltas = {"a": sa[0] * size[0], "b": sb[0] * size[1], "y": inner * size[2]}
     ctx.emit(
-        kernel, i32(dims + sa + sb), Buf(a), Buf(b), Buf(y), n0, *extra, split=(n0, 4, deltas, 4 if inner == 1 else 1)
+        kernel,
+        i32(dims + sa + sb),
+        Buf(a),
+        Buf(b),
+        Buf(y),
+        n0,
+        *extra,
+        split=(n0, "n0", deltas, 4 if inner == 1 else 1),
     )
 
 

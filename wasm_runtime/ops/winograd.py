@@ -175,5 +175,5 @@ def emit(ctx: LoweringContext, node: Node) -> None:
         p1,
         Buf(r) if r else None,
         OH * OW,
-        split=(OH, 5, {7: -1, 12: OW * 4, 13: row_workspace_bytes(C, M, OW), 17: OW * 4}, 2),
+        split=(OH, "OH", {"PT": -1, "y": OW * 4, "workspace": row_workspace_bytes(C, M, OW), "residual": OW * 4}, 2),
     )
