@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from ..ir import Node
-from ..lowering import Buf, Const, LoweringContext, Scratch, i32, lowers
+from .context import Buf, Const, LoweringContext, Scratch, i32
 
 # columns of one GEMM block (input positions x output rows): bounds the workspace on large inputs
 BLOCK_FLOATS = 1 << 20
@@ -23,7 +23,6 @@ def _as_3d(sizes, fill: int) -> list[int]:
     return [fill] * (3 - len(sizes)) + list(sizes)
 
 
-@lowers("ConvTranspose")
 def conv_transpose(ctx: LoweringContext, node: Node) -> None:
     x, w, b, y = node.input(0), node.input(1), node.input(2), node.outputs[0]
     ctx.require_dtype(x, w, b, y)
@@ -97,3 +96,9 @@ def conv_transpose(ctx: LoweringContext, node: Node) -> None:
         Scratch(Mg * per_unit * 4),
         split=split,
     )
+
+
+# op type -> its wasm lowering, collected by ops/registry.py
+LOWERINGS = {
+    "ConvTranspose": conv_transpose,
+}

@@ -9,8 +9,8 @@ import math
 import numpy as np
 
 from ..ir import Node, is_uniform
-from ..lowering import Buf, Const, LoweringContext, Scratch, i32, lowers
 from .activation import epilogue_args
+from .context import Buf, Const, LoweringContext, Scratch, i32
 from .layout import transpose_layout
 
 # register tiles of f32_gemm_packed (rows x 8 columns) that --tune may choose; the first is the default. The
@@ -101,7 +101,6 @@ def emit_gemm(
     ctx.emit("f32_gemm", *args, split=gemm_columns_split(N, cs))
 
 
-@lowers("Gemm")
 def gemm(ctx: LoweringContext, node: Node) -> None:
     a, b, c, y = node.input(0), node.input(1), node.input(2), node.outputs[0]
     ctx.require_dtype(a, b, c, y)
@@ -141,7 +140,6 @@ def batch_strides(shape, batch, size) -> list[int]:
     return out[::-1]
 
 
-@lowers("MatMul")
 def matmul(ctx: LoweringContext, node: Node) -> None:
     """numpy matmul: 1-D operands gain a unit dim; batch dims broadcast. Batches whose operands advance by
     fixed strides run as one batched call; other broadcast patterns split into one call per outer index."""
@@ -187,3 +185,11 @@ def matmul(ctx: LoweringContext, node: Node) -> None:
             Buf(y, oy * 4),
             split=(last, "batch", {"A": sa_m[-1] * 4, "B": sb_m[-1] * 4, "C": M * N * 4}),
         )
+
+
+# op type -> its wasm lowering, collected by ops/registry.py
+LOWERINGS = {
+    "Gemm": gemm,
+    "MatMul": matmul,
+    "FusedGemm": gemm,
+}

@@ -19,8 +19,8 @@ import math
 import numpy as np
 
 from ..ir import Node
-from ..lowering import Buf, Const, LoweringContext, i32, lowers
-from .layout import RANK, _fold, contiguous_strides
+from .context import Buf, Const, LoweringContext, i32
+from .layout import RANK, contiguous_strides, fold_dims
 
 # element types moved by size (float16/bfloat16/double are out of scope for the runtime)
 DATA = (np.float32, np.int64, np.int32, np.bool_, np.uint8, np.int8, np.uint32, np.uint64, np.int16, np.uint16)
@@ -65,7 +65,7 @@ def _data_dtype(ctx: LoweringContext, *names: str) -> int:
 def _layout(ctx: LoweringContext, dims, strides) -> list[int]:
     """dims[6] + strides[6] for walking `dims` (row-major) while tracking an offset with `strides`; size-1 dims
     drop and contiguous runs merge."""
-    dims, (strides,) = _fold(list(dims), [list(strides)])
+    dims, (strides,) = fold_dims(list(dims), [list(strides)])
     if len(dims) > RANK:
         raise ctx.fail(f"the index pattern needs {len(dims)} dims after folding; kernels walk at most {RANK}")
     pad = RANK - len(dims)
@@ -90,7 +90,6 @@ def emit_gather(ctx: LoweringContext, data: str, out: str, shape, axis: int, idx
     )
 
 
-@lowers("Gather")
 def gather(ctx: LoweringContext, node: Node) -> None:
     """The embedding lookup (constant table, run-time ids) copies one table row per id; it splits over ids."""
     data, indices, y = node.input(0), node.input(1), node.outputs[0]
@@ -101,7 +100,6 @@ def gather(ctx: LoweringContext, node: Node) -> None:
     emit_gather(ctx, data, y, shape, axis, idx, idx64, _size(ctx.shape(indices)))
 
 
-@lowers("GatherElements")
 def gather_elements(ctx: LoweringContext, node: Node) -> None:
     data, indices, y = node.input(0), node.input(1), node.outputs[0]
     es = _data_dtype(ctx, data, y)
@@ -126,7 +124,6 @@ def _index_table(shape, k: int) -> tuple[list[int], list[int]]:
     return dims, strides
 
 
-@lowers("GatherND")
 def gather_nd(ctx: LoweringContext, node: Node) -> None:
     data, indices, y = node.input(0), node.input(1), node.outputs[0]
     es = _data_dtype(ctx, data, y)
@@ -147,7 +144,6 @@ def gather_nd(ctx: LoweringContext, node: Node) -> None:
              slice_elems * es, Buf(data), idx, idx64, Buf(y), split=(units, "count", {"first": 1}))  # fmt: skip
 
 
-@lowers("Compress")
 def compress(ctx: LoweringContext, node: Node) -> None:
     """A constant condition becomes a Gather of the kept rows; a run-time one is read by the kernel, which checks
     that it keeps as many rows as the static output shape has."""
@@ -204,7 +200,6 @@ def _scatter_kernel(ctx: LoweringContext, node: Node, what: str, data: str) -> t
     return f"{prefix}_{what}", _REDUCTIONS[reduction]
 
 
-@lowers("ScatterElements", "Scatter")
 def scatter_elements(ctx: LoweringContext, node: Node) -> None:
     data, indices, updates, y = node.input(0), node.input(1), node.input(2), node.outputs[0]
     _data_dtype(ctx, data, updates, y)
@@ -226,7 +221,6 @@ def scatter_elements(ctx: LoweringContext, node: Node) -> None:
     ctx.emit(kernel, total, i32(layout), shape[axis], strides[axis], idx, idx64, Buf(updates), Buf(y), red)
 
 
-@lowers("ScatterND")
 def scatter_nd(ctx: LoweringContext, node: Node) -> None:
     data, indices, updates, y = node.input(0), node.input(1), node.input(2), node.outputs[0]
     _data_dtype(ctx, data, updates, y)
@@ -252,7 +246,6 @@ def scatter_nd(ctx: LoweringContext, node: Node) -> None:
 _KIND = {np.dtype(np.int32): 0, np.dtype(np.int64): 1, np.dtype(np.float32): 2}
 
 
-@lowers("OneHot")
 def one_hot(ctx: LoweringContext, node: Node) -> None:
     """depth comes from the static output shape; a constant depth must agree, a run-time one is checked by the
     kernel."""
@@ -285,7 +278,6 @@ def one_hot(ctx: LoweringContext, node: Node) -> None:
              Buf(y), depth_ptr, depth_kind, split=split)  # fmt: skip
 
 
-@lowers("NonZero")
 def non_zero(ctx: LoweringContext, node: Node) -> None:
     """The count of nonzeros is data: the output is planned with the model's declared shape [rank, count] and
     the kernel traps when the run-time count differs."""
@@ -308,7 +300,6 @@ def non_zero(ctx: LoweringContext, node: Node) -> None:
     ctx.emit(kernel, Buf(x), n, len(shape), i32(list(shape)), expected, Buf(y))
 
 
-@lowers("Trilu")
 def trilu(ctx: LoweringContext, node: Node) -> None:
     x, k, y = node.input(0), node.input(1), node.outputs[0]
     es = _data_dtype(ctx, x, y)
@@ -333,7 +324,6 @@ def trilu(ctx: LoweringContext, node: Node) -> None:
     )
 
 
-@lowers("ReverseSequence")
 def reverse_sequence(ctx: LoweringContext, node: Node) -> None:
     x, lens, y = node.input(0), node.input(1), node.outputs[0]
     es = _data_dtype(ctx, x, y)
@@ -351,7 +341,6 @@ def reverse_sequence(ctx: LoweringContext, node: Node) -> None:
              Buf(y), split=(batches, "batches", {"lens": lens_es, "x": b_stride, "y": b_stride}))  # fmt: skip
 
 
-@lowers("EyeLike")
 def eye_like(ctx: LoweringContext, node: Node) -> None:
     """The output depends only on the (static) shape; the kernel writes it, nothing is shipped."""
     y = node.outputs[0]
@@ -372,7 +361,6 @@ def eye_like(ctx: LoweringContext, node: Node) -> None:
 _RANGE = {np.dtype(np.float32): "f32_range", np.dtype(np.int32): "i32_range", np.dtype(np.int64): "i64_range"}
 
 
-@lowers("Range")
 def range_(ctx: LoweringContext, node: Node) -> None:
     """The length is the static output shape; the kernel computes the values from the run-time scalars and
     checks that they give that length."""
@@ -384,3 +372,21 @@ def range_(ctx: LoweringContext, node: Node) -> None:
     (total,) = ctx.shape(y)
     args = (0, total, Buf(start), Buf(limit), Buf(delta), total, Buf(y))
     ctx.emit(kernel, *args, split=(total, "count", {"first": 1}) if total else None)
+
+
+# op type -> its wasm lowering, collected by ops/registry.py
+LOWERINGS = {
+    "Gather": gather,
+    "GatherElements": gather_elements,
+    "GatherND": gather_nd,
+    "Compress": compress,
+    "ScatterElements": scatter_elements,
+    "Scatter": scatter_elements,
+    "ScatterND": scatter_nd,
+    "OneHot": one_hot,
+    "NonZero": non_zero,
+    "Trilu": trilu,
+    "ReverseSequence": reverse_sequence,
+    "EyeLike": eye_like,
+    "Range": range_,
+}

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from ..ir import Node
-from ..lowering import Buf, LoweringContext, i32, lowers
+from .context import Buf, LoweringContext, i32
 from .layout import broadcast_layout
 
 # op -> (kernel, the float attributes it passes, in order, with the spec's defaults)
@@ -64,7 +64,6 @@ def _unary(ctx: LoweringContext, node: Node, kernel: str, *params: float) -> Non
     emit_flat(ctx, kernel, x, y, *params)
 
 
-@lowers(*_UNARY)
 def unary(ctx, node):
     kernel, attrs = _UNARY[node.op_type]
     params = [float(node.attrs.get(name, default)) for name, default in attrs]
@@ -73,7 +72,6 @@ def unary(ctx, node):
     _unary(ctx, node, kernel, *params)
 
 
-@lowers("Gelu")
 def gelu(ctx, node):
     approximate = node.attrs.get("approximate", "none")
     if approximate not in ("none", "tanh"):
@@ -81,7 +79,6 @@ def gelu(ctx, node):
     _unary(ctx, node, "f32_gelu_tanh" if approximate == "tanh" else "f32_gelu")
 
 
-@lowers("IsNaN", "IsInf")
 def is_nan_inf(ctx, node):
     x, y = node.input(0), node.outputs[0]
     ctx.require_dtype(x)
@@ -120,7 +117,6 @@ def emit_broadcast(ctx: LoweringContext, kernel: str, a: str, b: str, y: str, *e
     )
 
 
-@lowers("PRelu")
 def prelu(ctx, node):
     x, slope, y = node.input(0), node.input(1), node.outputs[0]
     ctx.require_dtype(x, slope, y)
@@ -129,7 +125,6 @@ def prelu(ctx, node):
     emit_broadcast(ctx, "f32_prelu", x, slope, y)
 
 
-@lowers("Pow")
 def pow_(ctx, node):
     """float32 x^y with broadcasting; one constant exponent for the whole tensor takes the unary kernel (its
     shortcuts for 2, 3, 1/2, -1). An int32/int64 base or an integer exponent (also uint32/uint64) goes through
@@ -145,3 +140,14 @@ def pow_(ctx, node):
         emit_broadcast(ctx, "f32_pow", x, e, y)
     else:
         emit_broadcast(ctx, "x_pow", x, e, y, _TYPE_CODES[tx], _TYPE_CODES[te])
+
+
+# op type -> its wasm lowering, collected by ops/registry.py
+LOWERINGS = {
+    **dict.fromkeys(_UNARY, unary),
+    "Gelu": gelu,
+    "IsNaN": is_nan_inf,
+    "IsInf": is_nan_inf,
+    "PRelu": prelu,
+    "Pow": pow_,
+}
