@@ -1120,7 +1120,7 @@ def test_every_algorithm_candidate(name, tmp_path):
 
 
 def test_unsupported_int_dtype_fails_naming_node(tmp_path):
-    """int32/int64 Add runs (ops/binary.py); int8 has no kernel and must fail clearly."""
+    """int32/int64 Add runs (ops/arithmetic.py); int8 has no kernel and must fail clearly."""
     model = make_model(
         [helper.make_node("Add", ["a", "b"], ["y"], name="int_add")],
         {"a": ([2, 3], np.int8), "b": ([2, 3], np.int8)},

@@ -1,7 +1,8 @@
-"""ops/binary.py through the whole pipeline (package -> both kernel builds + a 3-thread split plan), on what the
-ONNX node tests leave out: sizes that are not multiples of 4 or 16, tensors big enough that split plans really
-split, 3-way broadcasting, integer and bool dtypes, edge values (NaN, +-0, inf, shift counts out of range,
-huge quotients in fmod). Results must be exact (bit for bit) against onnxruntime or numpy, except Mean."""
+"""ops/arithmetic.py, ops/logic.py and ops/cast.py through the whole pipeline (package -> both kernel builds + a
+3-thread split plan), on what the ONNX node tests leave out: sizes that are not multiples of 4 or 16, tensors big
+enough that split plans really split, 3-way broadcasting, integer and bool dtypes, edge values (NaN, +-0, inf,
+shift counts out of range, huge quotients in fmod). Results must be exact (bit for bit) against onnxruntime or
+numpy, except Mean."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Elementwise math ops (wasm_runtime/ops/unary.py, kernels_wasm/f32-vmath-wasmsimd.c + vmath.h).
+"""Elementwise math ops (wasm_runtime/ops/unary_math.py, kernels_wasm/f32-vmath-wasmsimd.c + vmath.h).
 
 Two checks per op: the whole pipeline against onnxruntime on N(0, 1)-ish data (check_model: both builds and a
 3-thread split plan), and element by element against a float64 numpy reference over the whole float range

@@ -11,6 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from wasm_runtime import onnx_io, zoo
 from wasm_runtime.host import HostSession
+from wasm_runtime.ops.activation import ACTIVATIONS
 from wasm_runtime.package import import_model, package
 from wasm_runtime.passes import cleanup, fusion, optimize
 from wasm_runtime.verify import compare, random_inputs, reference_outputs
@@ -390,7 +391,7 @@ def test_merge_transposes_reshapes_concats(tmp_path):
     check_equivalent(m, g, tmp_path)
 
 
-@pytest.mark.parametrize("act", ["Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "SiLU"])
+@pytest.mark.parametrize("act", list(ACTIVATIONS))
 def test_activation_fused_into_conv_and_gemm(act, tmp_path):
     def activation(x, y, name):
         if act == "SiLU":

@@ -18,6 +18,7 @@ from wasm_runtime.ir import Graph, Node, Value
 from wasm_runtime.lowering import Buf, Const, Derived, LoweringContext, Scratch
 from wasm_runtime.ops import winograd
 from wasm_runtime.ops.activation import CODES
+from wasm_runtime.ops.spatial import ConvSpec
 
 TOL = 2e-6
 GUARD = 256  # bytes checked untouched after every output / workspace
@@ -372,7 +373,7 @@ def one_node_graph(x, w, b, r, attrs, out_shape, activation="") -> Graph:
 def run_emitted(k: KernelModule, graph: Graph, feeds: dict, threads: int = 1) -> np.ndarray:
     ctx = LoweringContext(graph)
     ctx.node = node = graph.nodes[0]
-    winograd.emit(ctx, node)
+    winograd.emit(ctx, ConvSpec.parse(graph, node))
     (step,) = ctx.out.steps
     assert step.kernel == KERNEL
     addrs = {}
@@ -454,7 +455,7 @@ def test_emit_tiny_and_rejects_unsupported(k):
     ctx = LoweringContext(graph)
     ctx.node = graph.nodes[0]
     with pytest.raises(PackageError, match="Winograd"):
-        winograd.emit(ctx, graph.nodes[0])
+        winograd.emit(ctx, ConvSpec.parse(graph, graph.nodes[0]))
 
 
 def test_emit_without_bias(k):

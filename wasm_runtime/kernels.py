@@ -92,6 +92,56 @@ def kernel_index() -> dict[str, str]:
     return index
 
 
+_DEFINE_RE = re.compile(r"^#define\s+(\w+)\(\s*(\w+)\s*,[^)]*\)((?:.*\\\n)*.*)$", re.M)
+_COMMENT_RE = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
+
+
+def _param_names(params: str) -> tuple[str, ...]:
+    """`int N, const float* x` -> ("N", "x"): the last identifier of each C parameter."""
+    params = params.strip()
+    if params in ("", "void"):
+        return ()
+    return tuple(re.findall(r"(\w+)\s*(?:\[\s*\])?\s*$", p)[0] for p in params.split(","))
+
+
+@cache
+def kernel_signatures() -> dict[str, tuple[str, ...]]:
+    """Exported kernel name -> its C parameter names, in order, read from the sources: `KERNEL void name(...)`,
+    and for kernels a macro defines (`XXX_KERNEL(name, ...)`) the `KERNEL void name(...)` in that macro's
+    body or in a macro it expands with the same name first (binary-walk.h's WALK2_EXPORT). Lowerings check
+    their arguments against it (LoweringContext.emit), so a kernel that gains a parameter fails at package
+    time naming the kernel and the node, not when the browser loads the module."""
+    texts = [_COMMENT_RE.sub(" ", p.read_text()) for p in sorted(KERNELS_DIR.glob("*.h")) + _sources()]
+    direct = re.compile(r"KERNEL\s+void\s+(\w+)\s*\(([^)]*)\)")
+    macros: dict[str, tuple[str, str]] = {}  # macro -> (its name parameter, body)
+    for text in texts:
+        for m in _DEFINE_RE.finditer(text):
+            macros[m.group(1)] = (m.group(2), m.group(3).replace("\\\n", " "))
+
+    def from_macro(macro: str, seen: frozenset = frozenset()) -> tuple[str, ...] | None:
+        if macro not in macros or macro in seen:
+            return None
+        name, body = macros[macro]
+        for m in direct.finditer(body):
+            if m.group(1) == name:
+                return _param_names(m.group(2))
+        for inner in re.finditer(r"\b(\w+)\(\s*" + re.escape(name) + r"\s*,", body):
+            found = from_macro(inner.group(1), seen | {macro})
+            if found is not None:
+                return found
+        return None
+
+    signatures: dict[str, tuple[str, ...]] = {}
+    for text in texts:
+        for line in re.finditer(r"^KERNEL\s+void\s+(\w+)\s*\(([^)]*)\)", text, re.M):
+            signatures[line.group(1)] = _param_names(line.group(2))
+        for use in re.finditer(r"^(\w+_KERNEL)\(\s*(\w+)\s*,", text, re.M):
+            params = from_macro(use.group(1))
+            if params is not None:
+                signatures[use.group(2)] = params
+    return signatures
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")

@@ -1,7 +1,2 @@
-"""One module per op family; importing the package registers every lowering (see ../lowering.py)."""
-
-import importlib
-import pkgutil
-
-for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
-    importlib.import_module(f"{__name__}.{_module}")
+"""One module per op family (its lowerings, and the typed specs of ops that have one); registry.py lists them,
+context.py is the LoweringContext they emit kernel calls through."""

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..control import SUBGRAPHS
 from ..ir import Graph, Node, unique_name
-from ..lowering import Buf, LoweringContext, lower_nodes, lowers
+from .context import Buf, LoweringContext
 
 
 def _merge_values(ctx: LoweringContext, sub: Graph) -> None:
@@ -43,7 +43,6 @@ def _merge_values(ctx: LoweringContext, sub: Graph) -> None:
         outer.setdefault(name, v)
 
 
-@lowers("If")
 def if_(ctx: LoweringContext, node: Node) -> None:
     if not isinstance(node.attrs.get(SUBGRAPHS[0]), Graph):
         raise ctx.fail("an If whose branches were not planned (internal error: control.plan_runtime_if)")
@@ -72,7 +71,7 @@ def if_(ctx: LoweringContext, node: Node) -> None:
                     f"with these input shapes: {sub.metadata['cannot_run']}"
                 )
                 continue
-            lower_nodes(ctx, sub.nodes)
+            ctx.lower_nodes(sub.nodes)
             ctx.node = node
             for src, dst in zip(sub.outputs, node.outputs, strict=True):
                 nbytes = outer.values[dst].nbytes if dst else 0
@@ -80,3 +79,9 @@ def if_(ctx: LoweringContext, node: Node) -> None:
                     ctx.emit("x_copy2d", 1, nbytes, Buf(src), nbytes, Buf(dst), nbytes)
         finally:
             ctx.graph, ctx.guard = outer, guard
+
+
+# op type -> its wasm lowering, collected by ops/registry.py
+LOWERINGS = {
+    "If": if_,
+}

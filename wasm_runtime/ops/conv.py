@@ -4,43 +4,44 @@ the fused activation and residual run in the kernels' epilogue."""
 
 from __future__ import annotations
 
-from ..ir import Node, is_uniform
-from ..lowering import Buf, LoweringContext, Scratch, i32, lowers
+from ..ir import is_uniform
 from . import winograd
-from .activation import epilogue_args, residual_input
+from .context import Buf, LoweringContext, Scratch, i32
 from .gemm import TILES
-from .spatial import as_2d, window
+from .spatial import ConvSpec, as_2d
 
 
-@lowers("Conv")
-def conv(ctx: LoweringContext, node: Node) -> None:
-    x, w, b, y = node.input(0), node.input(1), node.input(2), node.outputs[0]
-    ctx.require_dtype(x, w, b, y, residual_input(node))
-    xs, ws, ys = ctx.shape(x), ctx.shape(w), ctx.shape(y)
+def conv(ctx: LoweringContext, spec: ConvSpec) -> None:
+    x, w, b, y = spec.x, spec.w, spec.b, spec.y
+    ctx.require_dtype(x, w, b, y, spec.epilogue.residual)
+    xs, ws, ys = spec.x_shape, spec.w_shape, spec.y_shape
     spatial = len(xs) - 2
     if spatial == 3:
-        conv3d(ctx, node)
+        conv3d(ctx, spec)
         return
     if spatial not in (1, 2):
         raise ctx.fail(f"{spatial}-D convolution is not supported (1-D, 2-D and 3-D are)")
-    group = int(node.attrs.get("group", 1))
-    kernel = tuple(node.attrs.get("kernel_shape") or ws[2:])
-    win = window(ctx, node, xs[2:], kernel, ys[2:])
+    group = spec.group
     N, C, M = xs[0], xs[1], ws[0]
     H, W = as_2d(xs[2:], 1)
     OH, OW = as_2d(ys[2:], 1)
-    KH, KW = as_2d(kernel, 1)
-    SH, SW = as_2d(win["strides"], 1)
-    DH, DW = as_2d(win["dilations"], 1)
-    PT, PL = as_2d(win["begin"], 0)
+    win = spec.window.as_2d()
+    KH, KW = win.kernel
+    SH, SW = win.strides
+    DH, DW = win.dilations
+    PT, PL = win.begin
     bias = Buf(b) if b else None
-    act, p0, p1 = epilogue_args(node)
-    r = residual_input(node)
+    act, p0, p1 = spec.epilogue.args()
+    r = spec.epilogue.residual
     residual = Buf(r) if r else None
     if group == C == M and ws[1] == 1:
         # threads split the channels (one plane each); with a batch the planes interleave, so no split
         plane_in, plane_out = H * W * 4, OH * OW * 4
-        split = (C, 1, {14: plane_in, 15: KH * KW * 4, 16: 4, 17: plane_out, 21: plane_out}) if N == 1 else None
+        split = (
+            (C, "C", {"x": plane_in, "w": KH * KW * 4, "bias": 4, "y": plane_out, "residual": plane_out})
+            if N == 1
+            else None
+        )
         ctx.emit(
             "f32_dwconv2d",
             N,
@@ -78,12 +79,12 @@ def conv(ctx: LoweringContext, node: Node) -> None:
     # uniform weights (a ConstantOfShape fill) stay untransformed: shipped as a fill, not as 16/9 x the bytes
     # (not in a dynamic-shape plan: its workspace rounds the tile counts up, no polynomial in the dims)
     dynamic = ctx.graph.metadata.get("dynamic")
-    if winograd.applicable(xs, ws, node.attrs) and weights is not None and not is_uniform(weights) and not dynamic:
+    if winograd.applicable(xs, ws, spec.node.attrs) and weights is not None and not is_uniform(weights) and not dynamic:
         # both give the same values; Winograd measured 3.6-4.4x faster on ResNet-18's layers (--tune re-times)
         options.insert(0, "winograd")
     choice = ctx.algorithm(options, default=options[0])
     if choice == "winograd":
-        winograd.emit(ctx, node)
+        winograd.emit(ctx, spec)
         return
     mr = TILES.get(choice.split(" ", 1)[1], 0)
     K = (C // group) * KH * KW
@@ -96,16 +97,16 @@ def conv(ctx: LoweringContext, node: Node) -> None:
         # small planes do not cut into uneven blocks (49 pixels: 32 + 17)
         H, W, OH, OW = 1, x_plane, 1, y_plane
         workspace = None
-        split = (OW, 6, {16: 4, 19: 4, 24: 4}, 8)
+        split = (OW, "OW", {"x": 4, "y": 4, "residual": 4}, 8)
         # (a dynamic-shape plan keeps one way for every size: the pixel split)
         if group == 1 and N == 1 and M > OW and not dynamic:
-            split = (M, 4, {17: K * 4, 18: 4, 19: y_plane * 4, 24: y_plane * 4}, 4)
+            split = (M, "M", {"w": K * 4, "bias": 4, "y": y_plane * 4, "residual": y_plane * 4}, 4)
     else:
         # threads split output rows into bands: y/residual move to the band, im2col shifts the window origin
         # (PT) and fills its own part of the workspace. A band of r rows packs r * OW columns rounded up to 8,
         # at most r * (OW + 7): bands step by that much so their panels never overlap.
         workspace = Scratch(K * OH * (OW + 7) * 4)
-        split = (OH, 5, {11: -SH, 19: OW * 4, 20: K * (OW + 7) * 4, 24: OW * 4})
+        split = (OH, "OH", {"PT": -SH, "y": OW * 4, "workspace": K * (OW + 7) * 4, "residual": OW * 4})
     ctx.emit(
         "f32_conv2d",
         N,
@@ -144,21 +145,19 @@ def conv(ctx: LoweringContext, node: Node) -> None:
 CONV3D_BLOCK_FLOATS = 1 << 20
 
 
-def conv3d(ctx: LoweringContext, node: Node) -> None:
-    x, w, b, y = node.input(0), node.input(1), node.input(2), node.outputs[0]
-    xs, ws, ys = ctx.shape(x), ctx.shape(w), ctx.shape(y)
-    group = int(node.attrs.get("group", 1))
-    kernel = tuple(node.attrs.get("kernel_shape") or ws[2:])
-    win = window(ctx, node, xs[2:], kernel, ys[2:])
+def conv3d(ctx: LoweringContext, spec: ConvSpec) -> None:
+    x, w, b, y = spec.x, spec.w, spec.b, spec.y
+    xs, ws, ys = spec.x_shape, spec.w_shape, spec.y_shape
+    group, win = spec.group, spec.window
     N, C, M = xs[0], xs[1], ws[0]
     if N * M * ys[2] * ys[3] * ys[4] == 0:
         return
-    ck = (C // group) * kernel[0] * kernel[1] * kernel[2]
+    ck = (C // group) * win.kernel[0] * win.kernel[1] * win.kernel[2]
     plane = ys[3] * ys[4]
     slices = max(1, min(ys[2], CONV3D_BLOCK_FLOATS // max(1, ck * plane)))
-    geo = [*xs[2:], *ys[2:], *kernel, *win["strides"], *win["begin"], *win["dilations"], slices]
-    act, p0, p1 = epilogue_args(node)
-    r = residual_input(node)
+    geo = [*xs[2:], *ys[2:], *win.kernel, *win.strides, *win.begin, *win.dilations, slices]
+    act, p0, p1 = spec.epilogue.args()
+    r = spec.epilogue.residual
     ctx.emit(
         "f32_conv3d",
         N,
@@ -176,3 +175,14 @@ def conv3d(ctx: LoweringContext, node: Node) -> None:
         p1,
         Buf(r) if r else None,
     )
+
+
+# op type -> its wasm lowering, collected by ops/registry.py
+LOWERINGS = {
+    "Conv": conv,
+    "FusedConv": conv,
+}
+SPECS = {
+    "Conv": ConvSpec.parse,
+    "FusedConv": ConvSpec.parse,
+}

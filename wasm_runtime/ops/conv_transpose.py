@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from ..ir import Node
-from ..lowering import Buf, Const, LoweringContext, Scratch, i32, lowers
+from .context import Buf, Const, LoweringContext, Scratch, i32
 
 # columns of one GEMM block (input positions x output rows): bounds the workspace on large inputs
 BLOCK_FLOATS = 1 << 20
@@ -23,7 +23,6 @@ def _as_3d(sizes, fill: int) -> list[int]:
     return [fill] * (3 - len(sizes)) + list(sizes)
 
 
-@lowers("ConvTranspose")
 def conv_transpose(ctx: LoweringContext, node: Node) -> None:
     x, w, b, y = node.input(0), node.input(1), node.input(2), node.outputs[0]
     ctx.require_dtype(x, w, b, y)
@@ -77,7 +76,9 @@ def conv_transpose(ctx: LoweringContext, node: Node) -> None:
         w_arg, w_cs, w_rs = Buf(w), Mg * K, 1
         per_unit = K * (Cg + rpb * W)
     plane_out = math.prod(outs)
-    split = (M, 0, {7: K * w_rs * 4, 10: 4, 11: plane_out * 4, 12: per_unit * 4}) if group == 1 else None
+    split = (
+        (M, "Mc", {"w": K * w_rs * 4, "bias": 4, "y": plane_out * 4, "workspace": per_unit * 4}) if group == 1 else None
+    )
     ctx.emit(
         "f32_convtranspose",
         Mg,
@@ -95,3 +96,9 @@ def conv_transpose(ctx: LoweringContext, node: Node) -> None:
         Scratch(Mg * per_unit * 4),
         split=split,
     )
+
+
+# op type -> its wasm lowering, collected by ops/registry.py
+LOWERINGS = {
+    "ConvTranspose": conv_transpose,
+}

@@ -20,9 +20,9 @@ import string
 from dataclasses import dataclass
 
 from ..ir import Node
-from ..lowering import Buf, LoweringContext, Scratch, i32, lowers
+from .context import Buf, LoweringContext, Scratch, i32
 from .gemm import gemm_columns_split
-from .layout import _fold, _pad, contiguous_strides
+from .layout import contiguous_strides, fold_dims, pad_layout
 
 LETTERS = set(string.ascii_letters)
 
@@ -101,7 +101,7 @@ class Lowerer:
     def is_contiguous(self, view: View, order: list[str]) -> bool:
         if set(view.labels) != set(order):
             return False
-        dims, (strides,) = _fold([self.sizes[label] for label in order], [[view.strides[label] for label in order]])
+        dims, (strides,) = fold_dims([self.sizes[label] for label in order], [[view.strides[label] for label in order]])
         return all(strides[i] == math.prod(dims[i + 1 :]) for i in range(len(dims)))
 
     def gather(self, view: View, order: list[str], dst=None) -> View:
@@ -110,10 +110,10 @@ class Lowerer:
         if dst is None and self.is_contiguous(view, order) and self._unshifted(view):
             return View(view.ptr, dict(zip(order, contiguous_strides([self.sizes[lb] for lb in order]), strict=True)))
         out = dst if dst is not None else Scratch(self.numel(order) * 4)
-        dims, strides = _fold([self.sizes[lb] for lb in order], [[view.strides.get(lb, 0) for lb in order]])
+        dims, strides = fold_dims([self.sizes[lb] for lb in order], [[view.strides.get(lb, 0) for lb in order]])
         if not dims:
             dims, strides = [1], [[0]]
-        self.ctx.emit("x32_transpose", i32(_pad(self.ctx, dims, strides)), view.ptr, out)
+        self.ctx.emit("x32_transpose", i32(pad_layout(self.ctx, dims, strides)), view.ptr, out)
         return View(out, dict(zip(order, contiguous_strides([self.sizes[lb] for lb in order]), strict=True)))
 
     @staticmethod
@@ -129,7 +129,7 @@ class Lowerer:
         src = self.gather(view, keep + summed)
         rows, k = self.numel(keep), self.numel(summed)
         out = dst if dst is not None else Scratch(rows * 4)
-        self.ctx.emit("f32_sum_rows", rows, k, src.ptr, out, split=(rows, 0, {2: k * 4, 3: 4}))
+        self.ctx.emit("f32_sum_rows", rows, k, src.ptr, out, split=(rows, "rows", {"x": k * 4, "y": 4}))
         return View(out, dict(zip(keep, contiguous_strides([self.sizes[lb] for lb in keep]), strict=True)))
 
     def contract(self, x: View, y: View, needed: set[str], output: list[str] | None, dst) -> View:
@@ -163,13 +163,12 @@ class Lowerer:
         else:
             self.ctx.emit(
                 "f32_gemm_batched", nb, M, N, K, a.ptr, M * K, b.ptr, K * N, out,
-                split=(nb, 0, {4: M * K * 4, 6: K * N * 4, 8: M * N * 4}),
+                split=(nb, "batch", {"A": M * K * 4, "B": K * N * 4, "C": M * N * 4}),
             )  # fmt: skip
         labels = batch + x_only + y_only
         return View(out, dict(zip(labels, contiguous_strides([self.sizes[lb] for lb in labels]), strict=True)))
 
 
-@lowers("Einsum")
 def einsum(ctx: LoweringContext, node: Node) -> None:
     names = [n for n in node.inputs if n]
     y = node.outputs[0]
@@ -199,3 +198,9 @@ def einsum(ctx: LoweringContext, node: Node) -> None:
             ctx.alias(y, result.ptr.name)  # a view of an input with the output's layout (e.g. 'ij->ij')
             return
     low.reduce(result, out_labels, dst=Buf(y))
+
+
+# op type -> its wasm lowering, collected by ops/registry.py
+LOWERINGS = {
+    "Einsum": einsum,
+}

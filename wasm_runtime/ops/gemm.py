@@ -9,8 +9,8 @@ import math
 import numpy as np
 
 from ..ir import Node, is_uniform
-from ..lowering import Buf, Const, LoweringContext, Scratch, i32, lowers
 from .activation import epilogue_args
+from .context import Buf, Const, LoweringContext, Scratch, i32
 from .layout import transpose_layout
 
 # register tiles of f32_gemm_packed (rows x 8 columns) that --tune may choose; the first is the default. The
@@ -55,7 +55,7 @@ def _operand(ctx: LoweringContext, name: str, transpose: bool):
 def gemm_columns_split(n: int, bias_cs: int) -> tuple:
     """Threads take column blocks (multiples of the kernel's 8-wide tile): B, C, the bias (when it varies
     along columns) and the residual move to the block."""
-    return (n, 1, {5: 4, 7: 4, 10: bias_cs * 4, 17: 4}, 8)
+    return (n, "N", {"B": 4, "C": 4, "bias": bias_cs * 4, "residual": 4}, 8)
 
 
 def packed_constant(ctx: LoweringContext, name: str, transpose: bool) -> Const | None:
@@ -94,14 +94,13 @@ def emit_gemm(
         choice = ctx.algorithm([f"packed {t}" for t in TILES], default=f"packed {next(iter(TILES))}")
         mr = TILES[choice.split(" ", 1)[1]]
         args = (M, N, K, A, K, packed, Buf(y), N, alpha, bias, rs, cs, beta, act, p0, p1, None, 0, mr)
-        ctx.emit("f32_gemm_packed", *args, split=(N, 1, {5: K * 4, 6: 4, 9: cs * 4, 16: 4}, 8))
+        ctx.emit("f32_gemm_packed", *args, split=(N, "N", {"Bp": K * 4, "C": 4, "bias": cs * 4, "residual": 4}, 8))
         return
     B = _operand(ctx, b, transpose_b)
     args = (M, N, K, A, K, B, N, Buf(y), N, alpha, bias, rs, cs, beta, act, p0, p1, None, 0)
     ctx.emit("f32_gemm", *args, split=gemm_columns_split(N, cs))
 
 
-@lowers("Gemm")
 def gemm(ctx: LoweringContext, node: Node) -> None:
     a, b, c, y = node.input(0), node.input(1), node.input(2), node.outputs[0]
     ctx.require_dtype(a, b, c, y)
@@ -141,7 +140,6 @@ def batch_strides(shape, batch, size) -> list[int]:
     return out[::-1]
 
 
-@lowers("MatMul")
 def matmul(ctx: LoweringContext, node: Node) -> None:
     """numpy matmul: 1-D operands gain a unit dim; batch dims broadcast. Batches whose operands advance by
     fixed strides run as one batched call; other broadcast patterns split into one call per outer index."""
@@ -185,5 +183,13 @@ def matmul(ctx: LoweringContext, node: Node) -> None:
             Buf(b, ob * 4),
             sb_m[-1],
             Buf(y, oy * 4),
-            split=(last, 0, {4: sa_m[-1] * 4, 6: sb_m[-1] * 4, 8: M * N * 4}),
+            split=(last, "batch", {"A": sa_m[-1] * 4, "B": sb_m[-1] * 4, "C": M * N * 4}),
         )
+
+
+# op type -> its wasm lowering, collected by ops/registry.py
+LOWERINGS = {
+    "Gemm": gemm,
+    "MatMul": matmul,
+    "FusedGemm": gemm,
+}

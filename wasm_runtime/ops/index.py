@@ -19,8 +19,8 @@ import math
 import numpy as np
 
 from ..ir import Node
-from ..lowering import Buf, Const, LoweringContext, i32, lowers
-from .layout import RANK, _fold, contiguous_strides
+from .context import Buf, Const, LoweringContext, i32
+from .layout import RANK, contiguous_strides, fold_dims
 
 # element types moved by size (float16/bfloat16/double are out of scope for the runtime)
 DATA = (np.float32, np.int64, np.int32, np.bool_, np.uint8, np.int8, np.uint32, np.uint64, np.int16, np.uint16)
@@ -65,7 +65,7 @@ def _data_dtype(ctx: LoweringContext, *names: str) -> int:
 def _layout(ctx: LoweringContext, dims, strides) -> list[int]:
     """dims[6] + strides[6] for walking `dims` (row-major) while tracking an offset with `strides`; size-1 dims
     drop and contiguous runs merge."""
-    dims, (strides,) = _fold(list(dims), [list(strides)])
+    dims, (strides,) = fold_dims(list(dims), [list(strides)])
     if len(dims) > RANK:
         raise ctx.fail(f"the index pattern needs {len(dims)} dims after folding; kernels walk at most {RANK}")
     pad = RANK - len(dims)
@@ -85,10 +85,11 @@ def emit_gather(ctx: LoweringContext, data: str, out: str, shape, axis: int, idx
         return
     if n == 0:
         raise ctx.fail(f"gathering from an empty axis (data shape {list(shape)})")
-    ctx.emit("x_gather", 0, units, m, inner * es, Buf(data), n, idx, idx64, Buf(out), split=(units, 1, {0: 1}))
+    ctx.emit(
+        "x_gather", 0, units, m, inner * es, Buf(data), n, idx, idx64, Buf(out), split=(units, "count", {"first": 1})
+    )
 
 
-@lowers("Gather")
 def gather(ctx: LoweringContext, node: Node) -> None:
     """The embedding lookup (constant table, run-time ids) copies one table row per id; it splits over ids."""
     data, indices, y = node.input(0), node.input(1), node.outputs[0]
@@ -99,7 +100,6 @@ def gather(ctx: LoweringContext, node: Node) -> None:
     emit_gather(ctx, data, y, shape, axis, idx, idx64, _size(ctx.shape(indices)))
 
 
-@lowers("GatherElements")
 def gather_elements(ctx: LoweringContext, node: Node) -> None:
     data, indices, y = node.input(0), node.input(1), node.outputs[0]
     es = _data_dtype(ctx, data, y)
@@ -114,7 +114,7 @@ def gather_elements(ctx: LoweringContext, node: Node) -> None:
     strides = contiguous_strides(shape)
     layout = _layout(ctx, ishape, [0 if k == axis else s for k, s in enumerate(strides)])
     ctx.emit(f"{_SIZE_PREFIX[es]}_gather_elements", 0, total, i32(layout), Buf(data), shape[axis], strides[axis],
-             idx, idx64, Buf(y), split=(total, 1, {0: 1}))  # fmt: skip
+             idx, idx64, Buf(y), split=(total, "count", {"first": 1}))  # fmt: skip
 
 
 def _index_table(shape, k: int) -> tuple[list[int], list[int]]:
@@ -124,7 +124,6 @@ def _index_table(shape, k: int) -> tuple[list[int], list[int]]:
     return dims, strides
 
 
-@lowers("GatherND")
 def gather_nd(ctx: LoweringContext, node: Node) -> None:
     data, indices, y = node.input(0), node.input(1), node.outputs[0]
     es = _data_dtype(ctx, data, y)
@@ -142,10 +141,9 @@ def gather_nd(ctx: LoweringContext, node: Node) -> None:
     dims, strides = _index_table(shape[b:], k)
     idx, idx64 = Buf(indices), int(ctx.dtype(indices) == np.int64)
     ctx.emit("x_gathernd", 0, units, per_batch, k, i32(dims + strides or [0]), _size(shape[b:]) * es,
-             slice_elems * es, Buf(data), idx, idx64, Buf(y), split=(units, 1, {0: 1}))  # fmt: skip
+             slice_elems * es, Buf(data), idx, idx64, Buf(y), split=(units, "count", {"first": 1}))  # fmt: skip
 
 
-@lowers("Compress")
 def compress(ctx: LoweringContext, node: Node) -> None:
     """A constant condition becomes a Gather of the kept rows; a run-time one is read by the kernel, which checks
     that it keeps as many rows as the static output shape has."""
@@ -172,7 +170,7 @@ def compress(ctx: LoweringContext, node: Node) -> None:
         return
     clen = ctx.shape(cond)[0]
     ctx.emit("x_compress", outer, n, inner * es, Buf(cond), clen, kept, Buf(x), Buf(y),
-             split=(outer, 0, {6: n * inner * es, 7: kept * inner * es}))  # fmt: skip
+             split=(outer, "outer", {"x": n * inner * es, "y": kept * inner * es}))  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -185,7 +183,7 @@ def emit_copy(ctx: LoweringContext, src: str, dst: str) -> None:
     row = (shape[-1] if shape else 1) * ctx.dtype(dst).itemsize
     rows = _size(shape[:-1]) if shape else 1
     if rows * row:
-        ctx.emit("x_copy2d", rows, row, Buf(src), row, Buf(dst), row, split=(rows, 0, {2: row, 4: row}))
+        ctx.emit("x_copy2d", rows, row, Buf(src), row, Buf(dst), row, split=(rows, "rows", {"src": row, "dst": row}))
 
 
 def _scatter_kernel(ctx: LoweringContext, node: Node, what: str, data: str) -> tuple[str, int]:
@@ -202,7 +200,6 @@ def _scatter_kernel(ctx: LoweringContext, node: Node, what: str, data: str) -> t
     return f"{prefix}_{what}", _REDUCTIONS[reduction]
 
 
-@lowers("ScatterElements", "Scatter")
 def scatter_elements(ctx: LoweringContext, node: Node) -> None:
     data, indices, updates, y = node.input(0), node.input(1), node.input(2), node.outputs[0]
     _data_dtype(ctx, data, updates, y)
@@ -224,7 +221,6 @@ def scatter_elements(ctx: LoweringContext, node: Node) -> None:
     ctx.emit(kernel, total, i32(layout), shape[axis], strides[axis], idx, idx64, Buf(updates), Buf(y), red)
 
 
-@lowers("ScatterND")
 def scatter_nd(ctx: LoweringContext, node: Node) -> None:
     data, indices, updates, y = node.input(0), node.input(1), node.input(2), node.outputs[0]
     _data_dtype(ctx, data, updates, y)
@@ -250,7 +246,6 @@ def scatter_nd(ctx: LoweringContext, node: Node) -> None:
 _KIND = {np.dtype(np.int32): 0, np.dtype(np.int64): 1, np.dtype(np.float32): 2}
 
 
-@lowers("OneHot")
 def one_hot(ctx: LoweringContext, node: Node) -> None:
     """depth comes from the static output shape; a constant depth must agree, a run-time one is checked by the
     kernel."""
@@ -278,11 +273,11 @@ def one_hot(ctx: LoweringContext, node: Node) -> None:
     if outer * d * inner == 0:
         return
     idx_es = ctx.dtype(indices).itemsize
+    split = (outer, "outer", {"idx": inner * idx_es, "out": d * inner * es})
     ctx.emit(f"{_SIZE_PREFIX[es]}_onehot", outer, d, inner, Buf(indices), _KIND[ctx.dtype(indices)], Buf(values),
-             Buf(y), depth_ptr, depth_kind, split=(outer, 0, {3: inner * idx_es, 6: d * inner * es}))  # fmt: skip
+             Buf(y), depth_ptr, depth_kind, split=split)  # fmt: skip
 
 
-@lowers("NonZero")
 def non_zero(ctx: LoweringContext, node: Node) -> None:
     """The count of nonzeros is data: the output is planned with the model's declared shape [rank, count] and
     the kernel traps when the run-time count differs."""
@@ -305,7 +300,6 @@ def non_zero(ctx: LoweringContext, node: Node) -> None:
     ctx.emit(kernel, Buf(x), n, len(shape), i32(list(shape)), expected, Buf(y))
 
 
-@lowers("Trilu")
 def trilu(ctx: LoweringContext, node: Node) -> None:
     x, k, y = node.input(0), node.input(1), node.outputs[0]
     es = _data_dtype(ctx, x, y)
@@ -325,10 +319,11 @@ def trilu(ctx: LoweringContext, node: Node) -> None:
         else:
             k_value = int(np.clip(np.asarray(value).reshape(-1)[0], -(1 << 30), 1 << 30))
     upper = int(node.attrs.get("upper", 1))
-    ctx.emit("x_trilu", 0, units, rows, cols, es, k_value, k_ptr, upper, Buf(x), Buf(y), split=(units, 1, {0: 1}))
+    ctx.emit(
+        "x_trilu", 0, units, rows, cols, es, k_value, k_ptr, upper, Buf(x), Buf(y), split=(units, "count", {"first": 1})
+    )
 
 
-@lowers("ReverseSequence")
 def reverse_sequence(ctx: LoweringContext, node: Node) -> None:
     x, lens, y = node.input(0), node.input(1), node.outputs[0]
     es = _data_dtype(ctx, x, y)
@@ -343,10 +338,9 @@ def reverse_sequence(ctx: LoweringContext, node: Node) -> None:
     t_stride, b_stride = (batches * row, row) if time_axis == 0 else (row, steps * row)
     lens_es = ctx.dtype(lens).itemsize
     ctx.emit("x_reverse_sequence", batches, steps, row, t_stride, b_stride, Buf(lens), int(lens_es == 8), Buf(x),
-             Buf(y), split=(batches, 0, {5: lens_es, 7: b_stride, 8: b_stride}))  # fmt: skip
+             Buf(y), split=(batches, "batches", {"lens": lens_es, "x": b_stride, "y": b_stride}))  # fmt: skip
 
 
-@lowers("EyeLike")
 def eye_like(ctx: LoweringContext, node: Node) -> None:
     """The output depends only on the (static) shape; the kernel writes it, nothing is shipped."""
     y = node.outputs[0]
@@ -361,13 +355,12 @@ def eye_like(ctx: LoweringContext, node: Node) -> None:
     one = int.from_bytes(np.ones(1, dtype).tobytes().ljust(8, b"\0"), "little")
     k = int(np.clip(int(node.attrs.get("k", 0)), -(1 << 30), 1 << 30))
     ctx.emit("x_eyelike", 0, rows, cols, k, dtype.itemsize, one & 0xFFFFFFFF, one >> 32,
-             Buf(y), split=(rows, 1, {0: 1}))  # fmt: skip
+             Buf(y), split=(rows, "count", {"first": 1}))  # fmt: skip
 
 
 _RANGE = {np.dtype(np.float32): "f32_range", np.dtype(np.int32): "i32_range", np.dtype(np.int64): "i64_range"}
 
 
-@lowers("Range")
 def range_(ctx: LoweringContext, node: Node) -> None:
     """The length is the static output shape; the kernel computes the values from the run-time scalars and
     checks that they give that length."""
@@ -378,4 +371,22 @@ def range_(ctx: LoweringContext, node: Node) -> None:
     ctx.require_dtype(start, limit, delta, dtypes=(ctx.dtype(y),))
     (total,) = ctx.shape(y)
     args = (0, total, Buf(start), Buf(limit), Buf(delta), total, Buf(y))
-    ctx.emit(kernel, *args, split=(total, 1, {0: 1}) if total else None)
+    ctx.emit(kernel, *args, split=(total, "count", {"first": 1}) if total else None)
+
+
+# op type -> its wasm lowering, collected by ops/registry.py
+LOWERINGS = {
+    "Gather": gather,
+    "GatherElements": gather_elements,
+    "GatherND": gather_nd,
+    "Compress": compress,
+    "ScatterElements": scatter_elements,
+    "Scatter": scatter_elements,
+    "ScatterND": scatter_nd,
+    "OneHot": one_hot,
+    "NonZero": non_zero,
+    "Trilu": trilu,
+    "ReverseSequence": reverse_sequence,
+    "EyeLike": eye_like,
+    "Range": range_,
+}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from ..lowering import LoweringContext
+from .context import LoweringContext
 
 RANK = 6
 
@@ -18,7 +18,7 @@ def contiguous_strides(shape) -> list[int]:
     return strides[::-1]
 
 
-def _fold(dims: list[int], strides: list[list[int]]) -> tuple[list[int], list[list[int]]]:
+def fold_dims(dims: list[int], strides: list[list[int]]) -> tuple[list[int], list[list[int]]]:
     """Drop size-1 dims and merge dim i into i+1 where every operand steps through both contiguously."""
     keep = [i for i, d in enumerate(dims) if d != 1]
     dims = [dims[i] for i in keep]
@@ -37,7 +37,7 @@ def _fold(dims: list[int], strides: list[list[int]]) -> tuple[list[int], list[li
     return out_d, out_s
 
 
-def _pad(ctx: LoweringContext, dims, strides) -> list[int]:
+def pad_layout(ctx: LoweringContext, dims, strides) -> list[int]:
     if len(dims) > RANK:
         raise ctx.fail(f"the index pattern needs {len(dims)} dims after folding; kernels walk at most {RANK}")
     pad = RANK - len(dims)
@@ -55,16 +55,16 @@ def broadcast_layout(ctx: LoweringContext, out_shape, *in_shapes) -> list[int]:
         shape = (1,) * (rank - len(shape)) + tuple(shape)
         cs = contiguous_strides(shape)
         strides.append([0 if d == 1 else s for d, s in zip(shape, cs, strict=True)])
-    dims, strides = _fold(list(out_shape), strides)
+    dims, strides = fold_dims(list(out_shape), strides)
     if not dims:
         dims, strides = [1], [[0] for _ in strides]
-    return _pad(ctx, dims, strides)
+    return pad_layout(ctx, dims, strides)
 
 
 def transpose_layout(ctx: LoweringContext, in_shape, perm) -> list[int] | None:
     """dims[6] + input strides[6] of the output's dims; None when the transpose moves no data."""
     cs = contiguous_strides(in_shape)
-    dims, (strides,) = _fold([in_shape[p] for p in perm], [[cs[p] for p in perm]])
+    dims, (strides,) = fold_dims([in_shape[p] for p in perm], [[cs[p] for p in perm]])
     if all(strides[i] == math.prod(dims[i + 1 :]) for i in range(len(dims))):
         return None
-    return _pad(ctx, dims, [strides])
+    return pad_layout(ctx, dims, [strides])

@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from ..ir import Node
-from ..lowering import Buf, LoweringContext, lowers
+from .context import Buf, LoweringContext
 from .gemm import batch_strides, matmul_shapes
 from .layout import contiguous_strides
 
@@ -38,7 +38,6 @@ def _zero_point(ctx, name, matrix_shape, batch, axis):
     return Buf(name), along, [0 if d == 1 else s for d, s in zip(bshape, bstrides, strict=True)]
 
 
-@lowers("MatMulInteger")
 def matmul_integer(ctx: LoweringContext, node: Node) -> None:
     a, b, y = node.input(0), node.input(1), node.outputs[0]
     za_name, zb_name = node.input(2), node.input(3)
@@ -85,5 +84,11 @@ def matmul_integer(ctx: LoweringContext, node: Node) -> None:
             zb_col,
             zb_b[-1],
             Buf(y, oy * 4),
-            split=(rows, 1, {0: 1}),
+            split=(rows, "count", {"first": 1}),
         )
+
+
+# op type -> its wasm lowering, collected by ops/registry.py
+LOWERINGS = {
+    "MatMulInteger": matmul_integer,
+}

@@ -21,8 +21,8 @@ import math
 import numpy as np
 
 from ..ir import Node
-from ..lowering import Buf, Const, LoweringContext, i32, lowers
-from .layout import _fold, contiguous_strides
+from .context import Buf, Const, LoweringContext, i32
+from .layout import contiguous_strides, fold_dims
 
 MAXR = 12  # dims the kernels walk (MAXR in x-movement.c)
 _PAD_MODES = {"constant": 0, "reflect": 1, "edge": 2, "wrap": 3}
@@ -49,7 +49,7 @@ def emit_view(ctx: LoweringContext, x: str, y: str, dims, strides, offset: int =
     if math.prod(dims) == 0:
         return
     es = elem_size(ctx, y)
-    dims, (strides,) = _fold(dims, [strides])
+    dims, (strides,) = fold_dims(dims, [strides])
     if not dims:
         dims, strides = [1], [0]
     if offset == 0 and strides == [1] and dims[0] == math.prod(ctx.shape(x)):
@@ -60,7 +60,7 @@ def emit_view(ctx: LoweringContext, x: str, y: str, dims, strides, offset: int =
     rows = math.prod(dims[:-1])
     ctx.emit(
         "x_copy_view", es, len(dims), i32(dims + strides), Buf(x, offset * es), Buf(y), 0, rows,
-        split=(rows, 6, {4: dims[-1] * es, 5: 1}),
+        split=(rows, "nrows", {"y": dims[-1] * es, "r0": 1}),
     )  # fmt: skip
 
 
@@ -77,7 +77,6 @@ def _slice_params(ctx: LoweringContext, node: Node):
     return [node.input(i) or None for i in (1, 2, 3, 4)]
 
 
-@lowers("Slice")
 def slice_(ctx: LoweringContext, node: Node) -> None:
     x, y = node.input(0), node.outputs[0]
     in_shape, out_shape = ctx.shape(x), ctx.shape(y)
@@ -113,7 +112,7 @@ def slice_(ctx: LoweringContext, node: Node) -> None:
     rows = math.prod(out_shape[:-1])
     ctx.emit(
         "x_slice", es, rank, i32(list(in_shape) + list(out_shape)), *args, n, int(index_dtype.itemsize == 8),
-        Buf(x), Buf(y), 0, rows, split=(rows, 12, {10: out_shape[-1] * es, 11: 1}),
+        Buf(x), Buf(y), 0, rows, split=(rows, "nrows", {"y": out_shape[-1] * es, "r0": 1}),
     )  # fmt: skip
 
 
@@ -154,7 +153,6 @@ def _slice_constant(ctx, x, y, in_shape, out_shape, starts, ends, axes, steps) -
 # Split ------------------------------------------------------------------------------------------------------
 
 
-@lowers("Split")
 def split(ctx: LoweringContext, node: Node) -> None:
     """Each output is a band of the input along `axis`; its size is the output's static shape (whether the
     sizes came from the `split` attribute/input or from num_outputs)."""
@@ -170,7 +168,16 @@ def split(ctx: LoweringContext, node: Node) -> None:
     for y in node.outputs:
         chunk = ctx.shape(y)[axis] * inner
         if chunk and outer:
-            ctx.emit("x_copy2d", outer, chunk, Buf(x, offset), row, Buf(y), chunk, split=(outer, 0, {2: row, 4: chunk}))
+            ctx.emit(
+                "x_copy2d",
+                outer,
+                chunk,
+                Buf(x, offset),
+                row,
+                Buf(y),
+                chunk,
+                split=(outer, "rows", {"src": row, "dst": chunk}),
+            )
         offset += chunk
     if offset != row:
         raise ctx.fail(f"the outputs' sizes along axis {axis} do not add up to the input's {shape[axis]}")
@@ -249,11 +256,10 @@ def emit_pad(ctx: LoweringContext, x: str, y: str, mode: str, pads, axes, value)
     rows = math.prod(out_shape[:-1])
     ctx.emit(
         "x_pad", es, rank, i32(list(in_shape) + list(out_shape)), pads_arg, axes_arg, n, axes64, _PAD_MODES[mode],
-        value_arg, Buf(x), Buf(y), 0, rows, split=(rows, 12, {10: out_shape[-1] * es, 11: 1}),
+        value_arg, Buf(x), Buf(y), 0, rows, split=(rows, "nrows", {"y": out_shape[-1] * es, "r0": 1}),
     )  # fmt: skip
 
 
-@lowers("Pad")
 def pad(ctx: LoweringContext, node: Node) -> None:
     x, y = node.input(0), node.outputs[0]
     mode = node.attrs.get("mode", "constant")
@@ -268,7 +274,6 @@ def pad(ctx: LoweringContext, node: Node) -> None:
     emit_pad(ctx, x, y, mode, node.input(1) if pads is None else pads, node.input(3) or None, value)
 
 
-@lowers("CenterCropPad")
 def center_crop_pad(ctx: LoweringContext, node: Node) -> None:
     """Crop or zero-pad each listed axis to the output's size, centered (the extra element of an odd
     difference goes to the end)."""
@@ -289,7 +294,6 @@ def center_crop_pad(ctx: LoweringContext, node: Node) -> None:
 # Expand, Tile, DepthToSpace, SpaceToDepth --------------------------------------------------------------------
 
 
-@lowers("Expand")
 def expand(ctx: LoweringContext, node: Node) -> None:
     """Broadcast to the output's static shape: size-1 dims repeat with stride 0."""
     x, y = node.input(0), node.outputs[0]
@@ -305,7 +309,6 @@ def expand(ctx: LoweringContext, node: Node) -> None:
     emit_view(ctx, x, y, out_shape, strides)
 
 
-@lowers("Tile")
 def tile(ctx: LoweringContext, node: Node) -> None:
     """Output dim k as (repeat, in_dim) with strides (0, stride): repeats are out_dim / in_dim."""
     x, y = node.input(0), node.outputs[0]
@@ -339,7 +342,6 @@ def _nchw(ctx: LoweringContext, node: Node) -> tuple[int, int, int, int, int]:
     return (*shape, b)
 
 
-@lowers("DepthToSpace")
 def depth_to_space(ctx: LoweringContext, node: Node) -> None:
     n, c, h, w, b = _nchw(ctx, node)
     if c % (b * b):
@@ -354,7 +356,6 @@ def depth_to_space(ctx: LoweringContext, node: Node) -> None:
     _block_view(ctx, node, shape6, perm, (n, c2, h * b, w * b))
 
 
-@lowers("SpaceToDepth")
 def space_to_depth(ctx: LoweringContext, node: Node) -> None:
     n, c, h, w, b = _nchw(ctx, node)
     if h % b or w % b:
@@ -369,7 +370,6 @@ def space_to_depth(ctx: LoweringContext, node: Node) -> None:
 # ConstantOfShape -------------------------------------------------------------------------------------------
 
 
-@lowers("ConstantOfShape")
 def constant_of_shape(ctx: LoweringContext, node: Node) -> None:
     """A shape computed at run time still gives the statically known output shape: fill it. (Constant
     shapes were folded at package time into fills at load time.)"""
@@ -380,4 +380,18 @@ def constant_of_shape(ctx: LoweringContext, node: Node) -> None:
     value = node.attrs.get("value")
     value = np.zeros(1, np.float32) if value is None else np.asarray(value).reshape(-1)[:1]
     es = elem_size(ctx, y)
-    ctx.emit("x_fill", es, Const(value.astype(ctx.dtype(y)), "fill value"), Buf(y), n, split=(n, 3, {2: es}))
+    ctx.emit("x_fill", es, Const(value.astype(ctx.dtype(y)), "fill value"), Buf(y), n, split=(n, "n", {"y": es}))
+
+
+# op type -> its wasm lowering, collected by ops/registry.py
+LOWERINGS = {
+    "Slice": slice_,
+    "Split": split,
+    "Pad": pad,
+    "CenterCropPad": center_crop_pad,
+    "Expand": expand,
+    "Tile": tile,
+    "DepthToSpace": depth_to_space,
+    "SpaceToDepth": space_to_depth,
+    "ConstantOfShape": constant_of_shape,
+}

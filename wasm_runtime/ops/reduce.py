@@ -1,4 +1,4 @@
-"""Reductions: Reduce* (any set of axes), ArgMax/ArgMin, CumSum, TopK, LogSoftmax and Hardmax.
+"""Reductions: Reduce* (any set of axes), ArgMax/ArgMin, CumSum and TopK (LogSoftmax and Hardmax: ops/softmax.py).
 
 Reduce* fold the input into kept and reduced dims at package time (size-1 dims dropped, neighbours of the
 same kind merged) and run one strided walk (kernels_wasm/f32-reduce-wasmsimd.c):
@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from ..ir import Node
-from ..lowering import Buf, LoweringContext, i32, lowers
+from .context import Buf, LoweringContext, i32
 from .layout import contiguous_strides
 
 RMAX = 8  # dims per kind in a reduce layout (kernels_wasm/f32-reduce-wasmsimd.c)
@@ -80,7 +80,6 @@ def reduce_layout(ctx: LoweringContext, shape, reduced: set[int]) -> tuple[list[
     return block, cdim, kept[cdim][0]
 
 
-@lowers(*_REDUCE)
 def reduce(ctx: LoweringContext, node: Node) -> None:
     x, y = node.input(0), node.outputs[0]
     ctx.require_dtype(x, y)
@@ -120,7 +119,7 @@ def reduce(ctx: LoweringContext, node: Node) -> None:
         units,
         Buf(x),
         Buf(y),
-        split=(units, 2, {3: 4 * ks, 4: 4 * os_}, 4 if contiguous_inner else 1),
+        split=(units, "count", {"x": 4 * ks, "y": 4 * os_}, 4 if contiguous_inner else 1),
     )
 
 
@@ -132,21 +131,20 @@ def _around(shape, axis: int) -> tuple[int, int, int]:
     return math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1 :])
 
 
-def _emit_axis(ctx: LoweringContext, kernel: str, outer: int, n: int, inner: int, *rest, bufs, out_rows: dict):
+def emit_axis(ctx: LoweringContext, kernel: str, outer: int, n: int, inner: int, *rest, bufs, out_rows: dict):
     """kernel(outer, n, inner, pitch, *rest, *bufs), split over outer or inner (whichever is larger).
     out_rows: (bytes per element, axis rows per outer step) of each buffer in `bufs`, in order."""
     args = [outer, n, inner, inner, *rest, *bufs]
-    first = 4 + len(rest)
+    names = ctx.kernel_params(kernel)[4 + len(rest) :]  # the buffers'
     if outer >= inner:
-        deltas = {first + j: size * rows * inner for j, (size, rows) in enumerate(out_rows)}
-        split = (outer, 0, deltas)
+        deltas = {name: size * rows * inner for name, (size, rows) in zip(names, out_rows, strict=True)}
+        split = (outer, "outer", deltas)
     else:
-        deltas = {first + j: size for j, (size, _) in enumerate(out_rows)}
-        split = (inner, 2, deltas, 4)
+        deltas = {name: size for name, (size, _) in zip(names, out_rows, strict=True)}
+        split = (inner, "inner", deltas, 4)
     ctx.emit(kernel, *args, split=split)
 
 
-@lowers("ArgMax", "ArgMin")
 def arg_min_max(ctx: LoweringContext, node: Node) -> None:
     x, y = node.input(0), node.outputs[0]
     ctx.require_dtype(x)
@@ -159,41 +157,12 @@ def arg_min_max(ctx: LoweringContext, node: Node) -> None:
     if not outer * inner:
         return
     flags = (1 if node.op_type == "ArgMin" else 0) | (2 if node.attrs.get("select_last_index", 0) else 0)
-    _emit_axis(ctx, "f32_argminmax", outer, n, inner, flags, bufs=(Buf(x), Buf(y)), out_rows=((4, n), (8, 1)))
-
-
-def _softmax_like(ctx: LoweringContext, node: Node) -> tuple[int, int, int]:
-    """[outer, n, inner] around the axis; before opset 13 the input is coerced to 2-D at the axis."""
-    x, y = node.input(0), node.outputs[0]
-    ctx.require_dtype(x, y)
-    shape = ctx.shape(x)
-    legacy = ctx.graph.opset < 13
-    axis = _axis(ctx, int(node.attrs.get("axis", 1 if legacy else -1)), len(shape))
-    if legacy:
-        return math.prod(shape[:axis]), math.prod(shape[axis:]), 1
-    return _around(shape, axis)
-
-
-@lowers("LogSoftmax")
-def log_softmax(ctx: LoweringContext, node: Node) -> None:
-    outer, n, inner = _softmax_like(ctx, node)
-    if outer * n * inner:
-        bufs = (Buf(node.input(0)), Buf(node.outputs[0]))
-        _emit_axis(ctx, "f32_log_softmax", outer, n, inner, bufs=bufs, out_rows=((4, n), (4, n)))
-
-
-@lowers("Hardmax")
-def hardmax(ctx: LoweringContext, node: Node) -> None:
-    outer, n, inner = _softmax_like(ctx, node)
-    if outer * n * inner:
-        bufs = (Buf(node.input(0)), Buf(node.outputs[0]))
-        _emit_axis(ctx, "f32_hardmax", outer, n, inner, bufs=bufs, out_rows=((4, n), (4, n)))
+    emit_axis(ctx, "f32_argminmax", outer, n, inner, flags, bufs=(Buf(x), Buf(y)), out_rows=((4, n), (8, 1)))
 
 
 _PREFIX = {np.dtype(np.float32): "f32", np.dtype(np.int32): "i32", np.dtype(np.int64): "i64"}
 
 
-@lowers("CumSum")
 def cumsum(ctx: LoweringContext, node: Node) -> None:
     """The axis is a scalar tensor: baked when constant, read by the kernel when computed at run time."""
     x, axis_name, y = node.input(0), node.input(1), node.outputs[0]
@@ -212,10 +181,9 @@ def cumsum(ctx: LoweringContext, node: Node) -> None:
         return
     outer, n, inner = _around(shape, _axis(ctx, int(np.asarray(axis).reshape(-1)[0]), len(shape)))
     bufs = (Buf(x), Buf(y))
-    _emit_axis(ctx, f"{prefix}_cumsum", outer, n, inner, flags, bufs=bufs, out_rows=((size, n), (size, n)))
+    emit_axis(ctx, f"{prefix}_cumsum", outer, n, inner, flags, bufs=bufs, out_rows=((size, n), (size, n)))
 
 
-@lowers("TopK")
 def topk(ctx: LoweringContext, node: Node) -> None:
     """k is the size of the outputs' axis (an input from opset 10, an attribute before): the static output
     shape determines it exactly."""
@@ -243,7 +211,17 @@ def topk(ctx: LoweringContext, node: Node) -> None:
         Buf(x),
         Buf(values),
         Buf(indices),
-        split=(outer, 0, {6: size * n * inner, 7: size * k * inner, 8: 8 * k * inner})
+        split=(outer, "outer", {"x": size * n * inner, "yv": size * k * inner, "yi": 8 * k * inner})
         if outer >= inner
-        else (inner, 3, {6: size, 7: size, 8: 8}),
+        else (inner, "inner", {"x": size, "yv": size, "yi": 8}),
     )
+
+
+# op type -> its wasm lowering, collected by ops/registry.py
+LOWERINGS = {
+    **dict.fromkeys(_REDUCE, reduce),
+    "ArgMax": arg_min_max,
+    "ArgMin": arg_min_max,
+    "CumSum": cumsum,
+    "TopK": topk,
+}

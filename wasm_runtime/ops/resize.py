@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import Node
-from ..lowering import Buf, Const, LoweringContext, Scratch, i32, lowers
+from .context import Buf, Const, LoweringContext, Scratch, i32
 
 MODES = {"nearest": 0, "linear": 1, "bilinear": 1, "trilinear": 1, "cubic": 2, "bicubic": 2}
 CTMS = {
@@ -176,7 +176,6 @@ def _present(ctx: LoweringContext, name: str) -> bool:
     return bool(name) and math.prod(ctx.shape(name)) > 0
 
 
-@lowers("Resize", "Upsample")
 def resize(ctx: LoweringContext, node: Node) -> None:
     x, y = node.input(0), node.outputs[0]
     in_shape, out_shape = ctx.shape(x), ctx.shape(y)
@@ -386,7 +385,7 @@ def _emit_passes(ctx, x, y, in_shape, out_shape, passes, float_data, extrapolati
                 table,
                 taps,
                 extrapolation,
-                split=(units, 1, {0: 1}),
+                split=(units, "count", {"first": 1}),
             )
         else:
             extra = Const(np.asarray([extrapolation]).astype(ctx.dtype(x)), "extrapolation")
@@ -402,6 +401,13 @@ def _emit_passes(ctx, x, y, in_shape, out_shape, passes, float_data, extrapolati
                 table,
                 extra,
                 itemsize,
-                split=(units, 1, {0: 1}),
+                split=(units, "count", {"first": 1}),
             )
         src = dst
+
+
+# op type -> its wasm lowering, collected by ops/registry.py
+LOWERINGS = {
+    "Resize": resize,
+    "Upsample": resize,
+}

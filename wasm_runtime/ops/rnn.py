@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Node
-from ..lowering import Buf, Const, LoweringContext, Scratch, i32, lowers
+from .context import Buf, Const, LoweringContext, Scratch, i32
 from .gemm import gemm_columns_split
 from .layout import transpose_layout
 
@@ -104,7 +104,6 @@ def _transposed_w(ctx: LoweringContext, w: str, d: int, rows: int, cols: int):
     return scratch
 
 
-@lowers("RNN", "GRU", "LSTM")
 def recurrent(ctx: LoweringContext, node: Node) -> None:
     op = node.op_type
     x, w, r, b, lens, h0 = (node.input(i) for i in range(6))
@@ -192,6 +191,14 @@ def recurrent(ctx: LoweringContext, node: Node) -> None:
             at(yh, st), at(yc, st), st_bs,
             Scratch(batch * row_bytes), Const(np.asarray(params, np.float32), "rnn params"),
         ]  # fmt: skip
-        deltas = {4: xw_bs * 4, 10: 4, 11: st_bs * 4, 12: st_bs * 4, 14: y_bs * 4, 17: st_bs * 4, 18: st_bs * 4}
-        deltas[20] = row_bytes
-        ctx.emit(KERNEL[op], *args, split=(batch, 0, deltas, 1))
+        deltas = {"xw": xw_bs * 4, "lens": 4, "h0": st_bs * 4, "c0": st_bs * 4, "y": y_bs * 4, "yh": st_bs * 4}
+        deltas |= {"yc": st_bs * 4, "work": row_bytes}
+        ctx.emit(KERNEL[op], *args, split=(batch, "batch", deltas, 1))
+
+
+# op type -> its wasm lowering, collected by ops/registry.py
+LOWERINGS = {
+    "RNN": recurrent,
+    "GRU": recurrent,
+    "LSTM": recurrent,
+}

@@ -9,17 +9,15 @@ from collections import Counter
 import numpy as np
 
 from ..ir import Node
-from ..lowering import Buf, Const, LoweringContext, i32, lowers
+from .context import Buf, Const, LoweringContext, i32
 from .layout import transpose_layout
 
 
-@lowers("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity")
 def view(ctx: LoweringContext, node: Node) -> None:
     """Same bytes, new shape: the output shares the input's storage and costs nothing at run time."""
     ctx.alias(node.outputs[0], node.input(0))
 
 
-@lowers("Dropout")
 def dropout(ctx: LoweringContext, node: Node) -> None:
     """Inference (or a ratio of 0): y is x and the mask is all true. Training with a nonzero ratio draws
     random numbers: not supported."""
@@ -33,10 +31,9 @@ def dropout(ctx: LoweringContext, node: Node) -> None:
         n = int(np.prod(ctx.shape(mask)))
         one = Const(np.ones(1, ctx.dtype(mask)), "fill value")
         es = ctx.dtype(mask).itemsize
-        ctx.emit("x_fill", es, one, Buf(mask), n, split=(n, 3, {2: es}))
+        ctx.emit("x_fill", es, one, Buf(mask), n, split=(n, "n", {"y": es}))
 
 
-@lowers("Concat")
 def concat(ctx: LoweringContext, node: Node) -> None:
     """Each input copied into its slice of the output; where a slice is contiguous (nothing but 1s before the
     axis) the input's producer writes straight into it instead (see _in_place), and that copy disappears."""
@@ -80,7 +77,6 @@ def _in_place(ctx: LoweringContext, node: Node, name: str, y: str, offset: int) 
 _TRANSPOSE = {1: "x8_transpose", 2: "x16_transpose", 4: "x32_transpose", 8: "x64_transpose"}
 
 
-@lowers("Transpose")
 def transpose(ctx: LoweringContext, node: Node) -> None:
     x, y = node.input(0), node.outputs[0]
     shape = ctx.shape(x)
@@ -95,6 +91,19 @@ def transpose(ctx: LoweringContext, node: Node) -> None:
     ctx.emit(kernel, i32(layout), Buf(x), Buf(y))
 
 
-@lowers("Constant")
 def constant(ctx: LoweringContext, node: Node) -> None:
     raise AssertionError("Constant nodes are folded before lowering")
+
+
+# op type -> its wasm lowering, collected by ops/registry.py
+LOWERINGS = {
+    "Reshape": view,
+    "Flatten": view,
+    "Squeeze": view,
+    "Unsqueeze": view,
+    "Identity": view,
+    "Dropout": dropout,
+    "Concat": concat,
+    "Transpose": transpose,
+    "Constant": constant,
+}

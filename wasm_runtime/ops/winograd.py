@@ -8,17 +8,15 @@ which transforms the input tiles, runs 16 GEMMs per block of tiles and transform
 stays at the 9, the memory holds both (25/9 of the layer's weights).
 
 conv.py decides: `if winograd.applicable(x_shape, w_shape, node.attrs) and ctx.const(w) is not None:
-winograd.emit(ctx, node)` (emit needs the weights constant, applicable only sees shapes).
+winograd.emit(ctx, spec)` (emit needs the weights constant, applicable only sees shapes).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Node
-from ..lowering import Buf, LoweringContext, Scratch
-from .activation import epilogue_args, residual_input
-from .spatial import window
+from .context import Buf, LoweringContext, Scratch
+from .spatial import ConvSpec
 
 KERNEL = "f32_conv2d_winograd_f23"
 
@@ -135,22 +133,21 @@ def transformed_at_load(ctx: LoweringContext, w: str, M: int, C: int):
     return ctx.derived_at_load(f"winograd {w}", 16 * padded_rows(M) * C * 4, LOAD_KERNEL, M, C, Buf(w))
 
 
-def emit(ctx: LoweringContext, node: Node) -> None:
-    """Emit the Winograd kernel for a Conv/FusedConv node (normally one `applicable` accepted; any `supported` one
-    works) with constant weights. Everything comes from the node: shapes, pads/auto_pad, fused activation, residual."""
-    x, w, b, y = node.input(0), node.input(1), node.input(2), node.outputs[0]
-    ctx.require_dtype(x, w, b, y, residual_input(node))
-    xs, ws, ys = ctx.shape(x), ctx.shape(w), ctx.shape(y)
-    if not supported(xs, ws, node.attrs):
+def emit(ctx: LoweringContext, spec: ConvSpec) -> None:
+    """Emit the Winograd kernel for a Conv/FusedConv (normally one `applicable` accepted; any `supported` one
+    works) with constant weights: shapes, pads/auto_pad, fused activation and residual come from its spec."""
+    x, w, b, y = spec.x, spec.w, spec.b, spec.y
+    ctx.require_dtype(x, w, b, y, spec.epilogue.residual)
+    xs, ws, ys = spec.x_shape, spec.w_shape, spec.y_shape
+    if not supported(xs, ws, spec.node.attrs):
         raise ctx.fail("not a 2-D 3x3 stride-1 dilation-1 single-group convolution (the Winograd kernel's case)")
     ctx.need_const(w, "Winograd convolution weights")  # U is computed from it at load time
-    win = window(ctx, node, xs[2:], (3, 3), ys[2:])
     N, C, H, W = xs
     M = ws[0]
     OH, OW = ys[2:]
-    PT, PL = win["begin"]
-    act, p0, p1 = epilogue_args(node)
-    r = residual_input(node)
+    PT, PL = spec.window.begin
+    act, p0, p1 = spec.epilogue.args()
+    r = spec.epilogue.residual
     # threads split the output rows into bands of whole tile rows (even starts): y and the residual move to the
     # band, the window origin moves up (PT - r0; the kernel pads rows above/below the image itself), and each band
     # works in its own share of the workspace
@@ -175,5 +172,5 @@ def emit(ctx: LoweringContext, node: Node) -> None:
         p1,
         Buf(r) if r else None,
         OH * OW,
-        split=(OH, 5, {7: -1, 12: OW * 4, 13: row_workspace_bytes(C, M, OW), 17: OW * 4}, 2),
+        split=(OH, "OH", {"PT": -1, "y": OW * 4, "workspace": row_workspace_bytes(C, M, OW), "residual": OW * 4}, 2),
     )

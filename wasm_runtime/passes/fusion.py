@@ -5,8 +5,8 @@ and is not a graph output, and when the values it folds are constants. Folding B
 bias changes float32 rounding (weights are rescaled once, in float64, then rounded), nothing else.
 
 Fused nodes are `FusedConv` / `FusedGemm` in the `wasm_runtime` domain: the ONNX op's attributes plus
-`activation` (Relu, Clip, LeakyRelu, Sigmoid, HardSigmoid, HardSwish, Tanh, SiLU) with
-`activation_params`, and for FusedConv an optional 4th input added before the activation (residual).
+`activation` (a name of ops/activation.py's ACTIVATIONS) with `activation_params` (its parameters in the
+kernels' order), and for FusedConv an optional 4th input added before the activation (residual).
 `unfuse()` turns them back into standard ONNX so onnxruntime can check a rewritten graph.
 """
 
@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Node, Value, add_constant, single_consumer
+from ..ops.activation import ACTIVATIONS, STANDALONE, attribute_params
 
 DOMAIN = "wasm_runtime"
-ACTIVATIONS = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh")
 
 
 def _absorb(graph: Graph, first: Node, second: Node) -> None:
@@ -333,18 +333,11 @@ def _make_fused(graph: Graph, node: Node) -> None:
 
 
 def _activation_params(graph: Graph, act: Node) -> list[float] | None:
-    a = act.attrs
-    if act.op_type == "Clip":
-        if graph.opset < 11:
-            return [float(a.get("min", -3.4028234663852886e38)), float(a.get("max", 3.4028234663852886e38))]
+    if act.op_type == "Clip" and graph.opset >= 11:
         lo = graph.const(act.input(1)) if act.input(1) else np.float32(-np.inf)
         hi = graph.const(act.input(2)) if act.input(2) else np.float32(np.inf)
         return None if lo is None or hi is None else [float(lo), float(hi)]
-    if act.op_type == "LeakyRelu":
-        return [float(a.get("alpha", 0.01))]
-    if act.op_type == "HardSigmoid":
-        return [float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))]
-    return []
+    return attribute_params(act.op_type, act.attrs)
 
 
 def fuse_activation(graph: Graph) -> int:
@@ -364,7 +357,7 @@ def fuse_activation(graph: Graph) -> int:
         readers = uses.get(y, [])
         if y in graph.outputs:
             continue
-        if len(readers) == 1 and _is(readers[0], *ACTIVATIONS) and readers[0].inputs[0] == y:
+        if len(readers) == 1 and _is(readers[0], *STANDALONE) and readers[0].inputs[0] == y:
             act = readers[0]
             params = _activation_params(graph, act)
             if params is None:
@@ -447,7 +440,7 @@ def unfuse(graph: Graph) -> Graph:
             hi = add_constant(out, f"{node.name}.max", np.asarray(params[1], np.float32))
             steps.append(("Clip", [lo, hi], {}))
         elif act:
-            keys = {"LeakyRelu": ["alpha"], "HardSigmoid": ["alpha", "beta"]}.get(act, [])
+            keys = [key for key, _ in ACTIVATIONS[act].params]
             steps.append((act, [], dict(zip(keys, params, strict=True))))
         for k, (op, extra, attrs2) in enumerate(steps):
             nxt = y if k == len(steps) - 1 else f"{y}.s{k}"

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from ..ir import Node
-from ..lowering import Buf, LoweringContext, i32, lowers
+from .context import Buf, LoweringContext, i32
 from .layout import broadcast_layout
 
 # op -> (kernel, the float attributes it passes, in order, with the spec's defaults)
@@ -55,7 +55,7 @@ def emit_flat(ctx: LoweringContext, kernel: str, x: str, y: str, *params, in_byt
     n = math.prod(ctx.shape(y))
     if n == 0:
         return
-    ctx.emit(kernel, Buf(x), Buf(y), n, *params, split=(n, 2, {0: in_bytes, 1: out_bytes}, align))
+    ctx.emit(kernel, Buf(x), Buf(y), n, *params, split=(n, "n", {"x": in_bytes, "y": out_bytes}, align))
 
 
 def _unary(ctx: LoweringContext, node: Node, kernel: str, *params: float) -> None:
@@ -64,7 +64,6 @@ def _unary(ctx: LoweringContext, node: Node, kernel: str, *params: float) -> Non
     emit_flat(ctx, kernel, x, y, *params)
 
 
-@lowers(*_UNARY)
 def unary(ctx, node):
     kernel, attrs = _UNARY[node.op_type]
     params = [float(node.attrs.get(name, default)) for name, default in attrs]
@@ -73,7 +72,6 @@ def unary(ctx, node):
     _unary(ctx, node, kernel, *params)
 
 
-@lowers("Gelu")
 def gelu(ctx, node):
     approximate = node.attrs.get("approximate", "none")
     if approximate not in ("none", "tanh"):
@@ -81,7 +79,6 @@ def gelu(ctx, node):
     _unary(ctx, node, "f32_gelu_tanh" if approximate == "tanh" else "f32_gelu")
 
 
-@lowers("IsNaN", "IsInf")
 def is_nan_inf(ctx, node):
     x, y = node.input(0), node.outputs[0]
     ctx.require_dtype(x)
@@ -107,13 +104,19 @@ def emit_broadcast(ctx: LoweringContext, kernel: str, a: str, b: str, y: str, *e
         arr[0], arr[k] = arr[k], arr[0]
     n0, inner = dims[0], math.prod(dims[1:])
     size = [ctx.dtype(t).itemsize for t in (a, b, y)]
-    deltas = {1: sa[0] * size[0], 2: sb[0] * size[1], 3: inner * size[2]}
+    deltas = {"a": sa[0] * size[0], "b": sb[0] * size[1], "y": inner * size[2]}
     ctx.emit(
-        kernel, i32(dims + sa + sb), Buf(a), Buf(b), Buf(y), n0, *extra, split=(n0, 4, deltas, 4 if inner == 1 else 1)
+        kernel,
+        i32(dims + sa + sb),
+        Buf(a),
+        Buf(b),
+        Buf(y),
+        n0,
+        *extra,
+        split=(n0, "n0", deltas, 4 if inner == 1 else 1),
     )
 
 
-@lowers("PRelu")
 def prelu(ctx, node):
     x, slope, y = node.input(0), node.input(1), node.outputs[0]
     ctx.require_dtype(x, slope, y)
@@ -122,7 +125,6 @@ def prelu(ctx, node):
     emit_broadcast(ctx, "f32_prelu", x, slope, y)
 
 
-@lowers("Pow")
 def pow_(ctx, node):
     """float32 x^y with broadcasting; one constant exponent for the whole tensor takes the unary kernel (its
     shortcuts for 2, 3, 1/2, -1). An int32/int64 base or an integer exponent (also uint32/uint64) goes through
@@ -138,3 +140,14 @@ def pow_(ctx, node):
         emit_broadcast(ctx, "f32_pow", x, e, y)
     else:
         emit_broadcast(ctx, "x_pow", x, e, y, _TYPE_CODES[tx], _TYPE_CODES[te])
+
+
+# op type -> its wasm lowering, collected by ops/registry.py
+LOWERINGS = {
+    **dict.fromkeys(_UNARY, unary),
+    "Gelu": gelu,
+    "IsNaN": is_nan_inf,
+    "IsInf": is_nan_inf,
+    "PRelu": prelu,
+    "Pow": pow_,
+}
