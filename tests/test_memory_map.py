@@ -1,5 +1,5 @@
 """The bundle memory layout (wasm_runtime/memory_map.py): regions in order, aligned, never overlapping, and
-large enough for what web/worker.js keeps in them."""
+large enough for what web/threads.js (the thread pool) keeps in them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from wasm_runtime import memory_map as mm
 
-WORKER = Path(__file__).resolve().parent.parent / "web" / "worker.js"
+THREADS = Path(__file__).resolve().parent.parent / "web" / "threads.js"  # the thread pool, which owns the block
 
 
 @pytest.mark.parametrize("heap_base", [1, 262_144, 1_048_577])
@@ -44,5 +44,5 @@ def test_regions_are_aligned_in_order_and_disjoint(heap_base, weights, arena):
 
 
 def test_control_block_holds_the_words_the_worker_uses():
-    words = int(re.search(r"^const CONTROL_WORDS = (\d+);", WORKER.read_text(), re.M).group(1))
+    words = int(re.search(r"^const CONTROL_WORDS = (\d+);", THREADS.read_text(), re.M).group(1))
     assert 4 * words <= mm.CONTROL_BYTES

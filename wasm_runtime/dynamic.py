@@ -447,7 +447,7 @@ def dynamic_manifest(manifest: dict, graph, lowered, plan, fitted: Fitted, bind:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# executors' side (the Python host; web/worker.js does the same in JS)
+# executors' side (the Python host; web/dynamic.js does the same in JS)
 
 
 def materialize(manifest: dict, input_shapes: dict[str, list[int]]) -> dict:

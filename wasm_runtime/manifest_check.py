@@ -1,5 +1,5 @@
 """The checks every executor makes on a bundle before running it: the Python host (host.py) here, the browser
-worker in web/worker.js (checkManifest, and the heap-base check after instantiation). Both reject the same
+worker in web/manifest.js (checkManifest, and the heap-base check after instantiation). Both reject the same
 bad bundles with the same words: tests/data/bad_manifests.json lists them (tests/test_manifest_checks.py runs
 each fixture through both). web/README.md ("Checks before a run") states the rules.
 

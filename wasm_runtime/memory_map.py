@@ -1,12 +1,12 @@
 """Where each region of a bundle's one wasm memory starts: the layout bundle.py and dynamic.py write into the
-manifest and the executors (host.py, web/worker.js) read back from it.
+manifest and the executors (host.py, web/wasm.js and web/threads.js) read back from it.
 
 A fixed-shape bundle, its arena sized by the planner:
 
     [0, base)              the module's stack and static data (base: its __heap_base, aligned)
     [weights, +W)          weights.bin, then the constants filled or derived at load time
     [arena, +A)            activations, graph inputs/outputs and scratch (planner.plan_memory)
-    [control, +64)         the thread control block (web/worker.js uses 5 of its int32 words)
+    [control, +64)         the thread control block (web/threads.js uses 5 of its int32 words)
     [stacks, +7 x 64 KiB)  one stack per helper worker (the session's worker keeps the module's own)
 
 A dynamic-shape bundle puts the arena last, so that a larger input shape only grows the memory:

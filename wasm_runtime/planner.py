@@ -8,7 +8,7 @@ their source's storage. Each arena tensor lives from the first step that touches
 from before the first step, graph outputs past the last. Offsets come from greedy-by-size placement (place()):
 largest first, each at the lowest offset that does not overlap a placed tensor with an intersecting lifetime
 (the strategy TFLite's arena planner uses). A dynamic-shape bundle's executor runs the same placement on the
-sizes of each input shape (dynamic.materialize, web/worker.js).
+sizes of each input shape (dynamic.materialize, web/dynamic.js).
 """
 
 from __future__ import annotations
