@@ -56,8 +56,8 @@ def load_manifest(bundle_dir: str | Path, check_integrity: bool = True, integrit
 
 
 def chunks(units: int, align: int, threads: int) -> list[tuple[int, int]]:
-    """The [u0, u1) unit ranges of a split step for `threads` workers (web/threads.js cuts the same way: tests/data/split_chunks.json):
-    equal chunks rounded up to `align`, the last one shorter, empty ones dropped."""
+    """The [u0, u1) unit ranges of a split step for `threads` workers (web/threads.js cuts the same way:
+    tests/data/split_chunks.json): equal chunks rounded up to `align`, the last one shorter, empty ones dropped."""
     size = -(-units // threads)
     size = -(-size // align) * align
     return [(u0, min(units, u0 + size)) for u0 in range(0, units, size)]
