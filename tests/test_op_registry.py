@@ -104,3 +104,12 @@ def test_a_new_op_needs_only_a_row_in_its_family_table(monkeypatch):
     (step,) = lower(graph).steps
     assert (step.kernel, step.args[2], step.op) == ("f32_relu", 6, "ToyRelu")
     assert "ToyRelu" in supported_ops()
+
+
+def test_webgl_has_glsl_for_exactly_the_activations_of_the_table():
+    """A fused node's activation is named by ops/activation.py ACTIVATIONS; the WebGL shaders have GLSL for each
+    (and for "", none), so an activation added to one table and not the other fails here, not on a GPU."""
+    from wasm_runtime.ops.activation import ACTIVATIONS
+    from wasm_runtime.webgl import glsl
+
+    assert set(glsl.ACTIVATIONS) == {"", *ACTIVATIONS}

@@ -2,8 +2,8 @@
 Conv/Gemm epilogues, with their ONNX parameters and their codes in kernels_wasm/common.h (enum ACT_*); the
 Epilogue a fused node carries (passes/fusion.py writes it); the lowerings of the standalone ops.
 
-The webgl backend keeps its own list (webgl.py ACTIVATIONS, activation_glsl); it should take the names and the
-parameters from ACTIVATIONS and a fused node's activation from Epilogue.of(node) instead.
+The webgl backend reads a node's parameters and epilogue from here (webgl/geometry.py); its GLSL for each name
+is webgl/glsl.py ACTIVATIONS (tests/test_op_registry.py checks the two tables name the same activations).
 """
 
 from __future__ import annotations

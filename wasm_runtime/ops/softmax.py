@@ -21,6 +21,7 @@ class SoftmaxSpec:
     outer: int
     n: int
     inner: int
+    axis: int  # non-negative; opset < 13 coerces the input to 2-D [outer, n] at it
 
     @classmethod
     def parse(cls, graph: Graph, node: Node) -> SoftmaxSpec:
@@ -33,8 +34,8 @@ class SoftmaxSpec:
             raise SpecError(node, f"axis {axis} is out of range for rank {rank}")
         axis = axis + rank if axis < 0 else axis
         if legacy:
-            return cls(node, x, y, math.prod(shape[:axis]), math.prod(shape[axis:]), 1)
-        return cls(node, x, y, math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1 :]))
+            return cls(node, x, y, math.prod(shape[:axis]), math.prod(shape[axis:]), 1, axis)
+        return cls(node, x, y, math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1 :]), axis)
 
 
 def softmax(ctx: LoweringContext, spec: SoftmaxSpec) -> None:

@@ -72,20 +72,6 @@ class Window:
         )
 
 
-def window(ctx, node: Node, in_sizes: tuple[int, ...], kernel: tuple[int, ...], out_sizes: tuple[int, ...]) -> dict:
-    """Window.of as a dict (strides, dilations, begin, end), failing through ctx.fail (for the webgl backend)."""
-    try:
-        win = Window.of(node, in_sizes, kernel, out_sizes)
-    except SpecError as e:
-        raise ctx.fail(e.reason) from None
-    return {
-        "strides": list(win.strides),
-        "dilations": list(win.dilations),
-        "begin": list(win.begin),
-        "end": list(win.end),
-    }
-
-
 @dataclass(frozen=True)
 class ConvSpec:
     """Conv and FusedConv (passes/fusion.py): the tensors, their shapes, the groups, the window over the spatial

@@ -1,10 +1,8 @@
-"""The op semantics the shaders need, read from a node's attributes: conv and pool windows, fused epilogues,
-activation parameters, Softmax rows, Gemm's options.
-
-This is a second reading of what wasm_runtime/ops/ already parses for the wasm lowerings. It is to be replaced
-by the typed op specs (ConvSpec, PoolSpec, the activation/Epilogue spec) once wasm_runtime/ops/ has them: the
-shaders then read those, and this module, the only place of the package that reads raw attributes of these
-ops, goes away.
+"""What the shaders need of a node's op semantics, taken from the typed op specs the wasm lowerings use
+(wasm_runtime/ops: Window/ConvSpec in spatial.py, Epilogue and the activations' parameters in activation.py,
+SoftmaxSpec in softmax.py), in the 2-D form the shaders index: a spec that cannot be parsed refuses the node's
+shader (it then runs on wasm, whose lowering refuses it in the same words). Gemm's four options are the one
+thing still read from attributes here: no wasm spec holds them.
 """
 
 from __future__ import annotations
@@ -13,16 +11,13 @@ import math
 from dataclasses import dataclass
 
 from ..ir import Graph, Node
-from ..ops.spatial import as_2d
-from ..ops.spatial import window as spatial_window
+from ..ops.activation import ACTIVATIONS, Epilogue, attribute_params
+from ..ops.softmax import SoftmaxSpec
+from ..ops.spatial import ConvSpec, SpecError, as_2d
+from ..ops.spatial import Window as SpecWindow
 from .layout import Unsupported
 
-
-class _Refusals:
-    """Stands in for the lowering context of ops.spatial.window: its failures refuse the node's shader."""
-
-    def fail(self, message: str) -> Unsupported:
-        return Unsupported(message)
+__all__ = ["Epilogue", "epilogue"]
 
 
 @dataclass(frozen=True)
@@ -38,16 +33,26 @@ class Window:
     P: tuple[int, int]
     E: tuple[int, int]
 
+    @classmethod
+    def of(cls, spec: SpecWindow, in_sizes, out_sizes) -> Window:
+        w = spec.as_2d()
+        return cls(
+            tuple(as_2d(list(in_sizes), 1)), tuple(as_2d(list(out_sizes), 1)), w.kernel, w.strides, w.dilations,
+            w.begin, w.end,
+        )  # fmt: skip
+
+
+def _parsed(parse, *args):
+    try:
+        return parse(*args)
+    except SpecError as e:
+        raise Unsupported(e.reason) from None
+
 
 def window(node: Node, in_sizes, kernel, out_sizes) -> Window:
     """The window of a conv or pool node over spatial sizes `in_sizes` -> `out_sizes` (auto_pad resolved)."""
-    win = spatial_window(_Refusals(), node, tuple(in_sizes), tuple(kernel), tuple(out_sizes))
-    sizes = {"In": in_sizes, "Out": out_sizes, "K": kernel, "S": win["strides"], "D": win["dilations"]}
-    pads = {"P": win["begin"], "E": win["end"]}
-    return Window(
-        **{k: tuple(as_2d(list(v), 1)) for k, v in sizes.items()},
-        **{k: tuple(as_2d(list(v), 0)) for k, v in pads.items()},
-    )
+    spec = _parsed(SpecWindow.of, node, tuple(in_sizes), tuple(kernel), tuple(out_sizes))
+    return Window.of(spec, in_sizes, out_sizes)
 
 
 @dataclass(frozen=True)
@@ -74,10 +79,9 @@ class Conv:
 
 
 def conv(graph: Graph, node: Node) -> Conv:
-    xs, ws, ys = (graph.shape(t) for t in (node.input(0), node.input(1), node.outputs[0]))
-    kernel = tuple(node.attrs.get("kernel_shape") or ws[2:])
-    group = int(node.attrs.get("group", 1))
-    return Conv(xs[0], xs[1], ws[0], group, window(node, xs[2:], kernel, ys[2:]))
+    spec = _parsed(ConvSpec.parse, graph, node)
+    xs, ys = spec.x_shape, spec.y_shape
+    return Conv(xs[0], xs[1], spec.w_shape[0], spec.group, Window.of(spec.window, xs[2:], ys[2:]))
 
 
 @dataclass(frozen=True)
@@ -94,38 +98,21 @@ def pool(graph: Graph, node: Node) -> Pool:
     return Pool(win, bool(int(node.attrs.get("count_include_pad", 0))))
 
 
-@dataclass(frozen=True)
-class Epilogue:
-    """What a fused node (domain wasm_runtime) applies to its result: a residual tensor added first, then an
-    activation (wasm_runtime/ops/activation.py names) with its parameters."""
-
-    activation: str = ""
-    params: tuple[float, ...] = ()
-    residual: str = ""
-
-
 def epilogue(node: Node) -> Epilogue:
-    if node.domain != "wasm_runtime":
-        return Epilogue()
-    residual = node.inputs[3] if len(node.inputs) > 3 and node.inputs[3] else ""
-    return Epilogue(node.attrs.get("activation", ""), tuple(node.attrs.get("activation_params", [])), residual)
+    """What a fused node (domain wasm_runtime) applies to its result: a residual tensor added first, then an
+    activation with its parameters (Epilogue() for a plain op)."""
+    return Epilogue.of(node)
 
 
 def activation_params(graph: Graph, node: Node) -> list[float]:
     """The parameters of a standalone activation node, in the order activation_glsl takes them."""
     op = node.op_type
-    if op == "Clip":
-        if len(node.inputs) > 1:  # opset >= 11: min/max are inputs
-            lo, hi = graph.const(node.input(1)), graph.const(node.input(2))
-            if (node.input(1) and lo is None) or (node.input(2) and hi is None):
-                raise Unsupported("Clip bounds computed at run time")
-            return [lo.item() if lo is not None else -math.inf, hi.item() if hi is not None else math.inf]
-        return [float(node.attrs.get("min", -math.inf)), float(node.attrs.get("max", math.inf))]
-    if op == "LeakyRelu":
-        return [float(node.attrs.get("alpha", 0.01))]
-    if op == "HardSigmoid":
-        return [float(node.attrs.get("alpha", 0.2)), float(node.attrs.get("beta", 0.5))]
-    return []
+    if op == "Clip" and len(node.inputs) > 1:  # opset >= 11: min/max are inputs
+        lo, hi = graph.const(node.input(1)), graph.const(node.input(2))
+        if (node.input(1) and lo is None) or (node.input(2) and hi is None):
+            raise Unsupported("Clip bounds computed at run time")
+        return [lo.item() if lo is not None else -math.inf, hi.item() if hi is not None else math.inf]
+    return attribute_params(op, node.attrs) if op in ACTIVATIONS else []
 
 
 @dataclass(frozen=True)
@@ -148,14 +135,11 @@ def gemm(node: Node) -> Gemm:
 
 
 def softmax_axis(graph: Graph, node: Node) -> int:
-    """A Softmax's axis attribute, with the default of the graph's opset."""
-    return node.attrs.get("axis", -1 if graph.opset >= 13 else 1)
+    """A Softmax's axis, with the default of the graph's opset, as a non-negative index."""
+    return _parsed(SoftmaxSpec.parse, graph, node).axis
 
 
 def softmax_rows(graph: Graph, node: Node) -> tuple[int, int]:
     """(length, stride) of the rows a Softmax normalizes: `length` elements `stride` apart."""
-    xs = graph.shape(node.input(0))
-    axis = int(softmax_axis(graph, node)) % len(xs)
-    if graph.opset >= 13:
-        return xs[axis], math.prod(xs[axis + 1 :])
-    return math.prod(xs[axis:]), 1
+    spec = _parsed(SoftmaxSpec.parse, graph, node)
+    return spec.n, spec.inner
