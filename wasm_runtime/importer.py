@@ -19,14 +19,13 @@ from . import control, onnx_io, validate
 from .errors import PackageError
 from .fold import fold_constants
 from .ir import Graph
+from .lowering import unsupported_listing
 
 MAX_ROUNDS = 50
 
 
 def check_domains(model: onnx.ModelProto) -> None:
     """Ops of other domains cannot even be shape-inferred: report them before trying."""
-    from .package import unsupported_listing
-
     foreign = [
         (f"{n.domain}.{n.op_type}", n.name or f"#{i}")
         for i, n in enumerate(model.graph.node)

@@ -26,3 +26,17 @@ def lower(graph: Graph, choices: dict[str, str] | None = None) -> Lowered:
 def supported_ops() -> set[str]:
     """The op types the wasm backend lowers."""
     return set(registry.REGISTRY)
+
+
+def unsupported_listing(ops: list[tuple[str, str]]) -> str:
+    """One line naming the op types of `ops` ((op type, first node) pairs) the wasm backend cannot lower, with
+    the first node using each; "" when it lowers them all."""
+    supported = supported_ops()
+    missing: dict[str, str] = {}
+    for op, name in ops:
+        if op not in supported and op not in missing:
+            missing[op] = name
+    if not missing:
+        return ""
+    listing = ", ".join(f"{op} (first used by node {name!r})" for op, name in sorted(missing.items()))
+    return f"the model uses {len(missing)} op type(s) this runtime does not support: {listing}"

@@ -17,7 +17,7 @@ from .bundle import write_bundle
 from .errors import PackageError
 from .importer import import_model
 from .ir import Graph
-from .lowering import lower, supported_ops
+from .lowering import lower, unsupported_listing
 from .partition import link_wasm_part, wasm_part
 from .passes import DEFAULT_LEVEL, Report, optimize
 from .planner import plan_memory
@@ -32,18 +32,6 @@ class PackageResult:
     manifest: dict
     graph: Graph
     report: Report
-
-
-def unsupported_listing(ops: list[tuple[str, str]]) -> str:
-    supported = supported_ops()
-    missing: dict[str, str] = {}
-    for op, name in ops:
-        if op not in supported and op not in missing:
-            missing[op] = name
-    if not missing:
-        return ""
-    listing = ", ".join(f"{op} (first used by node {name!r})" for op, name in sorted(missing.items()))
-    return f"the model uses {len(missing)} op type(s) this runtime does not support: {listing}"
 
 
 def _all_nodes(graph: Graph):
