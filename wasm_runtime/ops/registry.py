@@ -1,4 +1,4 @@
-"""Which ops the package runs and how: op type -> OpEntry (its typed-spec parser and its lowering per backend).
+"""Which ops the wasm backend runs and how: op type -> OpEntry (its typed-spec parser and its wasm lowering).
 
 Each op family module in this package ends with `LOWERINGS = {"OpType": lowering, ...}` (its wasm lowerings)
 and, for ops whose attributes are parsed into a typed spec, `SPECS = {"OpType": parser, ...}`. The families
@@ -8,8 +8,10 @@ imported; nothing registers itself by being imported.
 A new op in an existing family: its lowering (and spec, if any) in the family module, one row in that module's
 LOWERINGS (and SPECS), a test. A new family: a new module with those tables, and one line in FAMILIES.
 
-`webgl` / `webgpu` are for the GPU backends to fill with their program builders (webgl.py still keeps its own
-table; moving it here is the lead's follow-up).
+Each backend keeps its own table keyed by op type: this one for wasm, webgl/shaders.py for WebGL (a WebGPU
+backend adds its own beside it). They share the op semantics, not the table: the typed specs parsed here are
+what webgl/geometry.py reads, so an op's attributes are parsed in one place, while ops/ never imports a GPU
+backend and no backend registers itself into another's table by being imported.
 """
 
 from __future__ import annotations
@@ -50,8 +52,6 @@ FAMILIES = tuple(
 class OpEntry:
     wasm: Callable[..., None]  # (ctx, spec) when `spec` is set, else (ctx, node)
     spec: Callable[..., Any] | None = None  # (graph, node) -> the op's typed spec, parsed once per node
-    webgl: Callable[..., Any] | None = None
-    webgpu: Callable[..., Any] | None = None
 
 
 def collect() -> dict[str, OpEntry]:
