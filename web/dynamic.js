@@ -31,8 +31,9 @@ export function showFormula(f, symbols, steps = symbols.map(() => 1)) {
     .filter((x) => x !== null).join("*") || String(t[0])).join(" + ");
 }
 
-// greedy by size, the planner's placement (place() in dynamic.py), on this shape's sizes
-function place(sizes, lives) {
+// greedy by size, the planner's placement (place() in wasm_runtime/planner.py), on this shape's sizes; the two
+// must place alike: tests/data/arena_placement.json
+export function place(sizes, lives) {
   const up = (n) => Math.ceil(n / 64) * 64;
   const order = sizes.map((_, k) => k).sort((a, b) => sizes[b] - sizes[a] || lives[a][0] - lives[b][0] || a - b);
   const offsets = new Array(sizes.length).fill(0);
