@@ -110,3 +110,36 @@ def test_the_same_ops_valid_still_package(tmp_path):
     ]
     for k, (node, x_shape, inits, rank) in enumerate(valid):
         package(_model(node, x_shape, inits, rank), tmp_path / f"b{k}", variants=("simd",))
+
+
+@pytest.mark.parametrize("ratio, refused", [(0.5, True), (0.0, False)])
+def test_training_dropout_of_constants_is_not_frozen_into_one_draw(tmp_path, ratio, refused):
+    """A training-mode Dropout of constants draws a new mask every run in onnxruntime (two runs differ); folding
+    it froze one draw into a constant of 0s and 2s. It is refused now, naming the node; with ratio 0 it is the
+    identity and folds."""
+    nodes = [
+        helper.make_node("Dropout", ["c", "ratio", "training"], ["d"], name="drop"),
+        helper.make_node("Add", ["x", "d"], ["y"], name="add"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [16, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [16, 16])],
+        [
+            numpy_helper.from_array(np.ones((16, 16), np.float32), "c"),
+            numpy_helper.from_array(np.array(ratio, np.float32), "ratio"),
+            numpy_helper.from_array(np.array(True), "training"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.zeros((16, 16), np.float32)
+    a, b = sess.run(None, {"x": x})[0], sess.run(None, {"x": x})[0]
+    assert (not np.array_equal(a, b)) == refused  # onnxruntime's own runs differ exactly when it is random
+    if refused:
+        with pytest.raises(PackageError, match="drop.*training_mode Dropout"):
+            package(model, tmp_path / "b")
+    else:
+        package(model, tmp_path / "b")

@@ -22,12 +22,21 @@ from .ir import Graph, Node, Value, is_uniform
 from .onnx_io import _attr_for_onnx
 
 # ops that draw random numbers: their results must differ per run, so they are never folded ahead of time nor
-# merged with a twin (passes/cleanup.py). Dropout draws them in training mode only: folding evaluates a Dropout
-# of constants, common-subexpression elimination skips every Dropout.
+# merged with a twin (passes/cleanup.py). Dropout draws them in training mode only: folding evaluates an
+# inference Dropout of constants (_random_dropout), common-subexpression elimination skips every Dropout.
 NONDETERMINISTIC = frozenset(
     {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"}
 )
 # no point materializing a large uniform constant just to reshape it; the runtime aliases these for free
+def _random_dropout(graph, node) -> bool:
+    """A Dropout in training mode with a nonzero ratio draws a new mask every run: folding it would freeze one
+    draw into a constant (a silent wrong result); left as a node, the lowering refuses it."""
+    if node.op_type != "Dropout" or not node.input(2):
+        return False
+    training, ratio = graph.const(node.input(2)), graph.const(node.input(1)) if node.input(1) else None
+    return bool(training) and (ratio is None or float(ratio) != 0.0)
+
+
 _VIEW_OPS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"}
 _FOLD_LIMIT_ELEMENTS = 1 << 22
 
@@ -133,6 +142,7 @@ def fold_constants(graph: Graph) -> int:
                 results = [np.array(shape[start:end] if end is not None else shape[start:], np.int64)]
         elif (
             node.op_type not in NONDETERMINISTIC
+            and not _random_dropout(graph, node)
             and node.domain in ("", "ai.onnx")
             # If/Loop/Scan read outer values inside their subgraphs: an If with a constant condition is
             # replaced by its branch (control.resolve_constant_ifs), the others run
