@@ -21,5 +21,11 @@ if [ "$(ort_web node_modules/onnxruntime-web/package.json version)" != \
   npm ci --prefix benchmarks --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null
 fi
 
+# typescript for tests/test_npm_package.py (type-checks web/index.d.ts): the same, from tests/npm/package-lock.json
+if [ "$(node -p "try { require('./tests/npm/node_modules/typescript/package.json').version } catch { '' }")" != \
+     "$(node -p "require('./tests/npm/package.json').devDependencies.typescript")" ]; then
+  npm ci --prefix tests/npm --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null
+fi
+
 ruff check wasm_runtime server tests benchmarks
 exec python -m pytest "$@"
