@@ -1,6 +1,7 @@
 """The npm package of the browser runtime (web/package.json): what `npm pack` puts in it, its hand-written types
 (web/index.d.ts, type-checked by `tsc --strict` from tests/npm/, installed by run-tests.sh with `npm ci`), and the
-packed runtime itself, unpacked and served alone, running a zoo bundle in Chromium against onnxruntime."""
+packed runtime itself, unpacked and served alone, and an app built with Vite from it, each running a zoo bundle
+in Chromium against onnxruntime."""
 
 from __future__ import annotations
 
@@ -152,5 +153,55 @@ def test_unpacked_package_runs_a_bundle_like_onnxruntime(packed, models_dir, zoo
         )
     assert facts["backend"] == "wasm" and facts["threads"] == 2
     assert facts["dims"] == list(expected.shape)
+    np.testing.assert_allclose(np.array(facts["data"], np.float32).reshape(expected.shape), expected,
+                               rtol=1e-4, atol=1e-4)
+
+
+VITE = TYPES_TEST / "node_modules" / ".bin" / "vite"
+
+# An application's entry: it imports the package by name and hands its API to the test page.
+VITE_MAIN = 'import { InferenceSession, Tensor } from "wasm-runtime-web";\nwindow.rt = { InferenceSession, Tensor };\n'
+# Vite's default worker format, "iife", fails the build ("UMD and IIFE output formats are not supported for
+# code-splitting builds"): the worker imports gpu.js lazily. README.md says to set this.
+VITE_CONFIG = 'export default { logLevel: "error", worker: { format: "es" } };\n'
+
+RUN_FROM_VITE_BUILD_JS = RUN_FROM_PACKAGE_JS.replace(
+    'const { InferenceSession, Tensor } = await import("/runtime/index.js");',
+    "await import(entry);\n  const { InferenceSession, Tensor } = window.rt;",
+).replace("async ({ url, input, dims })", "async ({ entry, url, input, dims })")
+
+
+@needs_npm
+@pytest.mark.browser
+def test_vite_build_of_an_app_runs_a_bundle_like_onnxruntime(packed, models_dir, zoo_models, page, tmp_path):
+    """What README.md says about bundlers, done: an app importing the package, built by Vite, in Chromium."""
+    from server.app import create_app, serving_in_background
+
+    if not VITE.exists():
+        pytest.fail(f"{VITE} is missing: run `npm ci --prefix tests/npm` (run-tests.sh does)")
+    _, unpacked = packed
+    app_dir = tmp_path / "app"
+    shutil.copytree(unpacked, app_dir / "node_modules" / "wasm-runtime-web")
+    (app_dir / "index.html").write_text('<!doctype html><script type="module" src="/main.js"></script>\n')
+    (app_dir / "main.js").write_text(VITE_MAIN)
+    (app_dir / "vite.config.js").write_text(VITE_CONFIG)
+    proc = subprocess.run([str(VITE), "build"], cwd=app_dir, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assets = app_dir / "dist" / "assets"
+    (entry,) = [p.name for p in assets.glob("index-*.js")]
+
+    # nothing but the build's assets: no /runtime/ to fall back on
+    empty = tmp_path / "empty"
+    app = create_app(models_dir, web_dir=empty, demos_dir=empty, extra_roots={"assets": assets})
+    x = np.random.default_rng(1).standard_normal([1, 3, 224, 224]).astype(np.float32)
+    (expected,) = reference_outputs(zoo_models["squeezenet1.1"], {"input": x}).values()
+    with serving_in_background(app, "vite-app") as url:
+        page.goto(f"{url}/models/index.json")
+        facts = page.evaluate(
+            RUN_FROM_VITE_BUILD_JS,
+            {"entry": f"/assets/{entry}", "url": "/models/squeezenet1.1/",
+             "input": base64.b64encode(x.tobytes()).decode(), "dims": list(x.shape)},
+        )
+    assert facts["backend"] == "wasm" and facts["threads"] == 2
     np.testing.assert_allclose(np.array(facts["data"], np.float32).reshape(expected.shape), expected,
                                rtol=1e-4, atol=1e-4)
