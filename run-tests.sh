@@ -21,5 +21,13 @@ if [ "$(ort_web node_modules/onnxruntime-web/package.json version)" != \
   npm ci --prefix benchmarks --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null
 fi
 
+# typescript and vite for tests/test_npm_package.py (type-checks web/index.d.ts, bundles an app using the npm
+# package): the same, from tests/npm/package-lock.json unless every pinned version is there
+if [ "$(node -p "const d = require('./tests/npm/package.json').devDependencies; Object.keys(d).every((n) => {
+       try { return require('./tests/npm/node_modules/' + n + '/package.json').version === d[n] } catch { return false } })")" \
+     != true ]; then
+  npm ci --prefix tests/npm --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null
+fi
+
 ruff check wasm_runtime server tests benchmarks
 exec python -m pytest "$@"
