@@ -7,6 +7,7 @@ hence the COOP/COEP headers on every response.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import json
 import os
@@ -15,6 +16,10 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+try:  # optional, as in wasm_runtime/precompress.py: without it .br copies are never sent
+    import brotli
+except ImportError:  # pragma: no cover - depends on the environment
+    brotli = None
 from flask import Flask, Response, abort, jsonify, redirect, request, send_file
 
 REPO = Path(__file__).resolve().parent.parent
@@ -87,26 +92,42 @@ def _accepted(header: str | None) -> set[str]:
 
 
 class _Hashes:
-    """sha256 of served files, cached by (path, size, mtime, inode) so a file replaced in place is hashed again."""
+    """sha256 of served files, cached by (size, mtime, inode) so a file replaced in place is hashed again."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, tuple[tuple, str]] = {}
+        self._cache: dict[tuple[str, str], tuple[tuple, str]] = {}
         self._lock = threading.Lock()
 
-    def of(self, real: str) -> str:
+    def of(self, real: str, coding: str | None = None) -> str:
+        """sha256 of the file's bytes, decoded first when `coding` names its Content-Encoding."""
         st = os.stat(real)
         key = (st.st_size, st.st_mtime_ns, st.st_ino)
         with self._lock:
-            hit = self._cache.get(real)
+            hit = self._cache.get((real, coding or ""))
         if hit is not None and hit[0] == key:
             return hit[1]
-        digest = hashlib.sha256()
         with open(real, "rb") as f:
-            while block := f.read(1 << 20):
-                digest.update(block)
+            if coding is None:
+                digest = hashlib.sha256()
+                while block := f.read(1 << 20):
+                    digest.update(block)
+                value = digest.hexdigest()
+            else:
+                value = hashlib.sha256(_decode(coding, f.read())).hexdigest()
         with self._lock:
-            self._cache[real] = (key, digest.hexdigest())
-        return digest.hexdigest()
+            self._cache[(real, coding or "")] = (key, value)
+        return value
+
+
+def _decode(coding: str, data: bytes) -> bytes:
+    try:
+        if coding == "gzip":
+            return gzip.decompress(data)
+        if coding == "br" and brotli is not None:
+            return brotli.decompress(data)
+    except Exception:  # noqa: BLE001 - a corrupt copy is simply not used
+        pass
+    return b""
 
 
 def _pinned_sha(real: str) -> str | None:
@@ -121,22 +142,23 @@ def _pinned_sha(real: str) -> str | None:
     return sha.lower() if isinstance(sha, str) and re.fullmatch(r"[0-9a-fA-F]{64}", sha) else None
 
 
-def _compressed_variant(root, subpath: str, real: str, accept: str | None) -> tuple[str, str] | None:
-    """(path, coding) of a precompressed copy of `real` the client accepts and that is not older than the file."""
+def _compressed_variant(root, subpath: str, real: str, accept: str | None, hashes: _Hashes) -> tuple[str, str] | None:
+    """(path, coding) of a precompressed copy of `real` the client accepts and that decodes to the file's very bytes
+    (mtimes cannot tell: a file rewritten within the same clock tick as its copy would look no newer)."""
     if os.path.splitext(subpath)[1].lower() not in COMPRESSIBLE:
         return None
     accepted = _accepted(accept)
     for coding, suffix in (("br", ".br"), ("gzip", ".gz")):
-        if coding not in accepted:
+        if coding not in accepted or (coding == "br" and brotli is None):
             continue
         copy = resolve_under(root, subpath + suffix)
-        if copy is not None and os.stat(copy).st_mtime_ns >= os.stat(real).st_mtime_ns:
+        if copy is not None and hashes.of(copy, coding) == hashes.of(real):
             return copy, coding
     return None
 
 
-def _send(root: str | os.PathLike, subpath: str, hashes: _Hashes | None = None) -> Response:
-    """The file `subpath` names in `root`. With `hashes` (the bundle root) a file the manifest beside it pins gets a
+def _send(root: str | os.PathLike, subpath: str, hashes: _Hashes, pinned: bool = False) -> Response:
+    """The file `subpath` names in `root`. With `pinned` (the bundle root) a file the manifest beside it pins gets a
     strong ETag of its sha256, and immutable caching when asked for as `?v=<sha256 prefix>` of those very bytes;
     manifest.json gets an ETag of its sha256. A precompressed copy (`name.br`, `name.gz`) goes to a client that
     accepts its coding."""
@@ -150,14 +172,14 @@ def _send(root: str | os.PathLike, subpath: str, hashes: _Hashes | None = None) 
     # Typed by the requested name, so a symlink serves as the extension the client asked for.
     mimetype = MIME_TYPES.get(os.path.splitext(subpath)[1].lower(), "application/octet-stream")
     etag = immutable = None
-    if hashes is not None:
-        pinned = _pinned_sha(real)
-        if pinned is not None or os.path.basename(real) == "manifest.json":
+    if pinned:
+        pin = _pinned_sha(real)
+        if pin is not None or os.path.basename(real) == "manifest.json":
             etag = hashes.of(real)
             version = request.args.get("v", "").lower()
             # The bytes on disk must be the pinned ones: a stale file cached for a year would be a silent bug.
-            immutable = pinned == etag and MIN_VERSION_HEX <= len(version) <= 64 and etag.startswith(version)
-    variant = _compressed_variant(root, subpath, real, request.headers.get("Accept-Encoding"))
+            immutable = pin == etag and MIN_VERSION_HEX <= len(version) <= 64 and etag.startswith(version)
+    variant = _compressed_variant(root, subpath, real, request.headers.get("Accept-Encoding"), hashes)
     path, coding = variant if variant is not None else (real, None)
     response = send_file(path, mimetype=mimetype, etag=False, conditional=False)
     if etag is None:
@@ -223,7 +245,7 @@ def create_app(
         @route("/")
         @route("/<path:subpath>")
         def root(subpath: str = ""):
-            return _send(site, subpath)
+            return _send(site, subpath, hashes)
 
     else:
 
@@ -234,12 +256,12 @@ def create_app(
         @route("/demos/")
         @route("/demos/<path:subpath>")
         def demos(subpath: str = ""):
-            return _send(demos_dir, subpath)
+            return _send(demos_dir, subpath, hashes)
 
     @route("/runtime/")
     @route("/runtime/<path:subpath>")
     def runtime(subpath: str = ""):
-        return _send(web_dir, subpath)
+        return _send(web_dir, subpath, hashes)
 
     @route("/models/")
     @route("/models/index.json")
@@ -248,12 +270,12 @@ def create_app(
 
     @route("/models/<path:subpath>")
     def models(subpath: str):
-        return _send(models_dir, subpath, hashes)
+        return _send(models_dir, subpath, hashes, pinned=True)
 
     for prefix, directory in extra_roots.items():
         # Bind the directory per prefix; each prefix gets its own endpoint name.
         def extra(subpath: str = "", _root: Path = Path(directory)):
-            return _send(_root, subpath)
+            return _send(_root, subpath, hashes)
 
         app.add_url_rule(f"/{prefix}/", f"extra:{prefix}", extra, methods=["GET"], provide_automatic_options=False)
         app.add_url_rule(
