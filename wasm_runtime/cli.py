@@ -205,14 +205,23 @@ def _serve(argv: list[str]) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", default="8000", help="1 to 65535 (default: %(default)s)")
     p.add_argument("--production", action="store_true", help="serve with waitress instead of werkzeug's server")
+    p.add_argument("--static", metavar="SITE", help="serve your own pages from SITE at / (instead of the demos)")
     args = p.parse_args(argv)
     from server import serve
     from server.servers import ServeError, check_host, check_port
 
     if not Path(args.models_dir).is_dir():
         raise PackageError(f"{args.models_dir}: no such directory of bundles")
+    if args.static is not None and not Path(args.static).is_dir():
+        raise PackageError(f"--static {args.static}: no such directory")
     try:
-        serve(args.models_dir, host=check_host(args.host), port=check_port(args.port), production=args.production)
+        serve(
+            args.models_dir,
+            host=check_host(args.host),
+            port=check_port(args.port),
+            production=args.production,
+            static_dir=args.static,
+        )
     except ServeError as exc:
         raise PackageError(str(exc)) from None
     return 0

@@ -21,6 +21,7 @@ from .lowering import lower, unsupported_listing
 from .partition import link_wasm_part, wasm_part
 from .passes import DEFAULT_LEVEL, Report, optimize
 from .planner import plan_memory
+from .precompress import compressed_names, precompress_dir
 
 BACKENDS = ("wasm", "webgl", "all")
 MAX_MEMORY = 1 << 32  # what a wasm32 memory can hold (65536 pages)
@@ -152,6 +153,7 @@ def package(
             (work / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
             if fitted.minimum_probe is not None:
                 _check_minimum_by_running(model, work, fitted)
+        precompress_dir(work)
     return PackageResult(out_dir, manifest, graph, report)
 
 
@@ -179,6 +181,7 @@ def _bundle_files(directory: Path) -> set[str] | None:
     if not isinstance(manifest.get("files"), dict):
         return None
     names = {"manifest.json", *manifest["files"]}
+    names |= compressed_names(names)
     if isinstance(manifest.get("webgl"), dict) and isinstance(manifest["webgl"].get("wasm"), dict):
         names.add(str(manifest["webgl"]["wasm"].get("dir", WASM_PART_DIR)))
     return names
