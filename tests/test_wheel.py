@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -41,7 +42,15 @@ def run(cmd, cwd, env=None, timeout=300):
 def test_wheel_installed_outside_the_checkout(tmp_path):
     # build isolation fetches a setuptools new enough for pyproject's [tool.setuptools] tables (the test venv's
     # may be older); --no-deps keeps it to this one project
-    run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"), str(REPO)], tmp_path)
+    # from a copy: setuptools builds in-tree, and a build/ left in the checkout by an earlier build would hand the
+    # wheel files that the current configuration leaves out
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    for name in ("wasm_runtime", "server", "kernels_wasm", "web", "demos"):
+        shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+    run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"), str(src)], tmp_path)
     (wheel,) = (tmp_path / "dist").glob("wasm_runtime-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for package in sorted(p.parent for p in (REPO / "wasm_runtime").rglob("__init__.py")):
