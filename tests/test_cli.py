@@ -271,3 +271,46 @@ def test_verify_fits_under_an_address_space_limit(squeezenet_path, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "verify [relaxed] logits" in proc.stdout
+
+
+def _path_mistakes(tmp_path):
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"not read: the paths are refused first")
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    return {
+        "model is a directory": ([str(tmp_path), "-o", str(tmp_path / "b")], "is a directory"),
+        "model missing": ([str(tmp_path / "missing.onnx"), "-o", str(tmp_path / "b")], "no such model file"),
+        "-o is an existing file": ([str(model), "-o", str(a_file)], "exists and is not a directory"),
+        "-o under a file": ([str(model), "-o", str(a_file / "b")], "is not a directory"),
+        # /proc refuses new entries even to root, whom permission bits do not stop
+        "-o in an unwritable parent": ([str(model), "-o", "/proc/no_such_dir/b"], "cannot write in /proc"),
+    }
+
+
+PATH_MISTAKES = ["model is a directory", "model missing", "-o is an existing file", "-o under a file",
+                 "-o in an unwritable parent"]
+
+
+@pytest.mark.parametrize("case", PATH_MISTAKES)
+def test_path_mistakes_refused_before_any_work(case, tmp_path, capsys, monkeypatch):
+    import wasm_runtime.package
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("package() ran before the path mistake was reported")
+
+    monkeypatch.setattr(wasm_runtime.package, "package", no_work)
+    argv, message = _path_mistakes(tmp_path)[case]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a mode-000 file")
+def test_unreadable_model_refused(tmp_path, capsys):
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"x")
+    model.chmod(0)
+    assert main([str(model), "-o", str(tmp_path / "b")]) == 2
+    assert "cannot read the model file" in capsys.readouterr().err

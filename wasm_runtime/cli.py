@@ -59,6 +59,33 @@ def _parse_shapes(specs: list[str]) -> dict[str, list]:
     return shapes
 
 
+def _check_paths(model: str, output: str) -> None:
+    """Path mistakes found before any work (packaging a large model takes minutes), each as one line."""
+    path = Path(model)
+    if path.is_dir():
+        raise PackageError(f"{model}: is a directory; give the .onnx model file")
+    if not path.exists():
+        raise PackageError(f"{model}: no such model file")
+    try:
+        path.open("rb").close()
+    except OSError as exc:
+        raise PackageError(f"{model}: cannot read the model file ({exc.strerror})") from None
+    out = Path(output)
+    if out.exists() and not out.is_dir():
+        raise PackageError(f"-o {output}: exists and is not a directory; give a directory for the bundle")
+    # the bundle is staged next to -o and missing parents are created, so the nearest existing ancestor must
+    # be a writable directory
+    parent = out.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise PackageError(f"-o {output}: {parent} is not a directory")
+    try:  # a real write, not os.access: root passes access checks where the filesystem still refuses
+        tempfile.TemporaryDirectory(prefix=".package-for-web.", dir=parent).cleanup()
+    except OSError as exc:
+        raise PackageError(f"-o {output}: cannot write in {parent} ({exc.strerror})") from None
+
+
 def _package(argv: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="package-for-web",
@@ -137,6 +164,7 @@ def _package(argv: list[str]) -> int:
 
     if args.inputs and not args.verify:
         raise PackageError("--inputs is for --verify; add --verify")
+    _check_paths(args.model, args.output)
     t0 = time.perf_counter()
     shapes = _parse_shapes(args.input_shape)
     level = DEFAULT_LEVEL if args.opt_level is None else args.opt_level
