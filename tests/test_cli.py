@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -314,3 +315,51 @@ def test_unreadable_model_refused(tmp_path, capsys):
     model.chmod(0)
     assert main([str(model), "-o", str(tmp_path / "b")]) == 2
     assert "cannot read the model file" in capsys.readouterr().err
+
+
+def _tiny_conv_model(path):
+    w = helper.make_tensor("w", TensorProto.FLOAT, [2, 1, 3, 3], np.linspace(-1, 1, 18, dtype=np.float32).tolist())
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1], name="conv")], "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 6, 6])], initializer=[w],
+    )
+    import onnx
+
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10), path)
+
+
+def _run_cli(args, cwd, stderr):
+    return subprocess.run([sys.executable, "-m", "wasm_runtime", *args], cwd=cwd, stdout=subprocess.PIPE,
+                          stderr=stderr, timeout=300)
+
+
+def test_progress_only_on_a_tty_and_quiet_is_silent(tmp_path):
+    _tiny_conv_model(tmp_path / "m.onnx")
+    cwd = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    piped = _run_cli([str(tmp_path / "m.onnx"), "-o", str(tmp_path / "a"), "--verify"], cwd, subprocess.PIPE)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stderr == b"" and b"\r" not in piped.stdout and b"packaged" in piped.stdout
+
+    quiet = _run_cli([str(tmp_path / "m.onnx"), "-o", str(tmp_path / "q"), "--verify", "-q"], cwd, subprocess.PIPE)
+    assert quiet.returncode == 0 and quiet.stdout == b"" and quiet.stderr == b"", quiet
+    assert (tmp_path / "q" / "manifest.json").is_file()
+
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        on_tty = _run_cli([str(tmp_path / "m.onnx"), "-o", str(tmp_path / "t"), "--verify"], cwd, follower)
+        os.close(follower)
+        follower = None
+        seen = b""
+        with contextlib.suppress(OSError):  # EIO once the child's end is closed and the output drained
+            while chunk := os.read(leader, 4096):
+                seen += chunk
+    finally:
+        os.close(leader)
+        if follower is not None:
+            os.close(follower)
+    assert on_tty.returncode == 0
+    # the line is erased at the end of each phase; a phase shorter than one tick shows nothing but the erase
+    assert b"\r\x1b[K" in seen
