@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     brotli = None
 from flask import Flask, Response, abort, jsonify, redirect, request, send_file
 
-REPO = Path(__file__).resolve().parent.parent
+from wasm_runtime.resources import data_dir
 
 # Fixed table so a stripped-down system mimetypes db (common in containers) cannot turn
 # .wasm into text/plain, which breaks WebAssembly.instantiateStreaming.
@@ -227,8 +227,8 @@ def create_app(
                 f"(not starting with '.') and not one of {sorted(RESERVED_PREFIXES)}"
             )
     models_dir = Path(models_dir)
-    web_dir = Path(web_dir) if web_dir is not None else REPO / "web"
-    demos_dir = Path(demos_dir) if demos_dir is not None else REPO / "demos"
+    web_dir = Path(web_dir) if web_dir is not None else data_dir("web")
+    demos_dir = Path(demos_dir) if demos_dir is not None else data_dir("demos")
 
     # No static folder: every file goes through resolve_under's containment check.
     app = Flask(__name__, static_folder=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -271,3 +272,94 @@ def test_verify_fits_under_an_address_space_limit(squeezenet_path, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "verify [relaxed] logits" in proc.stdout
+
+
+def _path_mistakes(tmp_path):
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"not read: the paths are refused first")
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    return {
+        "model is a directory": ([str(tmp_path), "-o", str(tmp_path / "b")], "is a directory"),
+        "model missing": ([str(tmp_path / "missing.onnx"), "-o", str(tmp_path / "b")], "no such model file"),
+        "-o is an existing file": ([str(model), "-o", str(a_file)], "exists and is not a directory"),
+        "-o under a file": ([str(model), "-o", str(a_file / "b")], "is not a directory"),
+        # /proc refuses new entries even to root, whom permission bits do not stop
+        "-o in an unwritable parent": ([str(model), "-o", "/proc/no_such_dir/b"], "cannot write in /proc"),
+    }
+
+
+PATH_MISTAKES = ["model is a directory", "model missing", "-o is an existing file", "-o under a file",
+                 "-o in an unwritable parent"]
+
+
+@pytest.mark.parametrize("case", PATH_MISTAKES)
+def test_path_mistakes_refused_before_any_work(case, tmp_path, capsys, monkeypatch):
+    import wasm_runtime.package
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("package() ran before the path mistake was reported")
+
+    monkeypatch.setattr(wasm_runtime.package, "package", no_work)
+    argv, message = _path_mistakes(tmp_path)[case]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a mode-000 file")
+def test_unreadable_model_refused(tmp_path, capsys):
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"x")
+    model.chmod(0)
+    assert main([str(model), "-o", str(tmp_path / "b")]) == 2
+    assert "cannot read the model file" in capsys.readouterr().err
+
+
+def _tiny_conv_model(path):
+    w = helper.make_tensor("w", TensorProto.FLOAT, [2, 1, 3, 3], np.linspace(-1, 1, 18, dtype=np.float32).tolist())
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1], name="conv")], "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 6, 6])], initializer=[w],
+    )
+    import onnx
+
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10), path)
+
+
+def _run_cli(args, cwd, stderr):
+    return subprocess.run([sys.executable, "-m", "wasm_runtime", *args], cwd=cwd, stdout=subprocess.PIPE,
+                          stderr=stderr, timeout=300)
+
+
+def test_progress_only_on_a_tty_and_quiet_is_silent(tmp_path):
+    _tiny_conv_model(tmp_path / "m.onnx")
+    cwd = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    piped = _run_cli([str(tmp_path / "m.onnx"), "-o", str(tmp_path / "a"), "--verify"], cwd, subprocess.PIPE)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stderr == b"" and b"\r" not in piped.stdout and b"packaged" in piped.stdout
+
+    quiet = _run_cli([str(tmp_path / "m.onnx"), "-o", str(tmp_path / "q"), "--verify", "-q"], cwd, subprocess.PIPE)
+    assert quiet.returncode == 0 and quiet.stdout == b"" and quiet.stderr == b"", quiet
+    assert (tmp_path / "q" / "manifest.json").is_file()
+
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        on_tty = _run_cli([str(tmp_path / "m.onnx"), "-o", str(tmp_path / "t"), "--verify"], cwd, follower)
+        os.close(follower)
+        follower = None
+        seen = b""
+        with contextlib.suppress(OSError):  # EIO once the child's end is closed and the output drained
+            while chunk := os.read(leader, 4096):
+                seen += chunk
+    finally:
+        os.close(leader)
+        if follower is not None:
+            os.close(follower)
+    assert on_tty.returncode == 0
+    # the line is erased at the end of each phase; a phase shorter than one tick shows nothing but the erase
+    assert b"\r\x1b[K" in seen

@@ -8,6 +8,8 @@ file that holds the traceback).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import re
 import sys
 import tempfile
@@ -16,6 +18,7 @@ import traceback
 from pathlib import Path
 
 from .errors import BundleError, PackageError, VerifyError
+from .progress import phase
 
 DEMO_MODEL = "mobilenetv2"
 
@@ -57,6 +60,33 @@ def _parse_shapes(specs: list[str]) -> dict[str, list]:
                 "symbolic, e.g. input=1,3,224,224 or input=1,3,48,width"
             ) from None
     return shapes
+
+
+def _check_paths(model: str, output: str) -> None:
+    """Path mistakes found before any work (packaging a large model takes minutes), each as one line."""
+    path = Path(model)
+    if path.is_dir():
+        raise PackageError(f"{model}: is a directory; give the .onnx model file")
+    if not path.exists():
+        raise PackageError(f"{model}: no such model file")
+    try:
+        path.open("rb").close()
+    except OSError as exc:
+        raise PackageError(f"{model}: cannot read the model file ({exc.strerror})") from None
+    out = Path(output)
+    if out.exists() and not out.is_dir():
+        raise PackageError(f"-o {output}: exists and is not a directory; give a directory for the bundle")
+    # the bundle is staged next to -o and missing parents are created, so the nearest existing ancestor must
+    # be a writable directory
+    parent = out.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise PackageError(f"-o {output}: {parent} is not a directory")
+    try:  # a real write, not os.access: root passes access checks where the filesystem still refuses
+        tempfile.TemporaryDirectory(prefix=".package-for-web.", dir=parent).cleanup()
+    except OSError as exc:
+        raise PackageError(f"-o {output}: cannot write in {parent} ({exc.strerror})") from None
 
 
 def _package(argv: list[str]) -> int:
@@ -128,7 +158,15 @@ def _package(argv: list[str]) -> int:
         "16 x onnxruntime's own noise, 2.4e-7); default 1e-4",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the generated --verify inputs")
+    p.add_argument(
+        "-q", "--quiet", action="store_true", help="print only errors and verification failures (no summary, progress)"
+    )
     args = p.parse_args(argv)
+    with contextlib.redirect_stdout(io.StringIO()) if args.quiet else contextlib.nullcontext():
+        return _package_and_verify(args)
+
+
+def _package_and_verify(args: argparse.Namespace) -> int:
     from . import onnx_io
     from .manifest_check import manifest_integrity
     from .package import MAX_MEMORY, package
@@ -137,13 +175,16 @@ def _package(argv: list[str]) -> int:
 
     if args.inputs and not args.verify:
         raise PackageError("--inputs is for --verify; add --verify")
+    _check_paths(args.model, args.output)
     t0 = time.perf_counter()
     shapes = _parse_shapes(args.input_shape)
     level = DEFAULT_LEVEL if args.opt_level is None else args.opt_level
-    result = package(
-        args.model, args.output, shapes, args.name, opt_level=level, tune=args.tune, backend=args.backend,
-        force=args.force, max_memory=min(args.max_memory or MAX_MEMORY, MAX_MEMORY),
-    )
+    # compiling kernels (a cold cache: minutes), probing dynamic shapes and tuning all happen in here
+    with phase("packaging" + (" and tuning" if args.tune else ""), enabled=not args.quiet):
+        result = package(
+            args.model, args.output, shapes, args.name, opt_level=level, tune=args.tune, backend=args.backend,
+            force=args.force, max_memory=min(args.max_memory or MAX_MEMORY, MAX_MEMORY),
+        )
     m = result.manifest
     if args.report:
         print(result.report.format())
@@ -182,7 +223,8 @@ def _package(argv: list[str]) -> int:
     # the reference is the model as given: onnxruntime takes its symbolic dims, while a shape-fixed copy can
     # fail its type inference (silero-vad's 8 kHz branch at 16 kHz sizes) where the model itself runs
     model = onnx_io.load_model(args.model)
-    report = verify(result.out_dir, model, args.seed, inputs=args.inputs, rtol=rtol)
+    with phase("verifying", enabled=not args.quiet):
+        report = verify(result.out_dir, model, args.seed, inputs=args.inputs, rtol=rtol)
     print(f"  verify inputs: {report.inputs}")
     for name, how in report.generators.items():
         print(f"    {name}: {how}")

@@ -18,9 +18,11 @@ from functools import cache
 from pathlib import Path
 
 from .errors import PackageError
+from .resources import data_dir
 
+# the checkout root, for dev tools (conformance.py) that write into tests/ and docs/; not present in a wheel
 REPO_ROOT = Path(__file__).resolve().parent.parent
-KERNELS_DIR = Path(os.environ.get("WASM_RUNTIME_KERNELS", REPO_ROOT / "kernels_wasm"))
+KERNELS_DIR = Path(os.environ.get("WASM_RUNTIME_KERNELS") or data_dir("kernels_wasm"))
 CACHE_DIR = Path(os.environ.get("WASM_RUNTIME_CACHE", Path.home() / ".cache" / "wasm_runtime"))
 
 # Zig's stack sits at the bottom of memory; kernels keep only small locals on it.
