@@ -92,10 +92,12 @@ def _accepted(header: str | None) -> set[str]:
 
 
 class _Hashes:
-    """sha256 of served files, cached by (size, mtime, inode) so a file replaced in place is hashed again."""
+    """sha256 of served files and the pins of bundle manifests, cached by (size, mtime, inode) so a file replaced
+    in place is read again."""
 
     def __init__(self) -> None:
         self._cache: dict[tuple[str, str], tuple[tuple, str]] = {}
+        self._pins: dict[str, tuple[tuple, dict]] = {}
         self._lock = threading.Lock()
 
     def of(self, real: str, coding: str | None = None) -> str:
@@ -118,6 +120,28 @@ class _Hashes:
             self._cache[(real, coding or "")] = (key, value)
         return value
 
+    def pins(self, manifest: str) -> dict:
+        """{file name: sha256} of a bundle's manifest.json (its `files`), parsed once per version of the file rather
+        than on every request for one of its files; {} when there is none or it cannot be read."""
+        try:
+            st = os.stat(manifest)
+        except OSError:
+            return {}
+        key = (st.st_size, st.st_mtime_ns, st.st_ino)
+        with self._lock:
+            hit = self._pins.get(manifest)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        try:
+            with open(manifest, "rb") as f:
+                files = json.load(f).get("files")
+            pins = {name: meta["sha256"] for name, meta in files.items() if isinstance(meta, dict) and "sha256" in meta}
+        except (OSError, ValueError, AttributeError, TypeError):
+            pins = {}
+        with self._lock:
+            self._pins[manifest] = (key, pins)
+        return pins
+
 
 def _decode(coding: str, data: bytes) -> bytes:
     try:
@@ -130,15 +154,9 @@ def _decode(coding: str, data: bytes) -> bytes:
     return b""
 
 
-def _pinned_sha(real: str) -> str | None:
+def _pinned_sha(real: str, hashes: _Hashes) -> str | None:
     """The sha256 the manifest.json beside `real` pins it to, or None (no manifest, not listed, unreadable)."""
-    manifest = os.path.join(os.path.dirname(real), "manifest.json")
-    try:
-        with open(manifest, "rb") as f:
-            files = json.load(f).get("files")
-        sha = files[os.path.basename(real)]["sha256"]
-    except (OSError, ValueError, AttributeError, KeyError, TypeError):
-        return None
+    sha = hashes.pins(os.path.join(os.path.dirname(real), "manifest.json")).get(os.path.basename(real))
     return sha.lower() if isinstance(sha, str) and re.fullmatch(r"[0-9a-fA-F]{64}", sha) else None
 
 
@@ -173,7 +191,7 @@ def _send(root: str | os.PathLike, subpath: str, hashes: _Hashes, pinned: bool =
     mimetype = MIME_TYPES.get(os.path.splitext(subpath)[1].lower(), "application/octet-stream")
     etag = immutable = None
     if pinned:
-        pin = _pinned_sha(real)
+        pin = _pinned_sha(real, hashes)
         if pin is not None or os.path.basename(real) == "manifest.json":
             etag = hashes.of(real)
             version = request.args.get("v", "").lower()
